@@ -1,0 +1,16 @@
+//! stigmer: keeps a local Temporal dev server alive and honest.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod inspect;
+pub mod lifecycle;
+pub mod lock;
+pub mod logtail;
+pub mod pidfile;
+pub mod ports;
+pub mod process;
+pub mod service;
+pub mod state;
+pub mod supervisor;
+pub mod ui;

@@ -1,0 +1,598 @@
+//! The lifecycle operations — spawn, wait for readiness, stop, clean — shared
+//! by the one-shot CLI commands and the supervisor actor, so there is exactly
+//! one implementation of each rule.
+
+use std::os::fd::AsRawFd;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Settings;
+use crate::inspect::{self, now_ms, State, Status};
+use crate::lock;
+use crate::pidfile::{self, PidRecord, PortRecord};
+use crate::ports::{self, PortRole};
+use crate::process::scan::ProcEntry;
+use crate::process::signal::{signal_group, signal_tagged, Sig, SignalOutcome};
+use crate::process::{Identity, Verdict};
+use crate::service::{ServiceSpec, TAG_VAR};
+use crate::state::{read_capped, write_atomic};
+
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub settings: Settings,
+    pub spec: ServiceSpec,
+}
+
+impl Ctx {
+    pub fn new(settings: Settings) -> Self {
+        let spec = ServiceSpec::temporal(&settings);
+        Self { settings, spec }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("{0}")]
+    NoProgram(String),
+    #[error("{role} port {port} is already in use by {owner}; stop that program or choose another port with --port")]
+    PortBusy {
+        role: &'static str,
+        port: u16,
+        owner: String,
+    },
+    #[error("already running: the lock {0} is held")]
+    LockHeld(String),
+    #[error("cannot start {program}: {source}")]
+    Io {
+        program: String,
+        source: std::io::Error,
+    },
+}
+
+impl SpawnError {
+    /// Errors that retrying cannot fix.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, SpawnError::NoProgram(_))
+    }
+}
+
+/// What the user last asked for. A supervisor never restarts a service that
+/// was stopped on purpose, even by another command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Want {
+    Running,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Intent {
+    pub want: Want,
+    pub at_ms: u64,
+}
+
+pub fn write_intent(ctx: &Ctx, want: Want) {
+    let intent = Intent {
+        want,
+        at_ms: now_ms(),
+    };
+    if let Ok(bytes) = serde_json::to_vec(&intent) {
+        if let Err(e) = write_atomic(&ctx.settings.state.intent_path(), &bytes) {
+            tracing::warn!("could not record intent: {e}");
+        }
+    }
+}
+
+pub fn read_intent(ctx: &Ctx) -> Option<Intent> {
+    let bytes = read_capped(&ctx.settings.state.intent_path(), 4096).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Was a stop asked for after `since_ms`?
+pub fn stop_requested_since(ctx: &Ctx, since_ms: u64) -> bool {
+    read_intent(ctx).is_some_and(|i| i.want == Want::Stopped && i.at_ms >= since_ms)
+}
+
+/// Refuses to start while one of our ports is taken, naming the holder.
+pub fn check_ports(spec: &ServiceSpec) -> Result<(), SpawnError> {
+    let listeners = ports::listeners();
+    for p in &spec.ports {
+        if let Some(l) = listeners.iter().find(|l| l.port == p.port) {
+            let owners = crate::process::scan::scan(&crate::process::ScanRequest {
+                tag_var: TAG_VAR,
+                tag_prefix: &spec.tag_prefix,
+                pgids: &[],
+                lock_path: None,
+                socket_inodes: &[l.inode],
+            });
+            let owner = owners
+                .socket_owners
+                .get(&l.inode)
+                .and_then(|pid| owners.get(*pid))
+                .map(|e| format!("PID {} ({})", e.pid, e.cmd))
+                .unwrap_or_else(|| "a process we cannot see (another user or namespace)".into());
+            return Err(SpawnError::PortBusy {
+                role: p.role.name(),
+                port: p.port,
+                owner,
+            });
+        }
+    }
+    Ok(())
+}
+
+pub struct Spawned {
+    pub child: tokio::process::Child,
+    pub record: PidRecord,
+}
+
+/// Starts the service in its own session and group, holding the lock, with
+/// output appended to its log, and records it in the PID file. Fails with
+/// `LockHeld` if another copy holds the lock — the lock, taken in the child
+/// before exec, is what makes a second copy impossible.
+pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
+    let spec = &ctx.spec;
+    let state = &ctx.settings.state;
+    let program = spec.program.clone().map_err(SpawnError::NoProgram)?;
+    check_ports(spec)?;
+    let io_err = |source| SpawnError::Io {
+        program: program.display().to_string(),
+        source,
+    };
+    let log = crate::state::open_private(&state.log_path(), true).map_err(io_err)?;
+    let log2 = log.try_clone().map_err(io_err)?;
+    let lock_file = lock::open_service_lock(&state.lock_path()).map_err(io_err)?;
+    let lock_fd = lock_file.as_raw_fd();
+    let tag = spec.new_tag();
+
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&spec.args)
+        .env(TAG_VAR, &tag)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2))
+        .kill_on_drop(false);
+    // SAFETY: only async-signal-safe syscalls run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::setsid()?;
+            lock::take_in_child(lock_fd)
+        });
+    }
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if e.raw_os_error() == Some(nix::libc::EWOULDBLOCK) => {
+            return Err(SpawnError::LockHeld(
+                state.lock_path().display().to_string(),
+            ))
+        }
+        Err(e) => return Err(io_err(e)),
+    };
+    // The child holds the lock now; our copy must go (never unlocked: that
+    // would release the child's lock too, as they share the open file).
+    drop(lock_file);
+    let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    let identity = Identity::of(pid).unwrap_or(Identity {
+        pid,
+        start_ticks: 0,
+        boot_id: crate::process::boot_id().into(),
+    });
+    let mut cmdline = vec![program.display().to_string()];
+    cmdline.extend(spec.args.iter().cloned());
+    let record = PidRecord {
+        service: spec.name.clone(),
+        pid,
+        pgid: pid,
+        sid: pid,
+        start_ticks: identity.start_ticks,
+        boot_id: identity.boot_id,
+        cmdline,
+        ports: spec
+            .ports
+            .iter()
+            .map(|p| PortRecord {
+                role: p.role.name().into(),
+                port: p.port,
+            })
+            .collect(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started_at_ms: now_ms(),
+        started_by_pid: std::process::id() as i32,
+        started_by: std::env::args().collect::<Vec<_>>().join(" "),
+        tag,
+    };
+    if let Err(e) = pidfile::write(&state.pid_path(), &record) {
+        tracing::warn!("could not write PID file: {e}");
+    }
+    tracing::info!(pid, "spawned {}", spec.name);
+    Ok(Spawned { child, record })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadyError {
+    #[error("the service exited before it became ready")]
+    Exited,
+    #[error("not ready after {0:?}: {1}")]
+    Timeout(Duration, String),
+}
+
+/// Polls the readiness endpoint until it answers 200, the leader dies, or the
+/// deadline passes. 5 ms between tries keeps detection lag small; a refused
+/// connection on loopback costs microseconds.
+pub async fn wait_ready(
+    ctx: &Ctx,
+    rec: &PidRecord,
+    timeout: Duration,
+) -> Result<Duration, ReadyError> {
+    let t0 = Instant::now();
+    let identity = rec.identity();
+    loop {
+        let last = match ports::probe_http(
+            ctx.spec.readiness.port,
+            &ctx.spec.readiness.path,
+            Duration::from_millis(500),
+        )
+        .await
+        {
+            Ok(_) => return Ok(t0.elapsed()),
+            Err(e) => e,
+        };
+        if !matches!(identity.verify(), Verdict::Match(_)) {
+            return Err(ReadyError::Exited);
+        }
+        if t0.elapsed() >= timeout {
+            return Err(ReadyError::Timeout(timeout, last));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[derive(Debug)]
+pub enum StartOutcome {
+    Started { pid: i32, ready_in: Duration },
+    Reused { pid: i32 },
+}
+
+/// `stigmer local start`: idempotent, serialised with other starters.
+pub async fn start(ctx: &Ctx) -> Result<StartOutcome> {
+    write_intent(ctx, Want::Running);
+    let _guard = lock::hold_within(
+        &ctx.settings.state.start_lock_path(),
+        Duration::from_secs(120),
+    )
+    .await
+    .context("waiting for another start to finish")?;
+    let st = inspect::inspect(ctx).await;
+    match st.state {
+        State::Running => {
+            let pid = st.pid.unwrap_or_default();
+            return Ok(StartOutcome::Reused { pid });
+        }
+        State::Starting => {
+            let rec = st.record().cloned().context("PID file vanished")?;
+            let left = ctx.spec.ready_timeout.saturating_sub(Duration::from_millis(
+                now_ms().saturating_sub(rec.started_at_ms),
+            ));
+            wait_ready(ctx, &rec, left).await.with_context(|| {
+                format!(
+                    "Temporal (PID {}) is starting but did not become ready",
+                    rec.pid
+                )
+            })?;
+            return Ok(StartOutcome::Reused { pid: rec.pid });
+        }
+        State::Unhealthy => {
+            anyhow::bail!(
+                "{}",
+                st.advice
+                    .clone()
+                    .unwrap_or_else(|| "service is unhealthy".into())
+            )
+        }
+        State::Stale | State::Stopped | State::Failed => {}
+    }
+    let cleaned = clean_from(ctx, &st, false);
+    for line in &cleaned.actions {
+        tracing::info!("clean: {line}");
+    }
+    let spawned = spawn(ctx)?;
+    let rec = spawned.record.clone();
+    match wait_ready(ctx, &rec, ctx.spec.ready_timeout).await {
+        Ok(d) => Ok(StartOutcome::Started {
+            pid: rec.pid,
+            ready_in: d,
+        }),
+        Err(e) => {
+            let _ = stop_record(ctx, Some(&rec), Duration::ZERO, true, &mut |_| {}).await;
+            Err(anyhow::anyhow!(e)).with_context(|| {
+                format!(
+                    "Temporal did not start; see its log: {}",
+                    ctx.settings.state.log_path().display()
+                )
+            })
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct StopReport {
+    pub was_running: bool,
+    pub forced: bool,
+    pub took: Duration,
+    pub signalled: Vec<i32>,
+}
+
+/// Called while a stop waits, with the processes still alive.
+pub type Progress<'a> = dyn FnMut(&[ProcEntry]) + Send + 'a;
+
+/// Stops everything proven ours: the group (through its verified leader),
+/// the rest of a group whose leader died, and tagged escapees. SIGTERM +
+/// SIGCONT, up to `grace`, then SIGKILL. Done only when nothing is left, the
+/// lock is free and the ports are closed.
+pub async fn stop(
+    ctx: &Ctx,
+    grace: Duration,
+    force: bool,
+    progress: &mut Progress<'_>,
+) -> Result<StopReport> {
+    write_intent(ctx, Want::Stopped);
+    let rec = pidfile::read(&ctx.settings.state.pid_path())
+        .record()
+        .cloned();
+    stop_record(ctx, rec.as_ref(), grace, force, progress).await
+}
+
+pub async fn stop_record(
+    ctx: &Ctx,
+    rec: Option<&PidRecord>,
+    grace: Duration,
+    force: bool,
+    progress: &mut Progress<'_>,
+) -> Result<StopReport> {
+    let t0 = Instant::now();
+    let mut report = StopReport::default();
+    let alive = remaining(ctx, rec);
+    report.was_running = !alive.is_empty();
+    if report.was_running {
+        let first = if force { Sig::Kill } else { Sig::Term };
+        report.signalled = send_all(ctx, rec, &alive, first);
+        if !force {
+            send_all(ctx, rec, &alive, Sig::Cont);
+        }
+        let deadline = t0 + grace;
+        let mut left = wait_gone(ctx, rec, deadline, progress).await;
+        if !left.is_empty() {
+            report.forced = true;
+            tracing::warn!(
+                "still alive after {grace:?}: {:?}; sending SIGKILL",
+                pids(&left)
+            );
+            send_all(ctx, rec, &left, Sig::Kill);
+            left = wait_gone(ctx, rec, Instant::now() + Duration::from_secs(5), progress).await;
+        }
+        if !left.is_empty() {
+            anyhow::bail!(
+                "could not stop PIDs {:?}; they may belong to another user",
+                pids(&left)
+            );
+        }
+        report.forced |= force;
+    }
+    // Stopped means: lock free and ports closed too.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let held = lock::is_held(&ctx.settings.state.lock_path()).unwrap_or(false);
+        let listeners = ports::listeners();
+        let open: Vec<u16> = ctx
+            .spec
+            .ports
+            .iter()
+            .map(|p| p.port)
+            .filter(|p| listeners.iter().any(|l| l.port == *p))
+            .collect();
+        if !held && (open.is_empty() || !report.was_running) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            if held {
+                let st = inspect::inspect(ctx).await;
+                anyhow::bail!(
+                    "processes are gone but the lock is still held by {:?}; run `stigmer local status`",
+                    st.lock.holders.iter().map(|h| (h.pid, h.cmd.clone())).collect::<Vec<_>>()
+                );
+            }
+            anyhow::bail!("processes are gone but ports {open:?} are still open");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = pidfile::remove(&ctx.settings.state.pid_path());
+    report.took = t0.elapsed();
+    Ok(report)
+}
+
+/// After the leader died: SIGKILL whatever is left of its group (and its
+/// tagged escapees) before anything is restarted. Bounded to 2 s; normally
+/// nothing is left and this is one `/proc` pass.
+pub fn reap(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<i32> {
+    let left = remaining(ctx, rec);
+    if left.is_empty() {
+        return vec![];
+    }
+    send_all(ctx, rec, &left, Sig::Kill);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !remaining(ctx, rec).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pids(&left)
+}
+
+fn pids(v: &[ProcEntry]) -> Vec<i32> {
+    v.iter().map(|p| p.pid).collect()
+}
+
+/// Processes of ours still alive (zombies excluded): the recorded group and
+/// every tagged process of this state dir.
+pub fn remaining(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<ProcEntry> {
+    let pgids: Vec<i32> = rec.map(|r| r.pgid).into_iter().collect();
+    let leader_ok =
+        rec.is_some_and(|r| matches!(r.identity().verify(), Verdict::Match(_) | Verdict::Zombie));
+    let s = crate::process::scan::scan(&crate::process::ScanRequest {
+        tag_var: TAG_VAR,
+        tag_prefix: &ctx.spec.tag_prefix,
+        pgids: &pgids,
+        lock_path: None,
+        socket_inodes: &[],
+    });
+    s.procs
+        .into_iter()
+        .filter(|p| !matches!(p.state, 'Z' | 'X'))
+        // In the recorded group, untagged processes count only while the
+        // leader proves the group is still ours.
+        .filter(|p| p.tag.is_some() || (leader_ok && Some(p.pgid) == pgids.first().copied()))
+        .collect()
+}
+
+fn send_all(ctx: &Ctx, rec: Option<&PidRecord>, targets: &[ProcEntry], sig: Sig) -> Vec<i32> {
+    let mut sent = Vec::new();
+    let mut group_done = false;
+    if let Some(r) = rec {
+        match signal_group(&r.identity(), sig) {
+            SignalOutcome::Sent => {
+                group_done = true;
+                sent.push(-r.pgid);
+            }
+            SignalOutcome::Gone => {}
+            other => tracing::debug!("group {} not signalled: {other:?}", r.pgid),
+        }
+    }
+    for p in targets {
+        if group_done && rec.is_some_and(|r| r.pgid == p.pgid) {
+            continue;
+        }
+        if p.tag.is_none() {
+            continue;
+        }
+        match signal_tagged(p.pid, p.start_ticks, TAG_VAR, &ctx.spec.tag_prefix, sig) {
+            SignalOutcome::Sent => sent.push(p.pid),
+            other => tracing::debug!("PID {} not signalled: {other:?}", p.pid),
+        }
+    }
+    sent
+}
+
+async fn wait_gone(
+    ctx: &Ctx,
+    rec: Option<&PidRecord>,
+    deadline: Instant,
+    progress: &mut Progress<'_>,
+) -> Vec<ProcEntry> {
+    loop {
+        let left = remaining(ctx, rec);
+        progress(&left);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// What `clean` removes and kills.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CleanPlan {
+    pub actions: Vec<String>,
+    pub kill: Vec<ProcEntry>,
+    pub remove_pid_file: bool,
+}
+
+/// Plans (and unless `dry_run`, carries out) the removal of stale state:
+/// a PID file whose process is gone or not ours, orphaned group members and
+/// escaped processes proven ours by their tag. Never touches a live, healthy
+/// service, and never deletes the lock file.
+pub fn clean_from(ctx: &Ctx, st: &Status, dry_run: bool) -> CleanPlan {
+    let mut plan = CleanPlan::default();
+    let healthy = st.lock.held && st.leader_alive();
+    if !healthy && st.pid_file.state != "missing" {
+        plan.remove_pid_file = true;
+        plan.actions.push(format!(
+            "remove PID file {} ({})",
+            st.pid_file.path,
+            st.pid_file
+                .identity
+                .clone()
+                .or(st.pid_file.detail.clone())
+                .unwrap_or_else(|| st.pid_file.state.clone())
+        ));
+    }
+    let mut kill: Vec<ProcEntry> = st.orphans.clone();
+    kill.extend(st.escaped.iter().cloned());
+    if !healthy && st.leader_alive() {
+        // Our identity-proven leader is alive without the lock: not a service.
+        kill.extend(st.members.iter().cloned());
+    }
+    for p in &kill {
+        let why = if st.orphans.contains(p) {
+            "orphaned"
+        } else if st.escaped.contains(p) {
+            "escaped"
+        } else {
+            "unhealthy"
+        };
+        plan.actions
+            .push(format!("kill PID {} ({why}): {}", p.pid, p.cmd));
+    }
+    plan.kill = kill;
+    if dry_run {
+        return plan;
+    }
+    let rec = st.record();
+    for p in &plan.kill {
+        let outcome = if p.tag.is_some() {
+            signal_tagged(
+                p.pid,
+                p.start_ticks,
+                TAG_VAR,
+                &ctx.spec.tag_prefix,
+                Sig::Kill,
+            )
+        } else if let Some(r) = rec.filter(|r| r.pgid == p.pgid) {
+            signal_group(&r.identity(), Sig::Kill)
+        } else {
+            SignalOutcome::Refused("not proven ours".into())
+        };
+        tracing::info!("clean: PID {}: {outcome:?}", p.pid);
+    }
+    if plan.remove_pid_file {
+        let _ = pidfile::remove(&ctx.settings.state.pid_path());
+    }
+    plan
+}
+
+/// `stigmer local clean`: under the start lock, so it never races a start.
+pub async fn clean(ctx: &Ctx, dry_run: bool) -> Result<CleanPlan> {
+    let _guard = lock::hold_within(
+        &ctx.settings.state.start_lock_path(),
+        Duration::from_secs(30),
+    )
+    .await
+    .context("waiting for a start in progress to finish")?;
+    let st = inspect::inspect(ctx).await;
+    let plan = clean_from(ctx, &st, dry_run);
+    if !dry_run && !plan.kill.is_empty() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while plan.kill.iter().any(|p| {
+            crate::process::read_stat(p.pid)
+                .is_ok_and(|s| s.start_ticks == p.start_ticks && !s.is_zombie())
+        }) && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    Ok(plan)
+}
+
+pub fn role_port(ctx: &Ctx, role: PortRole) -> u16 {
+    ctx.spec.port(role).unwrap_or_default()
+}

@@ -1,0 +1,145 @@
+//! The lock file that lives exactly as long as the service.
+//!
+//! The service's child process takes `LOCK_EX|LOCK_NB` on an inherited
+//! descriptor just before exec (see `lifecycle::spawn`); the kernel drops the
+//! lock when the last holder dies, `kill -9` included. We ask "is it held?"
+//! through `/proc/locks` by the file's device and inode, which never takes or
+//! disturbs the lock, and find the holders through `/proc/*/fdinfo` (the PID
+//! column of `/proc/locks` names whoever *took* the lock, who may be gone).
+//! The file is never deleted: two starters could otherwise lock two inodes.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::state::open_private;
+
+/// Device and inode of a file, in the `MAJ:MIN:INO` form of `/proc/locks`.
+fn lock_key(path: &Path) -> io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    let dev = meta.dev();
+    Ok(format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev),
+        meta.ino()
+    ))
+}
+
+/// Is any flock held on this file right now? Never takes the lock itself.
+pub fn is_held(path: &Path) -> io::Result<bool> {
+    let key = match lock_key(path) {
+        Ok(k) => k,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let locks = std::fs::read_to_string("/proc/locks")?;
+    Ok(locks_mention(&locks, &key))
+}
+
+fn locks_mention(locks: &str, key: &str) -> bool {
+    locks.lines().any(|line| {
+        let mut f = line.split_whitespace().skip(1);
+        let first = f.next();
+        // "N: -> FLOCK ..." lines are waiters, not holders.
+        first == Some("FLOCK") && f.nth(3) == Some(key)
+    })
+}
+
+/// Opens the service lock file for handing to the child (close-on-exec until
+/// the child clears it).
+pub fn open_service_lock(path: &Path) -> io::Result<File> {
+    open_private(path, false)
+}
+
+/// Runs in the forked child before exec: make the lock descriptor survive
+/// exec and take the lock, failing the spawn with EWOULDBLOCK if held.
+/// Only raw syscalls here: this runs between fork and exec.
+pub fn take_in_child(fd: RawFd) -> io::Result<()> {
+    // SAFETY: the descriptor was opened by the parent and is open in the child.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+    rustix::fs::flock(fd, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+    Ok(())
+}
+
+/// A lock held by this process for a while (supervisor or start lock). It is
+/// released when dropped or when this process dies.
+#[derive(Debug)]
+pub struct HeldLock {
+    _file: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{0} is held by another process")]
+    Busy(String),
+    #[error("cannot open lock file {path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// Takes an exclusive lock without waiting.
+pub fn try_hold(path: &Path) -> Result<HeldLock, LockError> {
+    let file = open_private(path, false).map_err(|source| LockError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => Ok(HeldLock { _file: file }),
+        Err(fs4::TryLockError::WouldBlock) => Err(LockError::Busy(path.display().to_string())),
+        Err(fs4::TryLockError::Error(source)) => Err(LockError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Takes an exclusive lock, waiting at most `timeout`.
+pub async fn hold_within(path: &Path, timeout: Duration) -> Result<HeldLock, LockError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match try_hold(path) {
+            Err(LockError::Busy(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            other => return other,
+        }
+    }
+}
+
+impl HeldLock {
+    pub fn raw_fd(&self) -> RawFd {
+        self._file.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_locks_parsing_ignores_waiters_and_other_files() {
+        let text = "1: FLOCK  ADVISORY  WRITE 100 fd:01:42 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 200 fd:01:43 0 EOF\n\
+                    2: POSIX  ADVISORY  WRITE 300 fd:01:44 0 EOF\n";
+        assert!(locks_mention(text, "fd:01:42"));
+        assert!(!locks_mention(text, "fd:01:43"));
+        assert!(!locks_mention(text, "fd:01:44"));
+        assert!(!locks_mention(text, "fd:01:4"));
+    }
+
+    #[test]
+    fn held_is_seen_without_disturbing_the_lock() {
+        let path = std::env::temp_dir().join(format!("stigmer-lock-{}.lock", std::process::id()));
+        assert!(!is_held(&path).unwrap(), "a missing file is not held");
+        let held = try_hold(&path).unwrap();
+        assert!(is_held(&path).unwrap());
+        assert!(matches!(try_hold(&path), Err(LockError::Busy(_))));
+        drop(held);
+        assert!(!is_held(&path).unwrap());
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -1,0 +1,14 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = stigmer::cli::Cli::parse();
+    match stigmer::commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("stigmer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

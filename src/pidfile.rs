@@ -1,0 +1,156 @@
+//! The PID file: JSON metadata for humans and for identity checks. Written
+//! atomically; read tolerantly (missing, corrupt, oversized or a symlink are
+//! all just "not trustworthy"); never trusted alone.
+
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::process::Identity;
+use crate::state::{read_capped, write_atomic};
+
+const PIDFILE_CAP: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortRecord {
+    pub role: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PidRecord {
+    pub service: String,
+    pub pid: i32,
+    pub pgid: i32,
+    pub sid: i32,
+    pub start_ticks: u64,
+    pub boot_id: String,
+    pub cmdline: Vec<String>,
+    pub ports: Vec<PortRecord>,
+    /// This program's version when it started the service.
+    pub version: String,
+    /// Unix time in milliseconds.
+    pub started_at_ms: u64,
+    /// Who started it: PID and command of the starter.
+    pub started_by_pid: i32,
+    pub started_by: String,
+    /// The value of the environment tag every service process inherits.
+    pub tag: String,
+}
+
+impl PidRecord {
+    pub fn identity(&self) -> Identity {
+        Identity {
+            pid: self.pid,
+            start_ticks: self.start_ticks,
+            boot_id: self.boot_id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PidFile {
+    Missing,
+    Valid(PidRecord),
+    /// Present but unreadable; the reason says why. Treated as stale.
+    Corrupt(String),
+}
+
+impl PidFile {
+    pub fn record(&self) -> Option<&PidRecord> {
+        match self {
+            PidFile::Valid(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+pub fn read(path: &Path) -> PidFile {
+    let bytes = match read_capped(path, PIDFILE_CAP) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return PidFile::Missing,
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return PidFile::Corrupt("it is a symlink".into())
+        }
+        Err(e) => return PidFile::Corrupt(e.to_string()),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return PidFile::Corrupt("it is empty".into());
+    }
+    match serde_json::from_slice::<PidRecord>(&bytes) {
+        Ok(r) if r.pid > 1 && r.pgid > 1 => PidFile::Valid(r),
+        Ok(r) => PidFile::Corrupt(format!("it names PID {} / PGID {}", r.pid, r.pgid)),
+        Err(e) => PidFile::Corrupt(format!("not valid JSON metadata ({e})")),
+    }
+}
+
+pub fn write(path: &Path, rec: &PidRecord) -> io::Result<()> {
+    let mut json = serde_json::to_vec_pretty(rec).map_err(io::Error::other)?;
+    json.push(b'\n');
+    write_atomic(path, &json)
+}
+
+pub fn remove(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> PidRecord {
+        PidRecord {
+            service: "temporal".into(),
+            pid: 4242,
+            pgid: 4242,
+            sid: 4242,
+            start_ticks: 99,
+            boot_id: "b".into(),
+            cmdline: vec!["temporal".into()],
+            ports: vec![PortRecord {
+                role: "grpc".into(),
+                port: 7233,
+            }],
+            version: "0".into(),
+            started_at_ms: 1,
+            started_by_pid: 1000,
+            started_by: "stigmer".into(),
+            tag: "temporal:x:y".into(),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_tolerates_garbage() {
+        let dir = std::env::temp_dir().join(format!("stigmer-pid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("temporal.pid");
+        assert_eq!(read(&path), PidFile::Missing);
+        write(&path, &sample()).unwrap();
+        assert_eq!(read(&path), PidFile::Valid(sample()));
+        for (bytes, why) in [
+            (b"".to_vec(), "empty"),
+            (b"  \n".to_vec(), "empty"),
+            (b"{\"pid\": 12".to_vec(), "JSON"),
+            (b"4242\n".to_vec(), "JSON"),
+            (vec![b' '; 70 * 1024], "limit"),
+        ] {
+            std::fs::write(&path, bytes).unwrap();
+            match read(&path) {
+                PidFile::Corrupt(reason) => assert!(reason.contains(why), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut bad = sample();
+        bad.pid = 1;
+        write(&path, &bad).unwrap();
+        assert!(matches!(read(&path), PidFile::Corrupt(_)));
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
+        assert!(matches!(read(&path), PidFile::Corrupt(r) if r.contains("symlink")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,185 @@
+//! Reading `/proc/PID/stat` and proving that a PID is still the process we
+//! started: same start time (field 22, in clock ticks since boot) on the same
+//! boot. A PID whose start time differs is a different process.
+
+use std::fs;
+use std::io;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcStat {
+    pub pid: i32,
+    pub comm: String,
+    pub state: char,
+    pub ppid: i32,
+    pub pgid: i32,
+    pub sid: i32,
+    pub start_ticks: u64,
+    pub utime: u64,
+    pub stime: u64,
+    pub rss_pages: u64,
+}
+
+impl ProcStat {
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X' | 'x')
+    }
+}
+
+/// Parses the text of `/proc/PID/stat`. `comm` may contain spaces and
+/// parentheses, so the fields are read after the *last* `)`.
+pub fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_string();
+    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+    // rest[0] is field 3 (state); field N is rest[N - 3].
+    let field = |n: usize| rest.get(n - 3).copied();
+    Some(ProcStat {
+        pid,
+        comm,
+        state: field(3)?.chars().next()?,
+        ppid: field(4)?.parse().ok()?,
+        pgid: field(5)?.parse().ok()?,
+        sid: field(6)?.parse().ok()?,
+        utime: field(14)?.parse().ok()?,
+        stime: field(15)?.parse().ok()?,
+        start_ticks: field(22)?.parse().ok()?,
+        rss_pages: field(24)?.parse().ok()?,
+    })
+}
+
+pub fn read_stat(pid: i32) -> io::Result<ProcStat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_stat(pid, &text).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unparsable /proc/{pid}/stat"),
+        )
+    })
+}
+
+/// The command line, NUL-separated in `/proc`, joined with spaces.
+pub fn read_cmdline(pid: i32) -> Option<Vec<String>> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let parts: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    Some(parts)
+}
+
+pub fn cmd_string(pid: i32, comm: &str) -> String {
+    match read_cmdline(pid) {
+        Some(parts) if !parts.is_empty() => parts.join(" "),
+        _ => format!("[{comm}]"),
+    }
+}
+
+/// Owner uid of a process (the owner of its `/proc` directory).
+pub fn proc_uid(pid: i32) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(format!("/proc/{pid}")).ok().map(|m| m.uid())
+}
+
+pub fn boot_id() -> &'static str {
+    static BOOT: OnceLock<String> = OnceLock::new();
+    BOOT.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Reads `NAME=value` from `/proc/PID/environ` (our own user's processes only).
+pub fn read_env_var(pid: i32, name: &str) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let key = format!("{name}=");
+    raw.split(|b| *b == 0)
+        .find(|kv| kv.starts_with(key.as_bytes()))
+        .map(|kv| String::from_utf8_lossy(&kv[key.len()..]).into_owned())
+}
+
+/// Who a process is, beyond its reusable PID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub pid: i32,
+    pub start_ticks: u64,
+    pub boot_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Same process, alive.
+    Match(ProcStat),
+    /// Same process, but it has exited and waits to be reaped.
+    Zombie,
+    /// No such PID.
+    Gone,
+    /// The PID now belongs to someone else (or we rebooted).
+    Mismatch(String),
+}
+
+impl Identity {
+    pub fn of(pid: i32) -> io::Result<Self> {
+        let st = read_stat(pid)?;
+        Ok(Self {
+            pid,
+            start_ticks: st.start_ticks,
+            boot_id: boot_id().to_string(),
+        })
+    }
+
+    pub fn verify(&self) -> Verdict {
+        if self.boot_id != boot_id() {
+            return Verdict::Mismatch("recorded on another boot".into());
+        }
+        match read_stat(self.pid) {
+            Err(_) => Verdict::Gone,
+            Ok(st) if st.start_ticks != self.start_ticks => Verdict::Mismatch(format!(
+                "PID {} was reused (start time {} ≠ recorded {})",
+                self.pid, st.start_ticks, self.start_ticks
+            )),
+            Ok(st) if st.is_zombie() => Verdict::Zombie,
+            Ok(st) => Verdict::Match(st),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_hostile_comm() {
+        let text = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 1 0 0 0 7 3 0 0 20 0 1 0 123456 1000 55 rest";
+        let st = parse_stat(4242, text).unwrap();
+        assert_eq!(st.comm, "a) b (c)");
+        assert_eq!((st.state, st.ppid, st.pgid, st.sid), ('S', 1, 4242, 4242));
+        assert_eq!(
+            (st.utime, st.stime, st.start_ticks, st.rss_pages),
+            (7, 3, 123456, 55)
+        );
+        assert!(parse_stat(1, "garbage").is_none());
+        assert!(parse_stat(1, "1 (x) S").is_none());
+    }
+
+    #[test]
+    fn own_identity_matches_and_a_forged_one_does_not() {
+        let me = Identity::of(std::process::id() as i32).unwrap();
+        assert!(matches!(me.verify(), Verdict::Match(_)));
+        let forged = Identity {
+            start_ticks: me.start_ticks + 1,
+            ..me.clone()
+        };
+        assert!(matches!(forged.verify(), Verdict::Mismatch(_)));
+        let other_boot = Identity {
+            boot_id: "x".into(),
+            ..me
+        };
+        assert!(matches!(other_boot.verify(), Verdict::Mismatch(_)));
+    }
+}

@@ -1,0 +1,12 @@
+//! Processes: identity (pid + start time + boot id), safe signals, and the
+//! one-pass `/proc` scan that finds group members, tagged escapees, lock
+//! holders and port owners.
+
+pub mod identity;
+pub mod scan;
+pub mod signal;
+
+pub use identity::{boot_id, read_stat, Identity, ProcStat, Verdict};
+pub use scan::scan as scan_proc;
+pub use scan::{ProcEntry, Scan, ScanRequest};
+pub use signal::{Sig, SignalOutcome};

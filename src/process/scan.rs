@@ -1,0 +1,180 @@
+//! One pass over `/proc` that answers every question the status needs: who
+//! is in the service's group, who carries our environment tag (escaped and
+//! orphaned processes), who holds the lock file open with a lock on it, and
+//! who owns the listening sockets on our ports.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::identity::{cmd_string, parse_stat, read_env_var, ProcStat};
+
+pub struct ScanRequest<'a> {
+    pub tag_var: &'a str,
+    /// Prefix of the tag value that marks processes of this state dir.
+    pub tag_prefix: &'a str,
+    /// Groups whose members we want.
+    pub pgids: &'a [i32],
+    /// Find processes holding a lock through this file.
+    pub lock_path: Option<&'a Path>,
+    /// Socket inodes whose owners we want (listening sockets on our ports).
+    pub socket_inodes: &'a [u64],
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProcEntry {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgid: i32,
+    pub sid: i32,
+    pub state: char,
+    pub start_ticks: u64,
+    pub cmd: String,
+    /// The tag value, when the process carries ours.
+    pub tag: Option<String>,
+    /// utime + stime, in clock ticks (for CPU %).
+    pub cpu_ticks: u64,
+    pub rss_bytes: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Scan {
+    /// Processes of interest: group members, tagged, holders, owners.
+    pub procs: Vec<ProcEntry>,
+    pub lock_holders: Vec<i32>,
+    pub socket_owners: HashMap<u64, i32>,
+    /// How many processes were looked at.
+    pub total: usize,
+}
+
+impl Scan {
+    pub fn get(&self, pid: i32) -> Option<&ProcEntry> {
+        self.procs.iter().find(|p| p.pid == pid)
+    }
+}
+
+fn page_size() -> u64 {
+    rustix::param::page_size() as u64
+}
+
+pub fn scan(req: &ScanRequest<'_>) -> Scan {
+    let mut out = Scan::default();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return out;
+    };
+    let own_uid = rustix::process::geteuid().as_raw();
+    let want_fds = req.lock_path.is_some() || !req.socket_inodes.is_empty();
+    let lock_target = req.lock_path.map(|p| p.to_string_lossy().into_owned());
+    let sockets: HashSet<String> = req
+        .socket_inodes
+        .iter()
+        .map(|i| format!("socket:[{i}]"))
+        .collect();
+    let mut buf = String::with_capacity(512);
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        out.total += 1;
+        buf.clear();
+        let Ok(stat) =
+            read_to(&format!("/proc/{pid}/stat"), &mut buf).map(|_| parse_stat(pid, &buf))
+        else {
+            continue;
+        };
+        let Some(stat) = stat else { continue };
+        // Only our own user's processes can be ours; others' environ is unreadable anyway.
+        let mine = uid_of(pid) == Some(own_uid);
+        let tag = if mine {
+            read_env_var(pid, req.tag_var).filter(|t| t.starts_with(req.tag_prefix))
+        } else {
+            None
+        };
+        let mut interesting = tag.is_some() || req.pgids.contains(&stat.pgid);
+        if want_fds {
+            let (holds_lock, owned) = scan_fds(pid, lock_target.as_deref(), &sockets);
+            if holds_lock {
+                out.lock_holders.push(pid);
+                interesting = true;
+            }
+            for ino in owned {
+                out.socket_owners.entry(ino).or_insert(pid);
+                interesting = true;
+            }
+        }
+        if interesting {
+            out.procs.push(entry_of(stat, tag));
+        }
+    }
+    out.procs.sort_by_key(|p| p.pid);
+    out
+}
+
+fn entry_of(stat: ProcStat, tag: Option<String>) -> ProcEntry {
+    ProcEntry {
+        cmd: cmd_string(stat.pid, &stat.comm),
+        pid: stat.pid,
+        ppid: stat.ppid,
+        pgid: stat.pgid,
+        sid: stat.sid,
+        state: stat.state,
+        start_ticks: stat.start_ticks,
+        tag,
+        cpu_ticks: stat.utime + stat.stime,
+        rss_bytes: stat.rss_pages * page_size(),
+    }
+}
+
+fn read_to(path: &str, buf: &mut String) -> std::io::Result<usize> {
+    use std::io::Read;
+    fs::File::open(path)?.read_to_string(buf)
+}
+
+fn uid_of(pid: i32) -> Option<u32> {
+    super::identity::proc_uid(pid)
+}
+
+/// Walks `/proc/PID/fd`: does it hold a lock through `lock_target`, and which
+/// of `sockets` does it own?
+fn scan_fds(pid: i32, lock_target: Option<&str>, sockets: &HashSet<String>) -> (bool, Vec<u64>) {
+    let mut holds = false;
+    let mut owned = Vec::new();
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return (false, owned);
+    };
+    for fd in fds.flatten() {
+        let Ok(target) = fs::read_link(fd.path()) else {
+            continue;
+        };
+        let Some(target) = target.to_str() else {
+            continue;
+        };
+        if let Some(lock) = lock_target {
+            let path = target.strip_suffix(" (deleted)").unwrap_or(target);
+            if !holds && path == lock && fd_has_lock(pid, &fd.file_name().to_string_lossy()) {
+                holds = true;
+            }
+        }
+        if sockets.contains(target) {
+            if let Some(ino) = target
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+            {
+                if let Ok(ino) = ino.parse() {
+                    owned.push(ino);
+                }
+            }
+        }
+    }
+    (holds, owned)
+}
+
+/// `/proc/PID/fdinfo/FD` has a `lock:` line while that open file holds a lock.
+fn fd_has_lock(pid: i32, fd: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+        .map(|s| s.lines().any(|l| l.starts_with("lock:")))
+        .unwrap_or(false)
+}

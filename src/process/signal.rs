@@ -1,0 +1,240 @@
+//! Sending signals only to processes proven ours.
+//!
+//! A process is addressed through a pidfd opened *before* its identity is
+//! checked, so the check and the signal are about the same process even if
+//! the PID is recycled in between. Groups have no pidfd: a group is signalled
+//! only while its leader is proven ours (a live leader pins its PGID).
+
+use std::os::fd::OwnedFd;
+
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal};
+
+use super::identity::{proc_uid, read_env_var, read_stat, Identity, Verdict};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sig {
+    Term,
+    Kill,
+    Cont,
+}
+
+impl Sig {
+    fn raw(self) -> Signal {
+        match self {
+            Sig::Term => Signal::TERM,
+            Sig::Kill => Signal::KILL,
+            Sig::Cont => Signal::CONT,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Sig::Term => "SIGTERM",
+            Sig::Kill => "SIGKILL",
+            Sig::Cont => "SIGCONT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalOutcome {
+    Sent,
+    /// ESRCH: nothing there any more.
+    Gone,
+    /// EPERM: it exists but belongs to someone else.
+    Denied,
+    /// Not sent: not proven ours, or a PID we never signal.
+    Refused(String),
+}
+
+/// PIDs and groups we never signal: init, "everyone", ourselves.
+pub fn forbidden(id: i32) -> Option<String> {
+    let own_pid = std::process::id() as i32;
+    let own_pgid = rustix::process::getpgrp().as_raw_nonzero().get();
+    if id <= 1 {
+        Some(format!("refusing to signal PID/PGID {id}"))
+    } else if id == own_pid || id == own_pgid {
+        Some(format!(
+            "refusing to signal {id}: that is this program's own process or group"
+        ))
+    } else {
+        None
+    }
+}
+
+fn open_pidfd(pid: i32) -> Result<OwnedFd, SignalOutcome> {
+    let p = Pid::from_raw(pid).ok_or_else(|| SignalOutcome::Refused(format!("bad PID {pid}")))?;
+    rustix::process::pidfd_open(p, PidfdFlags::empty()).map_err(errno_outcome)
+}
+
+fn errno_outcome(e: Errno) -> SignalOutcome {
+    match e {
+        Errno::SRCH => SignalOutcome::Gone,
+        Errno::PERM => SignalOutcome::Denied,
+        e => SignalOutcome::Refused(format!("signal failed: {e}")),
+    }
+}
+
+fn same_user(pid: i32) -> Result<(), SignalOutcome> {
+    match proc_uid(pid) {
+        Some(uid) if uid == rustix::process::geteuid().as_raw() => Ok(()),
+        Some(uid) => Err(SignalOutcome::Refused(format!(
+            "PID {pid} belongs to uid {uid}, not us"
+        ))),
+        None => Err(SignalOutcome::Gone),
+    }
+}
+
+/// Signals one process whose identity matches.
+pub fn signal_process(id: &Identity, sig: Sig) -> SignalOutcome {
+    if let Some(why) = forbidden(id.pid) {
+        return SignalOutcome::Refused(why);
+    }
+    let fd = match open_pidfd(id.pid) {
+        Ok(fd) => fd,
+        Err(o) => return o,
+    };
+    match id.verify() {
+        Verdict::Match(_) | Verdict::Zombie => {}
+        Verdict::Gone => return SignalOutcome::Gone,
+        Verdict::Mismatch(why) => return SignalOutcome::Refused(why),
+    }
+    if let Err(o) = same_user(id.pid) {
+        return o;
+    }
+    match rustix::process::pidfd_send_signal(&fd, sig.raw()) {
+        Ok(()) => SignalOutcome::Sent,
+        Err(e) => errno_outcome(e),
+    }
+}
+
+/// Signals the whole group led by `leader`, after proving the leader ours
+/// and still the leader of that group.
+pub fn signal_group(leader: &Identity, sig: Sig) -> SignalOutcome {
+    let pgid = leader.pid;
+    if let Some(why) = forbidden(pgid) {
+        return SignalOutcome::Refused(why);
+    }
+    let _pin = match open_pidfd(pgid) {
+        Ok(fd) => fd,
+        Err(o) => return o,
+    };
+    match leader.verify() {
+        Verdict::Match(st) if st.pgid == pgid => {}
+        Verdict::Match(st) => {
+            return SignalOutcome::Refused(format!(
+                "PID {pgid} left its group (now in {})",
+                st.pgid
+            ))
+        }
+        Verdict::Zombie => {}
+        Verdict::Gone => return SignalOutcome::Gone,
+        Verdict::Mismatch(why) => return SignalOutcome::Refused(why),
+    }
+    if let Err(o) = same_user(pgid) {
+        return o;
+    }
+    let Some(p) = Pid::from_raw(pgid) else {
+        return SignalOutcome::Refused(format!("bad PGID {pgid}"));
+    };
+    match rustix::process::kill_process_group(p, sig.raw()) {
+        Ok(()) => SignalOutcome::Sent,
+        Err(e) => errno_outcome(e),
+    }
+}
+
+/// Signals a process proven ours by the environment tag it inherited (for
+/// escaped and orphaned processes, whose leader may be gone).
+pub fn signal_tagged(
+    pid: i32,
+    start_ticks: u64,
+    tag_var: &str,
+    tag_prefix: &str,
+    sig: Sig,
+) -> SignalOutcome {
+    if let Some(why) = forbidden(pid) {
+        return SignalOutcome::Refused(why);
+    }
+    let fd = match open_pidfd(pid) {
+        Ok(fd) => fd,
+        Err(o) => return o,
+    };
+    match read_stat(pid) {
+        Ok(st) if st.start_ticks == start_ticks => {}
+        Ok(_) => return SignalOutcome::Refused(format!("PID {pid} was reused")),
+        Err(_) => return SignalOutcome::Gone,
+    }
+    if let Err(o) = same_user(pid) {
+        return o;
+    }
+    match read_env_var(pid, tag_var) {
+        Some(tag) if tag.starts_with(tag_prefix) => {}
+        _ => return SignalOutcome::Refused(format!("PID {pid} does not carry our tag")),
+    }
+    match rustix::process::pidfd_send_signal(&fd, sig.raw()) {
+        Ok(()) => SignalOutcome::Sent,
+        Err(e) => errno_outcome(e),
+    }
+}
+
+/// `kill(-pgid, 0)`: does any process (zombies included) remain in the group?
+pub fn group_exists(pgid: i32) -> bool {
+    match Pid::from_raw(pgid) {
+        Some(p) => !matches!(
+            rustix::process::test_kill_process_group(p),
+            Err(Errno::SRCH)
+        ),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_signals_init_everyone_or_ourselves() {
+        for pid in [-1, 0, 1, std::process::id() as i32] {
+            let id = Identity {
+                pid,
+                start_ticks: 0,
+                boot_id: super::super::boot_id().into(),
+            };
+            assert!(
+                matches!(signal_process(&id, Sig::Kill), SignalOutcome::Refused(_)),
+                "{pid}"
+            );
+            assert!(
+                matches!(signal_group(&id, Sig::Kill), SignalOutcome::Refused(_)),
+                "{pid}"
+            );
+        }
+        let own_group = rustix::process::getpgrp().as_raw_nonzero().get();
+        assert!(forbidden(own_group).is_some());
+    }
+
+    #[test]
+    fn a_reused_pid_is_refused_and_survives() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let real = Identity::of(pid).unwrap();
+        let stale = Identity {
+            start_ticks: real.start_ticks.wrapping_sub(7),
+            ..real.clone()
+        };
+        assert!(matches!(
+            signal_process(&stale, Sig::Kill),
+            SignalOutcome::Refused(_)
+        ));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the stranger must survive"
+        );
+        assert_eq!(signal_process(&real, Sig::Kill), SignalOutcome::Sent);
+        child.wait().unwrap();
+        assert_eq!(signal_process(&real, Sig::Kill), SignalOutcome::Gone);
+    }
+}

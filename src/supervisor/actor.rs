@@ -1,0 +1,518 @@
+//! The supervisor actor: owns the `Core`, performs its actions, and turns
+//! the world (child exits, pidfd readiness, probes, timers, commands) back
+//! into events. Commands come in over a bounded mpsc; the latest snapshot
+//! goes out over a `watch`, so a slow reader never slows the supervisor.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::core::{Action, Core, Event, ExitInfo, Phase};
+use crate::inspect::{self, Status, SupervisorInfo};
+use crate::lifecycle::{self, write_intent, Ctx, SpawnError, Want};
+use crate::lock::{self, HeldLock};
+use crate::pidfile::PidRecord;
+use crate::process::scan::ProcEntry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Start,
+    Stop,
+    Kill,
+    Restart,
+    /// Inspect now rather than at the next tick.
+    Refresh,
+    /// End the actor; with `stop`, stop the service first.
+    Shutdown {
+        stop: bool,
+    },
+}
+
+/// Everything the UI shows about supervision, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub phase: Phase,
+    pub pid: Option<i32>,
+    pub restarts: u32,
+    pub failures_in_window: usize,
+    pub last_exit: Option<ExitInfo>,
+    pub backoff_until: Option<Instant>,
+    pub message: Option<String>,
+    /// False when another supervisor holds the supervisor lock: we watch only.
+    pub supervising: bool,
+    /// While a stop waits: the processes still alive.
+    pub stopping_alive: Vec<ProcEntry>,
+    pub status: Option<Arc<Status>>,
+    pub last_ready_in: Option<Duration>,
+    pub spawned_at: Option<Instant>,
+    pub version: u64,
+}
+
+impl Snapshot {
+    fn empty() -> Self {
+        Self {
+            phase: Phase::Stopped,
+            pid: None,
+            restarts: 0,
+            failures_in_window: 0,
+            last_exit: None,
+            backoff_until: None,
+            message: None,
+            supervising: false,
+            stopping_alive: vec![],
+            status: None,
+            last_ready_in: None,
+            spawned_at: None,
+            version: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How often to inspect the world (for the dashboard and for adoption).
+    pub inspect_every: Duration,
+    /// Start the service (or adopt it) as soon as the actor runs.
+    pub autostart: bool,
+}
+
+pub struct Handle {
+    pub commands: mpsc::Sender<Command>,
+    pub snapshots: watch::Receiver<Snapshot>,
+    pub join: JoinHandle<()>,
+}
+
+enum Internal {
+    Core(Event),
+    Status(Box<Status>),
+    Progress(Vec<ProcEntry>),
+    ReadyIn(Duration),
+}
+
+pub fn spawn(ctx: Ctx, opts: Options) -> Handle {
+    let (cmd_tx, cmd_rx) = mpsc::channel(32);
+    let (snap_tx, snap_rx) = watch::channel(Snapshot::empty());
+    let join = tokio::spawn(async move {
+        let mut actor = Actor::new(ctx, opts, snap_tx);
+        actor.run(cmd_rx).await;
+    });
+    Handle {
+        commands: cmd_tx,
+        snapshots: snap_rx,
+        join,
+    }
+}
+
+struct Actor {
+    ctx: Arc<Ctx>,
+    opts: Options,
+    core: Core,
+    snap_tx: watch::Sender<Snapshot>,
+    io_tx: mpsc::UnboundedSender<Internal>,
+    io_rx: mpsc::UnboundedReceiver<Internal>,
+    sup_lock: Option<HeldLock>,
+    current: Option<PidRecord>,
+    timer: Option<(Instant, u64)>,
+    stop_task: Option<JoinHandle<()>>,
+    inspecting: bool,
+    status: Option<Arc<Status>>,
+    stopping_alive: Vec<ProcEntry>,
+    last_ready_in: Option<Duration>,
+    spawned_at: Option<Instant>,
+    last_published_phase: Option<Phase>,
+    version: u64,
+}
+
+impl Actor {
+    fn new(ctx: Ctx, opts: Options, snap_tx: watch::Sender<Snapshot>) -> Self {
+        let (io_tx, io_rx) = mpsc::unbounded_channel();
+        let sup_lock = lock::try_hold(&ctx.settings.state.supervisor_lock_path()).ok();
+        Self {
+            core: Core::new(ctx.spec.restart),
+            ctx: Arc::new(ctx),
+            opts,
+            snap_tx,
+            io_tx,
+            io_rx,
+            sup_lock,
+            current: None,
+            timer: None,
+            stop_task: None,
+            inspecting: false,
+            status: None,
+            stopping_alive: vec![],
+            last_ready_in: None,
+            spawned_at: None,
+            last_published_phase: None,
+            version: 0,
+        }
+    }
+
+    async fn run(&mut self, mut cmd_rx: mpsc::Receiver<Command>) {
+        if self.sup_lock.is_none() {
+            tracing::warn!("another supervisor is active: watching only, no automatic restarts");
+        }
+        // Adopt what is already running before deciding anything.
+        let st = inspect::inspect(&self.ctx).await;
+        self.on_status(st);
+        if self.opts.autostart && self.core.phase == Phase::Stopped {
+            self.command(Command::Start);
+        }
+        self.publish();
+        let mut tick = tokio::time::interval(self.opts.inspect_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shutting_down = false;
+        loop {
+            let timer_at = self.timer.map(|(at, _)| tokio::time::Instant::from_std(at));
+            tokio::select! {
+                cmd = cmd_rx.recv() => match cmd {
+                    None => break,
+                    Some(Command::Shutdown { stop }) => {
+                        if !stop || matches!(self.core.phase, Phase::Stopped | Phase::Failed) && self.current.is_none() {
+                            break;
+                        }
+                        shutting_down = true;
+                        self.command(Command::Stop);
+                    }
+                    Some(c) => self.command(c),
+                },
+                Some(msg) = self.io_rx.recv() => match msg {
+                    Internal::Core(ev) => self.event(ev),
+                    Internal::Status(st) => { self.inspecting = false; self.on_status(*st) }
+                    Internal::Progress(left) => self.stopping_alive = left,
+                    Internal::ReadyIn(d) => self.last_ready_in = Some(d),
+                },
+                _ = async { tokio::time::sleep_until(timer_at.unwrap_or_else(tokio::time::Instant::now)).await }, if timer_at.is_some() => {
+                    if let Some((_, epoch)) = self.timer.take() {
+                        self.event(Event::Timer { epoch });
+                    }
+                }
+                _ = tick.tick() => self.refresh(),
+            }
+            self.publish();
+            if shutting_down && self.core.phase == Phase::Stopped {
+                break;
+            }
+        }
+        if self.sup_lock.is_some() {
+            let _ = std::fs::remove_file(self.ctx.settings.state.supervisor_state_path());
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        tracing::info!("command: {c:?}");
+        let ev = match c {
+            Command::Start => {
+                write_intent(&self.ctx, Want::Running);
+                Event::Start
+            }
+            Command::Restart => {
+                write_intent(&self.ctx, Want::Running);
+                Event::Restart
+            }
+            Command::Stop => Event::Stop,
+            Command::Kill => Event::Kill,
+            Command::Refresh => {
+                self.refresh();
+                return;
+            }
+            Command::Shutdown { .. } => return,
+        };
+        self.event(ev);
+    }
+
+    fn event(&mut self, ev: Event) {
+        let before = self.core.phase;
+        let actions = self.core.handle(Instant::now(), ev);
+        for a in actions {
+            self.act(a);
+        }
+        if self.core.phase != before {
+            tracing::info!("{} → {}", before.name(), self.core.phase.name());
+            if let Some(m) = &self.core.message {
+                tracing::info!("{m}");
+            }
+            self.refresh();
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Spawn { gen } => self.do_spawn(gen),
+            Action::Watch { gen, pid } => self.watch_pid(gen, pid),
+            Action::WatchReady { gen } => {
+                let Some(rec) = self.current.clone() else {
+                    return;
+                };
+                let ctx = self.ctx.clone();
+                let tx = self.io_tx.clone();
+                tokio::spawn(async move {
+                    match lifecycle::wait_ready(&ctx, &rec, ctx.spec.ready_timeout).await {
+                        Ok(d) => {
+                            tracing::info!("ready in {} ms (PID {})", d.as_millis(), rec.pid);
+                            let _ = tx.send(Internal::ReadyIn(d));
+                            let _ = tx.send(Internal::Core(Event::Ready { gen }));
+                        }
+                        Err(lifecycle::ReadyError::Exited) => {} // the exit watcher reports it
+                        Err(e) => {
+                            let _ = tx.send(Internal::Core(Event::NotReady {
+                                gen,
+                                why: e.to_string(),
+                            }));
+                        }
+                    }
+                });
+            }
+            Action::Stop { force } => {
+                if let Some(t) = self.stop_task.take() {
+                    t.abort();
+                }
+                if !self.core.restart_after_stop {
+                    write_intent(&self.ctx, Want::Stopped);
+                }
+                let ctx = self.ctx.clone();
+                let tx = self.io_tx.clone();
+                let grace = ctx.spec.grace;
+                self.stop_task = Some(tokio::spawn(async move {
+                    let ptx = tx.clone();
+                    let mut progress = move |left: &[ProcEntry]| {
+                        let _ = ptx.send(Internal::Progress(left.to_vec()));
+                    };
+                    let rec = crate::pidfile::read(&ctx.settings.state.pid_path())
+                        .record()
+                        .cloned();
+                    let r = lifecycle::stop_record(&ctx, rec.as_ref(), grace, force, &mut progress)
+                        .await;
+                    let ev = match r {
+                        Ok(rep) if !rep.was_running => Event::StopDone {
+                            ok: true,
+                            message: "not running".into(),
+                        },
+                        Ok(rep) => Event::StopDone {
+                            ok: true,
+                            message: format!(
+                                "stopped in {} ms{}",
+                                rep.took.as_millis(),
+                                if rep.forced {
+                                    " (forced with SIGKILL)"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        },
+                        Err(e) => Event::StopDone {
+                            ok: false,
+                            message: format!("stop incomplete: {e:#}"),
+                        },
+                    };
+                    let _ = tx.send(Internal::Progress(vec![]));
+                    let _ = tx.send(Internal::Core(ev));
+                }));
+                self.current = None;
+            }
+            Action::ReapGroup => {
+                let rec = self.current.take();
+                let ctx = self.ctx.clone();
+                // Bounded (SIGKILL then at most 2 s); normally the group is already empty.
+                let killed = lifecycle::reap(&ctx, rec.as_ref());
+                if !killed.is_empty() {
+                    tracing::warn!("killed leftover group members {killed:?}");
+                }
+                if rec.is_some() {
+                    let _ = crate::pidfile::remove(&ctx.settings.state.pid_path());
+                }
+            }
+            Action::Schedule { at, epoch } => self.timer = Some((at, epoch)),
+        }
+    }
+
+    fn do_spawn(&mut self, gen: u64) {
+        if !self.supervising() && self.core.restarts > 0 {
+            self.event(Event::SpawnFailed {
+                gen,
+                error: "another supervisor restarts it".into(),
+                fatal: true,
+            });
+            return;
+        }
+        if lifecycle::read_intent(&self.ctx).is_some_and(|i| i.want == Want::Stopped) {
+            tracing::info!("a stop was requested elsewhere; not starting");
+            self.event(Event::Stop);
+            return;
+        }
+        let start_guard = match lock::try_hold(&self.ctx.settings.state.start_lock_path()) {
+            Ok(g) => g,
+            Err(_) => {
+                self.event(Event::LostRace { gen });
+                self.refresh();
+                return;
+            }
+        };
+        let st = self.status.clone();
+        if let Some(st) = st.filter(|s| s.lock.held == false) {
+            // Stale files of a dead instance go before the new one starts.
+            let plan = lifecycle::clean_from(&self.ctx, &st, false);
+            for a in plan.actions {
+                tracing::info!("clean: {a}");
+            }
+        }
+        let result = lifecycle::spawn(&self.ctx);
+        drop(start_guard);
+        match result {
+            Ok(spawned) => {
+                let pid = spawned.record.pid;
+                let since = spawned.record.started_at_ms;
+                self.current = Some(spawned.record);
+                self.spawned_at = Some(Instant::now());
+                let mut child = spawned.child;
+                let tx = self.io_tx.clone();
+                let ctx = self.ctx.clone();
+                tokio::spawn(async move {
+                    let exit = match child.wait().await {
+                        Ok(st) => exit_info(st),
+                        Err(_) => ExitInfo::Unknown,
+                    };
+                    let user_stop = lifecycle::stop_requested_since(&ctx, since);
+                    tracing::info!("PID {pid} {exit}");
+                    let _ = tx.send(Internal::Core(Event::Exited {
+                        gen,
+                        exit,
+                        user_stop,
+                    }));
+                });
+                self.event(Event::Spawned { gen, pid });
+            }
+            Err(SpawnError::LockHeld(_)) => {
+                self.event(Event::LostRace { gen });
+                self.refresh();
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                let fatal = e.is_fatal();
+                self.event(Event::SpawnFailed {
+                    gen,
+                    error: e.to_string(),
+                    fatal,
+                });
+            }
+        }
+    }
+
+    /// Watches a process we did not start (adopted) through a pidfd, which
+    /// becomes readable the moment it exits: no polling.
+    fn watch_pid(&mut self, gen: u64, pid: i32) {
+        let tx = self.io_tx.clone();
+        let ctx = self.ctx.clone();
+        let since = self.current.as_ref().map(|r| r.started_at_ms).unwrap_or(0);
+        let fd = rustix::process::Pid::from_raw(pid)
+            .ok_or(rustix::io::Errno::SRCH)
+            .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK));
+        tokio::spawn(async move {
+            if let Ok(fd) = fd {
+                // SAFETY: the AsyncFd owns the pidfd; nothing else can close it.
+                if let Ok(afd) = unsafe { AsyncFd::register(fd) } {
+                    let _ = afd.readable().await;
+                }
+            }
+            let user_stop = lifecycle::stop_requested_since(&ctx, since);
+            tracing::info!("adopted PID {pid} exited");
+            let _ = tx.send(Internal::Core(Event::Exited {
+                gen,
+                exit: ExitInfo::Unknown,
+                user_stop,
+            }));
+        });
+    }
+
+    fn supervising(&mut self) -> bool {
+        if self.sup_lock.is_none() {
+            self.sup_lock = lock::try_hold(&self.ctx.settings.state.supervisor_lock_path()).ok();
+            if self.sup_lock.is_some() {
+                tracing::info!("now the supervisor (the other one left)");
+            }
+        }
+        self.sup_lock.is_some()
+    }
+
+    fn refresh(&mut self) {
+        if self.inspecting {
+            return;
+        }
+        self.inspecting = true;
+        let ctx = self.ctx.clone();
+        let tx = self.io_tx.clone();
+        tokio::spawn(async move {
+            let st = inspect::inspect(&ctx).await;
+            let _ = tx.send(Internal::Status(Box::new(st)));
+        });
+    }
+
+    fn on_status(&mut self, st: Status) {
+        use crate::inspect::State;
+        let idle = matches!(
+            self.core.phase,
+            Phase::Stopped | Phase::Failed | Phase::Backoff
+        );
+        if idle && matches!(st.state, State::Running | State::Starting) {
+            if let Some(rec) = st.record().cloned() {
+                let ready = st.state == State::Running;
+                self.current = Some(rec.clone());
+                self.event(Event::Adopt {
+                    pid: rec.pid,
+                    ready,
+                });
+            }
+        }
+        self.supervising();
+        self.status = Some(Arc::new(st));
+    }
+
+    fn publish(&mut self) {
+        self.version += 1;
+        let c = &self.core;
+        let snap = Snapshot {
+            phase: c.phase,
+            pid: c.pid,
+            restarts: c.restarts,
+            failures_in_window: c.failures.len(),
+            last_exit: c.last_exit,
+            backoff_until: c.backoff_until,
+            message: c.message.clone(),
+            supervising: self.sup_lock.is_some(),
+            stopping_alive: self.stopping_alive.clone(),
+            status: self.status.clone(),
+            last_ready_in: self.last_ready_in,
+            spawned_at: self.spawned_at,
+            version: self.version,
+        };
+        self.snap_tx.send_replace(snap);
+        if self.sup_lock.is_some() && self.last_published_phase != Some(c.phase) {
+            self.last_published_phase = Some(c.phase);
+            let info = SupervisorInfo {
+                pid: std::process::id() as i32,
+                phase: c.phase.name().into(),
+                restarts: c.restarts,
+                last_exit: c.last_exit.map(|e| e.to_string()),
+                message: c.message.clone(),
+            };
+            if let Ok(bytes) = serde_json::to_vec(&info) {
+                let _ = crate::state::write_atomic(
+                    &self.ctx.settings.state.supervisor_state_path(),
+                    &bytes,
+                );
+            }
+        }
+    }
+}
+
+fn exit_info(st: std::process::ExitStatus) -> ExitInfo {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => ExitInfo::Code(c),
+        (None, Some(s)) => ExitInfo::Signal(s),
+        _ => ExitInfo::Unknown,
+    }
+}

@@ -1,0 +1,640 @@
+//! The supervisor's decisions, with no I/O and no clock of its own:
+//! `(state, event, now) -> actions`. Timers come back as events carrying the
+//! epoch they were set in, so a cancelled timer is simply ignored; every
+//! spawn has a generation, so news about an old process is ignored too.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::RestartPolicy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    Backoff,
+    Failed,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Stopped => "stopped",
+            Phase::Starting => "starting",
+            Phase::Running => "running",
+            Phase::Stopping => "stopping",
+            Phase::Backoff => "backoff",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// How a process ended, as far as we could learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ExitInfo {
+    Code(i32),
+    Signal(i32),
+    /// Not our child (adopted): the kernel tells its status to its parent only.
+    Unknown,
+}
+
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitInfo::Code(c) => write!(f, "exit code {c}"),
+            ExitInfo::Signal(s) => match nix::sys::signal::Signal::try_from(*s) {
+                Ok(sig) => write!(f, "killed by {}", sig.as_str()),
+                Err(_) => write!(f, "killed by signal {s}"),
+            },
+            ExitInfo::Unknown => write!(f, "exited (status unknown: not our child)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Start,
+    Stop,
+    Kill,
+    Restart,
+    Spawned {
+        gen: u64,
+        pid: i32,
+    },
+    SpawnFailed {
+        gen: u64,
+        error: String,
+        fatal: bool,
+    },
+    /// Another starter won the race for the lock; adopt what it started.
+    LostRace {
+        gen: u64,
+    },
+    Ready {
+        gen: u64,
+    },
+    NotReady {
+        gen: u64,
+        why: String,
+    },
+    Exited {
+        gen: u64,
+        exit: ExitInfo,
+        user_stop: bool,
+    },
+    StopDone {
+        ok: bool,
+        message: String,
+    },
+    Timer {
+        epoch: u64,
+    },
+    /// A healthy (or starting) service found running that we did not start.
+    Adopt {
+        pid: i32,
+        ready: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Spawn {
+        gen: u64,
+    },
+    /// Watch an adopted process for its exit.
+    Watch {
+        gen: u64,
+        pid: i32,
+    },
+    WatchReady {
+        gen: u64,
+    },
+    /// Stop everything of ours, gracefully unless `force`.
+    Stop {
+        force: bool,
+    },
+    /// The leader is gone: kill what is left of its group before anything else.
+    ReapGroup,
+    Schedule {
+        at: Instant,
+        epoch: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Core {
+    pub policy: RestartPolicy,
+    pub phase: Phase,
+    pub gen: u64,
+    pub epoch: u64,
+    pub pid: Option<i32>,
+    pub restarts: u32,
+    pub failures: VecDeque<Instant>,
+    pub last_exit: Option<ExitInfo>,
+    pub backoff_until: Option<Instant>,
+    pub restart_after_stop: bool,
+    pub forced: bool,
+    pub message: Option<String>,
+}
+
+impl Core {
+    pub fn new(policy: RestartPolicy) -> Self {
+        Self {
+            policy,
+            phase: Phase::Stopped,
+            gen: 0,
+            epoch: 0,
+            pid: None,
+            restarts: 0,
+            failures: VecDeque::new(),
+            last_exit: None,
+            backoff_until: None,
+            restart_after_stop: false,
+            forced: false,
+            message: None,
+        }
+    }
+
+    /// Delay before the restart that follows the `n`th failure in the window:
+    /// the first is immediate, then `initial`, doubling, capped at `max`.
+    pub fn backoff(&self, n: usize) -> Duration {
+        if n <= 1 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32.checked_shl((n - 2).min(20) as u32).unwrap_or(u32::MAX);
+        self.policy
+            .initial
+            .saturating_mul(factor)
+            .min(self.policy.max)
+    }
+
+    fn spawn(&mut self) -> Action {
+        self.gen += 1;
+        self.epoch += 1;
+        self.phase = Phase::Starting;
+        self.pid = None;
+        self.backoff_until = None;
+        Action::Spawn { gen: self.gen }
+    }
+
+    fn begin_stop(&mut self, force: bool) -> Vec<Action> {
+        self.epoch += 1; // cancels a pending restart
+        self.backoff_until = None;
+        self.phase = Phase::Stopping;
+        self.forced = force;
+        vec![Action::Stop { force }]
+    }
+
+    fn failure(&mut self, now: Instant, why: String) -> Vec<Action> {
+        self.failures.push_back(now);
+        while self
+            .failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.policy.window)
+        {
+            self.failures.pop_front();
+        }
+        let n = self.failures.len();
+        self.pid = None;
+        if n >= self.policy.max_failures as usize {
+            self.phase = Phase::Failed;
+            self.epoch += 1;
+            self.message = Some(format!(
+                "crash loop: {n} failures within {}s, last: {why}; not restarting (start again to retry)",
+                self.policy.window.as_secs()
+            ));
+            return vec![Action::ReapGroup];
+        }
+        let delay = self.backoff(n);
+        self.message = Some(format!("{why}; restarting in {} ms", delay.as_millis()));
+        self.restarts += 1;
+        if delay.is_zero() {
+            vec![Action::ReapGroup, self.spawn()]
+        } else {
+            self.phase = Phase::Backoff;
+            self.epoch += 1;
+            self.backoff_until = Some(now + delay);
+            vec![
+                Action::ReapGroup,
+                Action::Schedule {
+                    at: now + delay,
+                    epoch: self.epoch,
+                },
+            ]
+        }
+    }
+
+    pub fn handle(&mut self, now: Instant, ev: Event) -> Vec<Action> {
+        use Phase::*;
+        match ev {
+            Event::Start => match self.phase {
+                Stopped | Failed | Backoff => {
+                    if self.phase == Failed {
+                        self.failures.clear();
+                    }
+                    self.message = None;
+                    vec![self.spawn()]
+                }
+                Stopping => {
+                    self.restart_after_stop = true;
+                    vec![]
+                }
+                Starting | Running => vec![],
+            },
+            Event::Stop | Event::Kill => {
+                let force = ev == Event::Kill;
+                self.restart_after_stop = false;
+                match self.phase {
+                    Stopping if !force => vec![],
+                    _ => self.begin_stop(force),
+                }
+            }
+            Event::Restart => match self.phase {
+                Running | Starting | Stopping => {
+                    self.restart_after_stop = true;
+                    if self.phase == Stopping {
+                        vec![]
+                    } else {
+                        self.begin_stop(false)
+                    }
+                }
+                Stopped | Failed | Backoff => {
+                    self.failures.clear();
+                    vec![self.spawn()]
+                }
+            },
+            Event::Spawned { gen, pid } if gen == self.gen && self.phase == Starting => {
+                self.pid = Some(pid);
+                vec![Action::WatchReady { gen }]
+            }
+            Event::SpawnFailed { gen, error, fatal }
+                if gen == self.gen && self.phase == Starting =>
+            {
+                if fatal {
+                    self.phase = Failed;
+                    self.message = Some(error);
+                    vec![]
+                } else {
+                    self.failure(now, error)
+                }
+            }
+            Event::LostRace { gen } if gen == self.gen && self.phase == Starting => {
+                self.phase = Stopped;
+                self.message = Some("another starter holds the lock; adopting it".into());
+                vec![]
+            }
+            Event::Ready { gen } if gen == self.gen && self.phase == Starting => {
+                self.phase = Running;
+                self.message = None;
+                vec![]
+            }
+            Event::NotReady { gen, why } if gen == self.gen && self.phase == Starting => {
+                self.failure(now, format!("not ready: {why}"))
+            }
+            Event::Exited {
+                gen,
+                exit,
+                user_stop,
+            } if gen == self.gen => {
+                self.last_exit = Some(exit);
+                match self.phase {
+                    Starting | Running if user_stop => {
+                        self.phase = Stopped;
+                        self.pid = None;
+                        self.message = Some("stopped by request".into());
+                        vec![Action::ReapGroup]
+                    }
+                    Starting | Running => self.failure(now, exit.to_string()),
+                    _ => vec![],
+                }
+            }
+            Event::StopDone { ok, message } if self.phase == Stopping => {
+                self.pid = None;
+                self.message = Some(message);
+                if ok && self.restart_after_stop {
+                    self.restart_after_stop = false;
+                    self.failures.clear();
+                    vec![self.spawn()]
+                } else {
+                    self.phase = Stopped;
+                    vec![]
+                }
+            }
+            Event::Timer { epoch } if epoch == self.epoch && self.phase == Backoff => {
+                vec![self.spawn()]
+            }
+            Event::Adopt { pid, ready } if matches!(self.phase, Stopped | Failed | Backoff) => {
+                self.gen += 1;
+                self.epoch += 1;
+                self.pid = Some(pid);
+                self.backoff_until = None;
+                self.failures.clear();
+                self.message = Some(format!("adopted running service (PID {pid})"));
+                let mut acts = vec![Action::Watch { gen: self.gen, pid }];
+                if ready {
+                    self.phase = Running;
+                } else {
+                    self.phase = Starting;
+                    acts.push(Action::WatchReady { gen: self.gen });
+                }
+                acts
+            }
+            // Anything else is news about an older process or a cancelled timer.
+            _ => vec![],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RestartPolicy {
+        RestartPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(400),
+            max_failures: 4,
+            window: Duration::from_secs(10),
+        }
+    }
+
+    fn running(core: &mut Core, t: Instant) -> u64 {
+        core.handle(t, Event::Start);
+        let gen = core.gen;
+        core.handle(
+            t,
+            Event::Spawned {
+                gen,
+                pid: 100 + gen as i32,
+            },
+        );
+        core.handle(t, Event::Ready { gen });
+        assert_eq!(core.phase, Phase::Running);
+        gen
+    }
+
+    fn crash(gen: u64) -> Event {
+        Event::Exited {
+            gen,
+            exit: ExitInfo::Signal(9),
+            user_stop: false,
+        }
+    }
+
+    #[test]
+    fn first_crash_restarts_at_once_after_reaping_the_group() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        let gen = running(&mut c, t);
+        let acts = c.handle(t, crash(gen));
+        assert_eq!(
+            acts,
+            vec![Action::ReapGroup, Action::Spawn { gen: gen + 1 }]
+        );
+        assert_eq!((c.phase, c.restarts), (Phase::Starting, 1));
+        assert_eq!(c.last_exit, Some(ExitInfo::Signal(9)));
+    }
+
+    #[test]
+    fn crash_loop_backs_off_doubling_capped_then_fails() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        let mut gen = running(&mut c, t);
+        let mut delays = vec![];
+        for i in 0..3 {
+            let now = t + Duration::from_millis(i * 10);
+            let acts = c.handle(now, crash(gen));
+            match acts.as_slice() {
+                [Action::ReapGroup, Action::Spawn { gen: g }] => {
+                    delays.push(0);
+                    gen = *g;
+                }
+                [Action::ReapGroup, Action::Schedule { at, epoch }] => {
+                    delays.push(at.duration_since(now).as_millis());
+                    assert_eq!(c.phase, Phase::Backoff);
+                    let acts = c.handle(*at, Event::Timer { epoch: *epoch });
+                    let [Action::Spawn { gen: g }] = acts.as_slice() else {
+                        panic!("{acts:?}")
+                    };
+                    gen = *g;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(delays, vec![0, 100, 200]);
+        assert_eq!(c.backoff(5), Duration::from_millis(400), "capped");
+        assert_eq!(c.handle(t, crash(gen)), vec![Action::ReapGroup]);
+        assert_eq!(c.phase, Phase::Failed);
+        assert!(c.message.as_deref().unwrap().contains("crash loop"));
+        // No more spawns, whatever arrives late.
+        assert!(c.handle(t, Event::Timer { epoch: c.epoch }).is_empty());
+        // A manual start resets it.
+        assert_eq!(
+            c.handle(t, Event::Start),
+            vec![Action::Spawn { gen: gen + 1 }]
+        );
+        assert!(c.failures.is_empty());
+    }
+
+    #[test]
+    fn failures_outside_the_window_are_forgotten() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        let mut gen = running(&mut c, t);
+        for i in 0..10u64 {
+            let now = t + Duration::from_secs(11 * i);
+            let acts = c.handle(now, crash(gen));
+            assert_eq!(
+                acts.len(),
+                2,
+                "each crash is the first in its window: immediate restart"
+            );
+            gen = c.gen;
+            c.handle(now, Event::Spawned { gen, pid: 1 });
+            c.handle(now, Event::Ready { gen });
+        }
+        assert_eq!(c.restarts, 10);
+    }
+
+    #[test]
+    fn stop_during_backoff_cancels_the_restart() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        let gen = running(&mut c, t);
+        c.handle(t, crash(gen));
+        let gen = c.gen;
+        let acts = c.handle(t, crash(gen));
+        let [_, Action::Schedule { epoch, .. }] = acts.as_slice() else {
+            panic!("{acts:?}")
+        };
+        let epoch = *epoch;
+        assert_eq!(
+            c.handle(t, Event::Stop),
+            vec![Action::Stop { force: false }]
+        );
+        assert!(
+            c.handle(t + Duration::from_secs(1), Event::Timer { epoch })
+                .is_empty(),
+            "no late spawn"
+        );
+        c.handle(
+            t,
+            Event::StopDone {
+                ok: true,
+                message: "stopped".into(),
+            },
+        );
+        assert_eq!(c.phase, Phase::Stopped);
+    }
+
+    #[test]
+    fn stop_during_startup_ignores_late_readiness_and_exit() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        c.handle(t, Event::Start);
+        let gen = c.gen;
+        c.handle(t, Event::Spawned { gen, pid: 5 });
+        assert_eq!(
+            c.handle(t, Event::Stop),
+            vec![Action::Stop { force: false }]
+        );
+        assert!(c.handle(t, Event::Ready { gen }).is_empty());
+        assert!(
+            c.handle(t, crash(gen)).is_empty(),
+            "a user stop is never restarted"
+        );
+        c.handle(
+            t,
+            Event::StopDone {
+                ok: true,
+                message: "stopped".into(),
+            },
+        );
+        assert_eq!((c.phase, c.restarts), (Phase::Stopped, 0));
+    }
+
+    #[test]
+    fn exit_after_an_outside_stop_is_not_restarted() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        let gen = running(&mut c, t);
+        let acts = c.handle(
+            t,
+            Event::Exited {
+                gen,
+                exit: ExitInfo::Code(0),
+                user_stop: true,
+            },
+        );
+        assert_eq!(acts, vec![Action::ReapGroup]);
+        assert_eq!((c.phase, c.restarts), (Phase::Stopped, 0));
+    }
+
+    #[test]
+    fn kill_escalates_a_graceful_stop() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        running(&mut c, t);
+        assert_eq!(
+            c.handle(t, Event::Stop),
+            vec![Action::Stop { force: false }]
+        );
+        assert!(
+            c.handle(t, Event::Stop).is_empty(),
+            "a second stop changes nothing"
+        );
+        assert_eq!(c.handle(t, Event::Kill), vec![Action::Stop { force: true }]);
+    }
+
+    #[test]
+    fn restart_stops_then_spawns() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        let gen = running(&mut c, t);
+        assert_eq!(
+            c.handle(t, Event::Restart),
+            vec![Action::Stop { force: false }]
+        );
+        assert_eq!(
+            c.handle(
+                t,
+                Event::StopDone {
+                    ok: true,
+                    message: String::new()
+                }
+            ),
+            vec![Action::Spawn { gen: gen + 1 }]
+        );
+    }
+
+    #[test]
+    fn readiness_timeout_counts_as_a_failure() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        c.handle(t, Event::Start);
+        let gen = c.gen;
+        c.handle(t, Event::Spawned { gen, pid: 5 });
+        let acts = c.handle(
+            t,
+            Event::NotReady {
+                gen,
+                why: "timeout".into(),
+            },
+        );
+        assert_eq!(
+            acts,
+            vec![Action::ReapGroup, Action::Spawn { gen: gen + 1 }]
+        );
+        assert_eq!(c.failures.len(), 1);
+    }
+
+    #[test]
+    fn missing_binary_fails_at_once_and_adoption_replaces_failure() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        c.handle(t, Event::Start);
+        let gen = c.gen;
+        assert!(c
+            .handle(
+                t,
+                Event::SpawnFailed {
+                    gen,
+                    error: "no temporal".into(),
+                    fatal: true
+                }
+            )
+            .is_empty());
+        assert_eq!(c.phase, Phase::Failed);
+        let acts = c.handle(
+            t,
+            Event::Adopt {
+                pid: 77,
+                ready: true,
+            },
+        );
+        assert_eq!(
+            acts,
+            vec![Action::Watch {
+                gen: gen + 1,
+                pid: 77
+            }]
+        );
+        assert_eq!((c.phase, c.pid), (Phase::Running, Some(77)));
+        assert!(
+            c.handle(
+                t,
+                Event::Adopt {
+                    pid: 78,
+                    ready: true
+                }
+            )
+            .is_empty(),
+            "never adopts twice"
+        );
+    }
+}
