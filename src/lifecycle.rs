@@ -380,16 +380,17 @@ pub async fn stop_record(
             );
         }
         report.forced |= force;
-        // Gone means kill(-pgid, 0) answers ESRCH: zombies too must have been
-        // reaped (by us or by whoever inherited them). Bounded: a parent that
-        // never reaps must not hang the stop.
+        // Gone means kill(-pgid, 0) answers ESRCH, except for zombies whose
+        // parent is another process (init, after `local start` detached): they
+        // have exited and hold no lock, port or memory; only their parent can
+        // reap them, and some inits do so lazily (seconds). Bounded either way.
         if let Some(r) = rec {
             let deadline = Instant::now() + Duration::from_secs(3);
-            while crate::process::signal::group_exists(r.pgid) && Instant::now() < deadline {
+            while crate::process::signal::group_exists(r.pgid)
+                && !only_foreign_zombies(r.pgid)
+                && Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            if crate::process::signal::group_exists(r.pgid) {
-                tracing::warn!("group {} is only zombies now, waiting for their parent to reap them", r.pgid);
             }
         }
     }
@@ -439,6 +440,19 @@ pub fn reap(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<i32> {
         std::thread::sleep(Duration::from_millis(5));
     }
     pids(&left)
+}
+
+/// Is every process left in `pgid` a zombie that someone else must reap?
+fn only_foreign_zombies(pgid: i32) -> bool {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| crate::process::read_stat(pid).ok())
+        .filter(|st| st.pgid == pgid)
+        .all(|st| st.is_zombie() && st.ppid != me)
 }
 
 fn pids(v: &[ProcEntry]) -> Vec<i32> {

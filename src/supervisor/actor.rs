@@ -352,7 +352,7 @@ impl Actor {
             }
         };
         let st = self.status.clone();
-        if let Some(st) = st.filter(|s| s.lock.held == false) {
+        if let Some(st) = st.filter(|s| !s.lock.held) {
             // Stale files of a dead instance go before the new one starts.
             let plan = lifecycle::clean_from(&self.ctx, &st, false);
             for a in plan.actions {

