@@ -132,11 +132,12 @@ mod tests {
         assert!(listeners().iter().any(|x| x.port == port));
         std::thread::spawn(move || {
             use std::io::{Read, Write};
-            let (mut c, _) = l.accept().unwrap();
-            let mut b = [0u8; 256];
-            let _ = c.read(&mut b);
-            c.write_all(b"HTTP/1.1 503 Service Unavailable\r\n\r\n")
-                .unwrap();
+            // Every connection (the TCP probe's included) gets an answer.
+            for mut c in l.incoming().flatten().take(2) {
+                let mut b = [0u8; 256];
+                let _ = c.read(&mut b);
+                let _ = c.write_all(b"HTTP/1.1 503 Service Unavailable\r\n\r\n");
+            }
         });
         let err = probe_http(port, "/", Duration::from_secs(2))
             .await
