@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Top::Dash => rt.block_on(crate::ui::run_dash(ov)),
+        Top::Dash => rt.block_on(crate::dash::run(ov)),
         Top::Local(cmd) => {
             let verbose = matches!(cmd, Local::Start { foreground: true });
             init_cli_tracing(verbose);

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dash;
 pub mod inspect;
 pub mod lifecycle;
 pub mod lock;

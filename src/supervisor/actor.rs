@@ -3,6 +3,7 @@
 //! into events. Commands come in over a bounded mpsc; the latest snapshot
 //! goes out over a `watch`, so a slow reader never slows the supervisor.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ pub enum Command {
     Stop,
     Kill,
     Restart,
+    /// Remove stale state; kill orphaned and escaped processes proven ours.
+    Clean,
     /// Inspect now rather than at the next tick.
     Refresh,
     /// End the actor; with `stop`, stop the service first.
@@ -48,6 +51,8 @@ pub struct Snapshot {
     pub status: Option<Arc<Status>>,
     pub last_ready_in: Option<Duration>,
     pub spawned_at: Option<Instant>,
+    /// CPU % and resident bytes of the processes shown (members, escaped, orphans).
+    pub usage: HashMap<i32, (f32, u64)>,
     pub version: u64,
 }
 
@@ -66,6 +71,7 @@ impl Snapshot {
             status: None,
             last_ready_in: None,
             spawned_at: None,
+            usage: HashMap::new(),
             version: 0,
         }
     }
@@ -123,6 +129,8 @@ struct Actor {
     last_ready_in: Option<Duration>,
     spawned_at: Option<Instant>,
     last_published_phase: Option<Phase>,
+    sys: sysinfo::System,
+    usage: HashMap<i32, (f32, u64)>,
     version: u64,
 }
 
@@ -147,6 +155,8 @@ impl Actor {
             last_ready_in: None,
             spawned_at: None,
             last_published_phase: None,
+            sys: sysinfo::System::new(),
+            usage: HashMap::new(),
             version: 0,
         }
     }
@@ -217,6 +227,25 @@ impl Actor {
             Command::Kill => Event::Kill,
             Command::Refresh => {
                 self.refresh();
+                return;
+            }
+            Command::Clean => {
+                let ctx = self.ctx.clone();
+                let tx = self.io_tx.clone();
+                tokio::spawn(async move {
+                    match lifecycle::clean(&ctx, false).await {
+                        Ok(plan) if plan.actions.is_empty() => {
+                            tracing::info!("clean: nothing to clean")
+                        }
+                        Ok(plan) => plan
+                            .actions
+                            .iter()
+                            .for_each(|a| tracing::info!("clean: {a}")),
+                        Err(e) => tracing::error!("clean failed: {e:#}"),
+                    }
+                    let st = inspect::inspect(&ctx).await;
+                    let _ = tx.send(Internal::Status(Box::new(st)));
+                });
                 return;
             }
             Command::Shutdown { .. } => return,
@@ -467,7 +496,33 @@ impl Actor {
             }
         }
         self.supervising();
+        self.measure_usage(&st);
         self.status = Some(Arc::new(st));
+    }
+
+    /// CPU and memory of just the processes we show: a targeted refresh.
+    fn measure_usage(&mut self, st: &Status) {
+        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate};
+        let pids: Vec<Pid> = st
+            .members
+            .iter()
+            .chain(&st.escaped)
+            .chain(&st.orphans)
+            .map(|p| Pid::from_u32(p.pid as u32))
+            .collect();
+        self.sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&pids),
+            true,
+            ProcessRefreshKind::nothing().with_cpu().with_memory(),
+        );
+        self.usage = pids
+            .iter()
+            .filter_map(|p| {
+                self.sys
+                    .process(*p)
+                    .map(|pr| (p.as_u32() as i32, (pr.cpu_usage(), pr.memory())))
+            })
+            .collect();
     }
 
     fn publish(&mut self) {
@@ -486,6 +541,7 @@ impl Actor {
             status: self.status.clone(),
             last_ready_in: self.last_ready_in,
             spawned_at: self.spawned_at,
+            usage: self.usage.clone(),
             version: self.version,
         };
         self.snap_tx.send_replace(snap);

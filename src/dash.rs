@@ -1,0 +1,162 @@
+//! `stigmer dash`: the I/O around the UI model. The supervisor runs as a
+//! background task (the same actor as `start --foreground`); the log is
+//! tailed by another task and handed over in bounded batches; this loop
+//! drains what is ready, then draws once.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
+use futures::StreamExt;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::config::{Overrides, Settings};
+use crate::lifecycle::Ctx;
+use crate::logtail::LogTail;
+use crate::supervisor::{self, actor::Options, Command, Handle, Phase};
+use crate::ui::{App, Quit};
+
+fn init_tracing() {
+    use tracing_subscriber::prelude::*;
+    let _ = tui_logger::init_logger(tui_logger::LevelFilter::Info);
+    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STIGMER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("stigmer=info"));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(tui_logger::TuiTracingSubscriberLayer)
+        .try_init();
+}
+
+pub async fn run(ov: Overrides) -> Result<ExitCode> {
+    init_tracing();
+    let settings = Settings::resolve(ov)?;
+    let ctx = Ctx::new(settings);
+    if let Err(why) = &ctx.spec.program {
+        tracing::error!("{why}");
+    }
+    let handle = supervisor::actor::spawn(
+        ctx.clone(),
+        Options {
+            inspect_every: Duration::from_secs(1),
+            autostart: false,
+        },
+    );
+    let mut app = App::new(ctx.clone(), handle.snapshots.borrow().clone());
+    let log_path = ctx.settings.state.log_path();
+    app.push_log(LogTail::last_lines(&log_path, 500));
+    let (log_tx, log_rx) = mpsc::channel::<Vec<String>>(8);
+    let tail_task = tokio::spawn(tail_log(LogTail::at_end(&log_path), log_tx));
+
+    let mut terminal = ratatui::try_init().context("cannot open the terminal (is this a TTY?)")?;
+    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    let result = event_loop(&mut terminal, &mut app, &handle, log_rx).await;
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    tail_task.abort();
+
+    match app.quit {
+        Some(Quit::Stop) => {
+            // The actor stops the service, then ends; bounded by the grace.
+            let bound = ctx.spec.grace + Duration::from_secs(15);
+            if tokio::time::timeout(bound, handle.join).await.is_err() {
+                eprintln!(
+                    "stigmer: Temporal did not stop within {bound:?}; run `stigmer local kill`"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("Temporal stopped.");
+        }
+        _ => {
+            let _ = handle
+                .commands
+                .send(Command::Shutdown { stop: false })
+                .await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), handle.join).await;
+            if let Some(pid) = app.status().and_then(|s| s.pid) {
+                println!("Temporal left running (PID {pid}); `stigmer local stop` stops it.");
+            }
+        }
+    }
+    result.map(|_| ExitCode::SUCCESS)
+}
+
+/// Follows the log file; sends new lines in batches over a bounded channel.
+/// Polls every 25 ms: a `stat` and maybe a read, invisible in CPU terms.
+async fn tail_log(mut tail: LogTail, tx: mpsc::Sender<Vec<String>>) {
+    loop {
+        let batch = tail.poll();
+        if !batch.is_empty() && tx.send(batch).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    handle: &Handle,
+    mut log_rx: mpsc::Receiver<Vec<String>>,
+) -> Result<()> {
+    let mut events = EventStream::new();
+    let mut snaps = handle.snapshots.clone();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_periodic = Instant::now();
+    loop {
+        if app.dirty {
+            terminal.draw(|f| app.draw(f, Instant::now()))?;
+            app.dirty = false;
+        }
+        if app.quit == Some(Quit::Leave) {
+            return Ok(());
+        }
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => {
+                    if let Some(cmd) = app.on_key(k) {
+                        if handle.commands.try_send(cmd).is_err() {
+                            app.notice = Some("supervisor busy; try again".into());
+                        }
+                    }
+                }
+                Some(Ok(Event::Mouse(m))) => app.on_mouse(m),
+                Some(Ok(Event::Resize(..))) => app.dirty = true,
+                Some(Ok(_)) => {}
+                // The terminal went away.
+                Some(Err(_)) | None => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
+            },
+            changed = snaps.changed() => {
+                if changed.is_err() {
+                    return Ok(()); // the actor ended (quit-and-stop finished)
+                }
+                let snap = snaps.borrow_and_update().clone();
+                app.set_snapshot(snap);
+            }
+            Some(batch) = log_rx.recv() => {
+                app.push_log(batch);
+                while let Ok(more) = log_rx.try_recv() {
+                    app.push_log(more);
+                }
+            }
+            _ = tick.tick() => {
+                tui_logger::move_events();
+                // Countdowns and progress move every tick; the rest once a second.
+                let moving = matches!(app.snap.phase, Phase::Backoff | Phase::Stopping | Phase::Starting);
+                if moving || last_periodic.elapsed() >= Duration::from_secs(1) {
+                    last_periodic = Instant::now();
+                    app.dirty = true;
+                }
+            }
+            _ = term.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
+            _ = hup.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
+            _ = int.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
+        }
+    }
+}

@@ -1,0 +1,550 @@
+//! Drawing: one function per panel; the layout is in `draw`.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use super::keys::{hints, KEYMAP};
+use super::{App, Dialog, Focus, MIN_HEIGHT, MIN_WIDTH};
+use crate::commands::short;
+use crate::process::scan::ProcEntry;
+use crate::supervisor::Phase;
+
+const OK: Color = Color::Green;
+const BAD: Color = Color::Red;
+const WARN: Color = Color::Yellow;
+const DIM: Color = Color::DarkGray;
+
+fn block(title: String, focused: bool) -> Block<'static> {
+    let b = Block::bordered().title(Span::styled(title, Style::new().bold()));
+    if focused {
+        b.border_type(BorderType::Thick)
+            .border_style(Style::new().fg(Color::Cyan))
+    } else {
+        b.border_style(Style::new().fg(DIM))
+    }
+}
+
+pub fn draw(app: &App, f: &mut Frame, now: Instant) {
+    let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "Terminal too small: {}×{}. stigmer dash needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\nEnlarge the window, or press q to quit.",
+            area.width, area.height
+        );
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let [header, top, mid, bottom, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(9),
+        Constraint::Min(6),
+        Constraint::Percentage(45),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let [service, right] =
+        Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)]).areas(top);
+    let [ports, lock] = Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(right);
+    let [procs, events] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(mid);
+
+    draw_header(app, f, header);
+    draw_service(app, f, service, now);
+    draw_ports(app, f, ports);
+    draw_lock(app, f, lock);
+    draw_processes(app, f, procs);
+    draw_events(app, f, events);
+    draw_log(app, f, bottom);
+    draw_footer(app, f, footer);
+    match &app.dialog {
+        Some(Dialog::Help) => draw_help(f, area),
+        Some(Dialog::ConfirmKill) => draw_confirm(
+            f,
+            area,
+            " Force kill ",
+            vec![
+                "SIGKILL the whole Temporal process group now?".into(),
+                "Unsaved work in flight is lost; persisted workflows survive.".into(),
+            ],
+        ),
+        Some(Dialog::ConfirmClean(lines)) => {
+            let mut text = vec![
+                "Clean stale state — exactly this will be done:".to_string(),
+                String::new(),
+            ];
+            text.extend(lines.iter().map(|l| format!("• {l}")));
+            draw_confirm(f, area, " Clean ", text)
+        }
+        None => {}
+    }
+}
+
+fn phase_style(phase: Phase) -> Style {
+    match phase {
+        Phase::Running => Style::new().fg(Color::Black).bg(OK).bold(),
+        Phase::Starting | Phase::Stopping => Style::new().fg(Color::Black).bg(WARN).bold(),
+        Phase::Backoff | Phase::Failed => Style::new().fg(Color::White).bg(BAD).bold(),
+        Phase::Stopped => Style::new().fg(Color::Black).bg(Color::Gray).bold(),
+    }
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn draw_header(app: &App, f: &mut Frame, area: Rect) {
+    let s = &app.snap;
+    let st = app.status();
+    let state_word = st.map(|st| st.state.name()).unwrap_or("…");
+    let mut spans = vec![
+        Span::styled(
+            " stigmer ",
+            Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
+        ),
+        Span::raw(" temporal "),
+        Span::styled(
+            format!(" {} ", s.phase.name().to_uppercase()),
+            phase_style(s.phase),
+        ),
+        Span::raw(format!(" service: {state_word}")),
+    ];
+    if let Some(pid) = st.and_then(|st| st.pid) {
+        spans.push(Span::raw(format!("  PID {pid}")));
+    }
+    if let Some(up) = st.and_then(|st| st.uptime_secs) {
+        spans.push(Span::raw(format!("  up {}", human_secs(up))));
+    }
+    spans.push(Span::raw(format!("  restarts {}", s.restarts)));
+    if !s.supervising {
+        spans.push(Span::styled(
+            "  watching only (another supervisor)",
+            Style::new().fg(WARN),
+        ));
+    }
+    f.render_widget(Line::from(spans), area);
+}
+
+fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
+    let s = &app.snap;
+    let mut lines: Vec<Line> = Vec::new();
+    let st = app.status();
+    let pid = st.and_then(|st| st.pid);
+    lines.push(Line::from(vec![
+        Span::raw(format!(
+            "PID {}  PGID {}  ",
+            pid.map(|p| p.to_string()).unwrap_or("-".into()),
+            st.and_then(|st| st.pgid)
+                .map(|p| p.to_string())
+                .unwrap_or("-".into())
+        )),
+        Span::raw(match s.last_exit {
+            Some(e) => format!("last: {e}"),
+            None => "last exit: -".into(),
+        }),
+    ]));
+    // What is going on right now, most urgent first.
+    let status_line = if let Err(why) = &app.info.program {
+        Line::styled(short(why, 200), Style::new().fg(BAD))
+    } else if s.phase == Phase::Stopping {
+        let left: Vec<String> = s.stopping_alive.iter().map(|p| p.pid.to_string()).collect();
+        Line::styled(
+            format!(
+                "stopping… {} process(es) alive {}",
+                left.len(),
+                left.join(" ")
+            ),
+            Style::new().fg(WARN),
+        )
+    } else if let Some(until) = s.backoff_until.filter(|_| s.phase == Phase::Backoff) {
+        let left = until.saturating_duration_since(now);
+        Line::styled(
+            format!(
+                "backoff: restart in {:.1}s ({} failures in window)",
+                left.as_secs_f64(),
+                s.failures_in_window
+            ),
+            Style::new().fg(WARN),
+        )
+    } else if let Some(m) = &s.message {
+        let color = if s.phase == Phase::Failed {
+            BAD
+        } else {
+            Color::Gray
+        };
+        Line::styled(m.clone(), Style::new().fg(color))
+    } else if let Some(a) = st.and_then(|st| st.advice.clone()) {
+        Line::styled(a, Style::new().fg(WARN))
+    } else {
+        Line::raw(format!(
+            "gRPC :{}  UI http://127.0.0.1:{}",
+            app.info.grpc, app.info.ui
+        ))
+    };
+    lines.push(status_line);
+    if let Some(st) = st {
+        for h in &st.health {
+            let (mark, color) = if h.ok { ("✔", OK) } else { ("✘", BAD) };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{mark} "), Style::new().fg(color)),
+                Span::raw(format!("{:<9}", h.layer)),
+                Span::styled(format!("{:>8.2}ms ", h.latency_ms), Style::new().fg(DIM)),
+                Span::raw(h.detail.clone()),
+            ]));
+        }
+    } else {
+        lines.push(Line::raw("inspecting…"));
+    }
+    let title = format!("Service · {}", app.info.home.display());
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(block(title, false)),
+        area,
+    );
+}
+
+fn draw_ports(app: &App, f: &mut Frame, area: Rect) {
+    let rows: Vec<Row> = app
+        .status()
+        .map(|st| {
+            st.ports
+                .iter()
+                .map(|p| {
+                    let (state, color) = if p.open {
+                        ("open", OK)
+                    } else {
+                        ("closed", DIM)
+                    };
+                    let owner = match (p.owner_pid, &p.owner_cmd) {
+                        (Some(pid), Some(cmd)) => format!("{pid} {}", short(cmd, 60)),
+                        (Some(pid), None) => pid.to_string(),
+                        _ if p.open => "owner not visible".into(),
+                        _ => String::new(),
+                    };
+                    let warn = if p.ours == Some(false) {
+                        "⚠ NOT OURS "
+                    } else {
+                        ""
+                    };
+                    Row::new(vec![
+                        Span::raw(p.role.name()),
+                        Span::raw(p.port.to_string()),
+                        Span::styled(state, Style::new().fg(color)),
+                        Span::raw(
+                            p.latency_ms
+                                .map(|l| format!("{l:.2}ms"))
+                                .unwrap_or_default(),
+                        ),
+                        Span::styled(
+                            format!("{warn}{owner}"),
+                            Style::new().fg(if warn.is_empty() { Color::Reset } else { BAD }),
+                        ),
+                    ])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(4),
+            Constraint::Length(5),
+            Constraint::Length(6),
+            Constraint::Length(8),
+            Constraint::Fill(1),
+        ],
+    )
+    .block(block("Ports".into(), false));
+    f.render_widget(table, area);
+}
+
+fn draw_lock(app: &App, f: &mut Frame, area: Rect) {
+    let mut lines = vec![];
+    if let Some(st) = app.status() {
+        let held = if st.lock.held {
+            let who: Vec<String> = st
+                .lock
+                .holders
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{} {} ({})",
+                        h.pid,
+                        short(&h.cmd, 30),
+                        h.age_secs.map(human_secs).unwrap_or("?".into())
+                    )
+                })
+                .collect();
+            Line::from(vec![
+                Span::styled("held ", Style::new().fg(OK)),
+                Span::raw(if who.is_empty() {
+                    "(holder not visible)".into()
+                } else {
+                    format!("by {}", who.join(", "))
+                }),
+            ])
+        } else {
+            Line::styled("free", Style::new().fg(DIM))
+        };
+        lines.push(held);
+        let pf = &st.pid_file;
+        let id = pf.identity.clone().unwrap_or_default();
+        let color = match pf.state.as_str() {
+            "valid" if id == "match" => OK,
+            "missing" => DIM,
+            _ => WARN,
+        };
+        let rec = pf
+            .record
+            .as_ref()
+            .map(|r| format!(" pid {} ticks {}", r.pid, r.start_ticks))
+            .unwrap_or_default();
+        lines.push(Line::styled(
+            format!(
+                "pid file {}{rec} {}{}",
+                pf.state,
+                id,
+                pf.detail
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+            Style::new().fg(color),
+        ));
+    }
+    let title = "Lock · temporal.lock".to_string();
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(block(title, false)),
+        area,
+    );
+}
+
+/// Group members as a tree by parent, then escaped and orphaned processes.
+pub fn process_rows(app: &App) -> Vec<(ProcEntry, String, &'static str)> {
+    let Some(st) = app.status() else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    let members = &st.members;
+    let pids: Vec<i32> = members.iter().map(|p| p.pid).collect();
+    let mut children: HashMap<i32, Vec<&ProcEntry>> = HashMap::new();
+    for p in members {
+        children.entry(p.ppid).or_default().push(p);
+    }
+    fn walk<'a>(
+        p: &'a ProcEntry,
+        depth: usize,
+        children: &HashMap<i32, Vec<&'a ProcEntry>>,
+        out: &mut Vec<(ProcEntry, String, &'static str)>,
+    ) {
+        let prefix = if depth == 0 {
+            String::new()
+        } else {
+            format!("{}└ ", "  ".repeat(depth - 1))
+        };
+        let reason = if matches!(p.state, 'Z' | 'X') {
+            "zombie"
+        } else {
+            ""
+        };
+        out.push((p.clone(), prefix, reason));
+        if depth < 16 {
+            for c in children.get(&p.pid).into_iter().flatten() {
+                walk(c, depth + 1, children, out);
+            }
+        }
+    }
+    for root in members.iter().filter(|p| !pids.contains(&p.ppid)) {
+        walk(root, 0, &children, &mut out);
+    }
+    for p in &st.escaped {
+        out.push((p.clone(), String::new(), "escaped"));
+    }
+    for p in &st.orphans {
+        out.push((p.clone(), String::new(), "orphan"));
+    }
+    out
+}
+
+fn draw_processes(app: &App, f: &mut Frame, area: Rect) {
+    let rows_data = process_rows(app);
+    let n = rows_data.len();
+    let rows: Vec<Row> = rows_data
+        .into_iter()
+        .skip(app.proc_offset.min(n.saturating_sub(1)))
+        .map(|(p, prefix, reason)| {
+            let (cpu, mem) = app
+                .snap
+                .usage
+                .get(&p.pid)
+                .copied()
+                .unwrap_or((0.0, p.rss_bytes));
+            let mark = match reason {
+                "escaped" => Span::styled("ESC ", Style::new().fg(BAD).bold()),
+                "orphan" => Span::styled("ORPH", Style::new().fg(BAD).bold()),
+                "zombie" => Span::styled("ZOMB", Style::new().fg(WARN).bold()),
+                _ => Span::raw(""),
+            };
+            Row::new(vec![
+                Span::raw(format!("{prefix}{}", p.pid)),
+                Span::raw(p.ppid.to_string()),
+                Span::raw(p.pgid.to_string()),
+                Span::raw(p.state.to_string()),
+                mark,
+                Span::raw(format!("{cpu:.1}")),
+                Span::raw(format!("{:.0}M", mem as f64 / 1_048_576.0)),
+                Span::raw(p.cmd.clone()),
+            ])
+        })
+        .collect();
+    let header = Row::new(["PID", "PPID", "PGID", "S", "", "CPU%", "MEM", "COMMAND"])
+        .style(Style::new().fg(DIM));
+    let empty = n == 0;
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(9),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(1),
+            Constraint::Length(4),
+            Constraint::Length(5),
+            Constraint::Length(5),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(header)
+    .block(block(
+        format!("Processes{}", if empty { " · none" } else { "" }),
+        app.focus == Focus::Processes,
+    ));
+    f.render_widget(table, area);
+}
+
+fn draw_events(app: &App, f: &mut Frame, area: Rect) {
+    let w = tui_logger::TuiLoggerWidget::default()
+        .block(block("Events".into(), app.focus == Focus::Events))
+        .output_target(false)
+        .output_file(false)
+        .output_line(false)
+        .output_level(None)
+        .output_timestamp(Some("%H:%M:%S".into()))
+        .style_error(Style::new().fg(BAD))
+        .style_warn(Style::new().fg(WARN))
+        .state(&app.events);
+    f.render_widget(w, area);
+}
+
+fn draw_log(app: &App, f: &mut Frame, area: Rect) {
+    let v = &app.log;
+    let inner_h = area.height.saturating_sub(2) as usize;
+    let end = v.lines.len().saturating_sub(v.offset);
+    let start = end.saturating_sub(inner_h);
+    let q = v.search.as_deref().unwrap_or("");
+    let lines: Vec<Line> = (start..end)
+        .map(|i| {
+            let text = v.lines[i].as_str();
+            if v.current == Some(i) {
+                Line::styled(text.to_string(), Style::new().bg(WARN).fg(Color::Black))
+            } else if !q.is_empty() && super::log::contains_ci(text, q) {
+                Line::styled(
+                    text.to_string(),
+                    Style::new().add_modifier(Modifier::BOLD).fg(WARN),
+                )
+            } else {
+                Line::raw(text.to_string())
+            }
+        })
+        .collect();
+    let mode = if v.follow {
+        "following".to_string()
+    } else {
+        format!("paused, {} newer", v.offset)
+    };
+    let search = match (&v.input, &v.search) {
+        (Some(i), _) => format!(" · search: {i}▏"),
+        (None, Some(s)) => format!(" · /{s}"),
+        _ => String::new(),
+    };
+    let title = format!("Log · {} · {mode}{search}", app.info.log_path.display());
+    f.render_widget(
+        Paragraph::new(lines).block(block(title, app.focus == Focus::Log)),
+        area,
+    );
+}
+
+fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
+    let line = match &app.notice {
+        Some(n) => Line::styled(n.clone(), Style::new().fg(WARN)),
+        None if app.quit == Some(super::Quit::Stop) => {
+            Line::styled("stopping Temporal, then quitting…", Style::new().fg(WARN))
+        }
+        None => Line::styled(hints(), Style::new().fg(DIM)),
+    };
+    f.render_widget(line, area);
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw_help(f: &mut Frame, area: Rect) {
+    let mut lines: Vec<Line> = KEYMAP
+        .iter()
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{:>8}  ", b.label),
+                    Style::new().bold().fg(Color::Cyan),
+                ),
+                Span::raw(b.help),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "  mouse wheel scrolls the log · Esc closes",
+        Style::new().fg(DIM),
+    ));
+    let r = centered(area, 64, lines.len() as u16 + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(Paragraph::new(lines).block(block("Keys".into(), true)), r);
+}
+
+fn draw_confirm(f: &mut Frame, area: Rect, title: &str, text: Vec<String>) {
+    let mut lines: Vec<Line> = text.into_iter().map(Line::raw).collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled(" y ", Style::new().bg(BAD).fg(Color::White).bold()),
+        Span::raw(" yes    "),
+        Span::styled(" n ", Style::new().bg(Color::Gray).fg(Color::Black).bold()),
+        Span::raw(" no (Esc)"),
+    ]));
+    let r = centered(area, 72, lines.len() as u16 + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(title.to_string(), true)),
+        r,
+    );
+}
