@@ -57,7 +57,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn empty() -> Self {
+    pub fn empty() -> Self {
         Self {
             phase: Phase::Stopped,
             pid: None,

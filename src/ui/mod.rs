@@ -73,7 +73,7 @@ impl Info {
             grpc: s.grpc_port,
             ui: s.ui_port,
             http: s.http_port,
-            program: s.program.clone(),
+            program: ctx.spec.program.clone(),
         }
     }
 }

@@ -43,8 +43,8 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
     let [header, top, mid, bottom, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(9),
-        Constraint::Min(6),
-        Constraint::Percentage(45),
+        Constraint::Percentage(35),
+        Constraint::Min(5),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -52,7 +52,7 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
         Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)]).areas(top);
     let [ports, lock] = Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(right);
     let [procs, events] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(mid);
+        Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(mid);
 
     draw_header(app, f, header);
     draw_service(app, f, service, now);
@@ -153,8 +153,11 @@ fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         }),
     ]));
     // What is going on right now, most urgent first.
-    let status_line = if let Err(why) = &app.info.program {
-        Line::styled(short(why, 200), Style::new().fg(BAD))
+    let status_line = if app.info.program.is_err() {
+        Line::styled(
+            "Temporal CLI not found: see the log panel for how to install it",
+            Style::new().fg(BAD),
+        )
     } else if s.phase == Phase::Stopping {
         let left: Vec<String> = s.stopping_alive.iter().map(|p| p.pid.to_string()).collect();
         Line::styled(
@@ -205,12 +208,8 @@ fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         lines.push(Line::raw("inspecting…"));
     }
     let title = format!("Service · {}", app.info.home.display());
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(block(title, false)),
-        area,
-    );
+    // One line per item, truncated: wrapping would push health layers out.
+    f.render_widget(Paragraph::new(lines).block(block(title, false)), area);
 }
 
 fn draw_ports(app: &App, f: &mut Frame, area: Rect) {
@@ -381,6 +380,8 @@ pub fn process_rows(app: &App) -> Vec<(ProcEntry, String, &'static str)> {
 fn draw_processes(app: &App, f: &mut Frame, area: Rect) {
     let rows_data = process_rows(app);
     let n = rows_data.len();
+    // PPID is what the tree shows already; drop it when space is short.
+    let wide = area.width >= 60;
     let rows: Vec<Row> = rows_data
         .into_iter()
         .skip(app.proc_offset.min(n.saturating_sub(1)))
@@ -397,36 +398,39 @@ fn draw_processes(app: &App, f: &mut Frame, area: Rect) {
                 "zombie" => Span::styled("ZOMB", Style::new().fg(WARN).bold()),
                 _ => Span::raw(""),
             };
-            Row::new(vec![
-                Span::raw(format!("{prefix}{}", p.pid)),
-                Span::raw(p.ppid.to_string()),
+            let mut cells = vec![Span::raw(format!("{prefix}{}", p.pid))];
+            if wide {
+                cells.push(Span::raw(p.ppid.to_string()));
+            }
+            cells.extend([
                 Span::raw(p.pgid.to_string()),
                 Span::raw(p.state.to_string()),
                 mark,
                 Span::raw(format!("{cpu:.1}")),
                 Span::raw(format!("{:.0}M", mem as f64 / 1_048_576.0)),
                 Span::raw(p.cmd.clone()),
-            ])
+            ]);
+            Row::new(cells)
         })
         .collect();
-    let header = Row::new(["PID", "PPID", "PGID", "S", "", "CPU%", "MEM", "COMMAND"])
-        .style(Style::new().fg(DIM));
+    let mut names = vec!["PID"];
+    let mut widths = vec![Constraint::Length(8)];
+    if wide {
+        names.push("PPID");
+        widths.push(Constraint::Length(7));
+    }
+    names.extend(["PGID", "S", "", "CPU%", "MEM", "COMMAND"]);
+    widths.extend([
+        Constraint::Length(7),
+        Constraint::Length(1),
+        Constraint::Length(4),
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Fill(1),
+    ]);
+    let header = Row::new(names).style(Style::new().fg(DIM));
     let empty = n == 0;
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(9),
-            Constraint::Length(7),
-            Constraint::Length(7),
-            Constraint::Length(1),
-            Constraint::Length(4),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(header)
-    .block(block(
+    let table = Table::new(rows, widths).header(header).block(block(
         format!("Processes{}", if empty { " · none" } else { "" }),
         app.focus == Focus::Processes,
     ));
@@ -449,6 +453,17 @@ fn draw_events(app: &App, f: &mut Frame, area: Rect) {
 
 fn draw_log(app: &App, f: &mut Frame, area: Rect) {
     let v = &app.log;
+    if let Err(why) = &app.info.program {
+        let text = vec![Line::styled(why.clone(), Style::new().fg(BAD).bold())];
+        let title = format!("Log · {}", app.info.log_path.display());
+        f.render_widget(
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .block(block(title, app.focus == Focus::Log)),
+            area,
+        );
+        return;
+    }
     let inner_h = area.height.saturating_sub(2) as usize;
     let end = v.lines.len().saturating_sub(v.offset);
     let start = end.saturating_sub(inner_h);
@@ -525,7 +540,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
         "  mouse wheel scrolls the log · Esc closes",
         Style::new().fg(DIM),
     ));
-    let r = centered(area, 64, lines.len() as u16 + 2);
+    let r = centered(area, 74, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     f.render_widget(Paragraph::new(lines).block(block("Keys".into(), true)), r);
 }

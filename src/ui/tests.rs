@@ -1,1 +1,413 @@
+//! Whole-screen snapshots (ratatui `TestBackend` + insta) in the states that
+//! matter, and key handling: keys in, supervisor commands out. The data is
+//! synthetic and fixed, so PIDs and times are stable by construction.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use super::*;
+use crate::config::{FileConfig, Overrides, Settings};
+use crate::inspect::{HealthLayer, Holder, LockStatus, PidFileStatus, PortStatus, State, Status};
+use crate::pidfile::PidRecord;
+use crate::ports::PortRole;
+use crate::process::scan::ProcEntry;
+use crate::state::StateDir;
+use crate::supervisor::{ExitInfo, Phase, Snapshot};
+
+const TEMPORAL: &str = "temporal server start-dev --ip 127.0.0.1 --port 7233";
+
+fn ctx() -> Ctx {
+    let state = StateDir::open(std::env::temp_dir().join("stigmer-snap")).unwrap();
+    let settings =
+        Settings::from_parts(state, FileConfig::default(), Overrides::default()).unwrap();
+    let mut ctx = Ctx::new(settings);
+    ctx.spec.program = Ok(PathBuf::from("/opt/temporal"));
+    ctx
+}
+
+fn proc(pid: i32, ppid: i32, pgid: i32, cmd: &str, tagged: bool) -> ProcEntry {
+    ProcEntry {
+        pid,
+        ppid,
+        pgid,
+        sid: pgid,
+        state: 'S',
+        start_ticks: 1000,
+        cmd: cmd.into(),
+        tag: tagged.then(|| "temporal:0:x".into()),
+        cpu_ticks: 0,
+        rss_bytes: 120 << 20,
+    }
+}
+
+fn layer(layer: &'static str, ok: bool, ms: f64, detail: &str) -> HealthLayer {
+    HealthLayer {
+        layer,
+        ok,
+        latency_ms: ms,
+        detail: detail.into(),
+    }
+}
+
+fn record(pid: i32) -> PidRecord {
+    PidRecord {
+        service: "temporal".into(),
+        pid,
+        pgid: pid,
+        sid: pid,
+        start_ticks: 1000,
+        boot_id: "b".into(),
+        cmdline: vec![TEMPORAL.into()],
+        ports: vec![],
+        version: "0.1.0".into(),
+        started_at_ms: 0,
+        started_by_pid: 1,
+        started_by: "stigmer".into(),
+        tag: "temporal:0:x".into(),
+    }
+}
+
+fn port(role: PortRole, port: u16, owner: Option<(i32, &str, bool)>) -> PortStatus {
+    PortStatus {
+        role,
+        port,
+        open: owner.is_some(),
+        latency_ms: owner.map(|_| 0.12),
+        owner_pid: owner.map(|o| o.0),
+        owner_cmd: owner.map(|o| o.1.to_string()),
+        ours: owner.map(|o| o.2),
+    }
+}
+
+fn stopped() -> Status {
+    Status {
+        state: State::Stopped,
+        pid: None,
+        pgid: None,
+        started_at: None,
+        uptime_secs: None,
+        lock: LockStatus {
+            path: "/x/temporal.lock".into(),
+            held: false,
+            holders: vec![],
+        },
+        pid_file: PidFileStatus {
+            path: "/x/temporal.pid".into(),
+            state: "missing".into(),
+            detail: None,
+            identity: None,
+            record: None,
+        },
+        ports: vec![
+            port(PortRole::Grpc, 7233, None),
+            port(PortRole::Ui, 8233, None),
+            port(PortRole::Http, 7243, None),
+        ],
+        health: vec![
+            layer("lock", false, 0.03, "free"),
+            layer("process", false, 0.0, "no PID file"),
+            layer("identity", false, 0.0, "nothing to check"),
+            layer(
+                "grpc",
+                false,
+                0.2,
+                "port 7233: Connection refused (os error 111)",
+            ),
+            layer(
+                "http",
+                false,
+                0.2,
+                "GET /api/v1/cluster-info: Connection refused (os error 111)",
+            ),
+        ],
+        members: vec![],
+        escaped: vec![],
+        orphans: vec![],
+        supervisor: None,
+        advice: None,
+        processes_scanned: 300,
+        inspect_ms: 2.0,
+    }
+}
+
+fn running(pid: i32) -> Status {
+    let mut st = stopped();
+    st.state = State::Running;
+    st.pid = Some(pid);
+    st.pgid = Some(pid);
+    st.uptime_secs = Some(754);
+    st.lock.held = true;
+    st.lock.holders = vec![Holder {
+        pid,
+        cmd: TEMPORAL.into(),
+        age_secs: Some(754),
+    }];
+    st.pid_file.state = "valid".into();
+    st.pid_file.identity = Some("match".into());
+    st.pid_file.record = Some(record(pid));
+    st.ports = vec![
+        port(PortRole::Grpc, 7233, Some((pid, TEMPORAL, true))),
+        port(PortRole::Ui, 8233, Some((pid, TEMPORAL, true))),
+        port(PortRole::Http, 7243, Some((pid, TEMPORAL, true))),
+    ];
+    st.health = vec![
+        layer("lock", true, 0.03, "held"),
+        layer("process", true, 0.1, &format!("PID {pid} alive (S)")),
+        layer("identity", true, 0.0, "start time 1000 matches"),
+        layer("grpc", true, 0.11, "port 7233 accepts TCP"),
+        layer("http", true, 1.4, "GET /api/v1/cluster-info → 200"),
+    ];
+    st.members = vec![
+        proc(pid, 1, pid, TEMPORAL, true),
+        proc(pid + 1, pid, pid, "temporal-helper --child", true),
+    ];
+    st
+}
+
+fn snapshot(phase: Phase, st: Status) -> Snapshot {
+    let mut s = Snapshot::empty();
+    s.phase = phase;
+    s.pid = st.pid;
+    s.supervising = true;
+    s.status = Some(Arc::new(st));
+    s
+}
+
+fn app(snap: Snapshot) -> App {
+    let mut a = App::new(ctx(), snap);
+    a.push_log(vec![
+        "Temporal CLI 1.9.1 (Server 1.32.0, UI 2.54.1)".into(),
+        "Temporal Server:      localhost:7233".into(),
+        "level=ERROR msg=\"unable to bind\"".into(),
+    ]);
+    a
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let now = Instant::now();
+    t.draw(|f| app.draw(f, now)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+#[test]
+fn snapshot_stopped() {
+    insta::assert_snapshot!(screen(&app(snapshot(Phase::Stopped, stopped())), 100, 30));
+}
+
+#[test]
+fn snapshot_starting() {
+    let mut st = running(4242);
+    st.state = State::Starting;
+    st.health[4] = layer(
+        "http",
+        false,
+        0.3,
+        "GET /api/v1/cluster-info: Connection refused (os error 111)",
+    );
+    insta::assert_snapshot!(screen(&app(snapshot(Phase::Starting, st)), 100, 30));
+}
+
+#[test]
+fn snapshot_running_at_80x24() {
+    let mut a = app(snapshot(Phase::Running, running(4242)));
+    a.snap.restarts = 1;
+    a.snap.last_exit = Some(ExitInfo::Signal(9));
+    a.snap.usage.insert(4242, (3.5, 150 << 20));
+    insta::assert_snapshot!(screen(&a, 80, 24));
+}
+
+#[test]
+fn snapshot_crash_loop() {
+    let mut s = snapshot(Phase::Failed, stopped());
+    s.restarts = 4;
+    s.last_exit = Some(ExitInfo::Code(3));
+    s.message = Some("crash loop: 5 failures within 60s, last: exit code 3; not restarting (start again to retry)".into());
+    insta::assert_snapshot!(screen(&app(s), 100, 30));
+}
+
+#[test]
+fn snapshot_backoff_countdown() {
+    let mut s = snapshot(Phase::Backoff, stopped());
+    s.restarts = 2;
+    s.failures_in_window = 2;
+    s.last_exit = Some(ExitInfo::Code(1));
+    s.backoff_until = Some(Instant::now() + Duration::from_millis(2_450));
+    let text = screen(&app(s), 100, 30);
+    assert!(
+        text.contains("backoff: restart in 2.4s") || text.contains("backoff: restart in 2.5s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn snapshot_stale_pid_file_with_clean_preview() {
+    let mut st = stopped();
+    st.state = State::Stale;
+    st.pid_file.state = "valid".into();
+    st.pid_file.identity =
+        Some("mismatch: PID 4242 was reused (start time 77 ≠ recorded 1000)".into());
+    st.pid_file.record = Some(record(4242));
+    st.orphans = vec![proc(5001, 1, 4242, "temporal-helper --child", true)];
+    st.advice =
+        Some("stale state left behind; `stigmer local clean` removes it (start does too)".into());
+    let mut a = app(snapshot(Phase::Stopped, st));
+    assert_eq!(a.on_key(key(KeyCode::Char('c'))), None);
+    assert!(
+        matches!(&a.dialog, Some(Dialog::ConfirmClean(lines)) if lines.len() == 2),
+        "{:?}",
+        a.dialog
+    );
+    insta::assert_snapshot!(screen(&a, 100, 30));
+}
+
+#[test]
+fn snapshot_port_held_by_a_stranger() {
+    let mut st = stopped();
+    st.ports[1] = port(
+        PortRole::Ui,
+        8233,
+        Some((999, "python3 -m http.server 8233", false)),
+    );
+    let mut s = snapshot(Phase::Backoff, st);
+    s.message = Some("ui port 8233 is already in use by PID 999 (python3 -m http.server 8233); stop that program or choose another port with --port".into());
+    s.phase = Phase::Failed;
+    insta::assert_snapshot!(screen(&app(s), 100, 30));
+}
+
+#[test]
+fn snapshot_escaped_and_orphaned_processes() {
+    let mut st = running(4242);
+    st.escaped = vec![proc(4300, 4243, 4300, "temporal-helper --setsid", true)];
+    st.orphans = vec![proc(3100, 1, 3000, "temporal-old-child", true)];
+    let mut zombie = proc(4244, 4242, 4242, "[defunct]", true);
+    zombie.state = 'Z';
+    st.members.push(zombie);
+    insta::assert_snapshot!(screen(&app(snapshot(Phase::Running, st)), 100, 30));
+}
+
+#[test]
+fn snapshot_no_binary() {
+    let mut a = app(snapshot(Phase::Failed, stopped()));
+    a.info.program = Err(format!(
+        "Temporal CLI not found on PATH or at /x/bin/temporal. {}",
+        crate::config::INSTALL_HINT
+    ));
+    insta::assert_snapshot!(screen(&a, 100, 30));
+}
+
+#[test]
+fn snapshot_help_overlay() {
+    let mut a = app(snapshot(Phase::Running, running(4242)));
+    a.on_key(key(KeyCode::Char('?')));
+    let text = screen(&a, 100, 30);
+    for b in keys::KEYMAP {
+        assert!(text.contains(b.help), "help lists {:?}", b.help);
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn too_small_terminal_gets_a_message() {
+    let text = screen(&app(snapshot(Phase::Running, running(4242))), 60, 20);
+    assert!(text.contains("Terminal too small: 60×20"), "{text}");
+    assert!(!text.contains("Processes"));
+}
+
+#[test]
+fn keys_become_supervisor_commands() {
+    let mut a = app(snapshot(Phase::Running, running(4242)));
+    assert_eq!(a.on_key(key(KeyCode::Char('s'))), Some(Command::Start));
+    assert_eq!(a.on_key(key(KeyCode::Char('t'))), Some(Command::Stop));
+    assert_eq!(a.on_key(key(KeyCode::Char('r'))), Some(Command::Restart));
+    // Force kill asks first.
+    assert_eq!(a.on_key(key(KeyCode::Char('k'))), None);
+    assert_eq!(a.dialog, Some(Dialog::ConfirmKill));
+    assert_eq!(
+        a.on_key(key(KeyCode::Char('s'))),
+        None,
+        "other keys do nothing under a dialog"
+    );
+    assert_eq!(a.on_key(key(KeyCode::Char('n'))), None);
+    assert_eq!(a.dialog, None);
+    a.on_key(key(KeyCode::Char('k')));
+    assert_eq!(a.on_key(key(KeyCode::Esc)), None);
+    a.on_key(key(KeyCode::Char('k')));
+    assert_eq!(a.on_key(key(KeyCode::Char('y'))), Some(Command::Kill));
+    // Nothing stale: clean says so instead of asking.
+    assert_eq!(a.on_key(key(KeyCode::Char('c'))), None);
+    assert!(a.dialog.is_none() && a.notice.as_deref().unwrap().contains("nothing to clean"));
+    // Quit leaves it running; Q stops it.
+    assert_eq!(a.on_key(key(KeyCode::Char('q'))), None);
+    assert_eq!(a.quit, Some(Quit::Leave));
+    let mut b = app(snapshot(Phase::Running, running(4242)));
+    assert_eq!(
+        b.on_key(key(KeyCode::Char('Q'))),
+        Some(Command::Shutdown { stop: true })
+    );
+    let mut c = app(snapshot(Phase::Running, running(4242)));
+    assert_eq!(
+        c.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        None
+    );
+    assert_eq!(c.quit, Some(Quit::Leave), "Ctrl-C quits gently");
+}
+
+#[test]
+fn clean_confirmation_sends_clean() {
+    let mut st = stopped();
+    st.state = State::Stale;
+    st.pid_file.state = "corrupt".into();
+    st.pid_file.detail = Some("it is empty".into());
+    let mut a = app(snapshot(Phase::Stopped, st));
+    a.on_key(key(KeyCode::Char('c')));
+    assert_eq!(a.on_key(key(KeyCode::Char('y'))), Some(Command::Clean));
+}
+
+#[test]
+fn search_focus_and_scroll_keys() {
+    let mut a = app(snapshot(Phase::Running, running(4242)));
+    a.on_key(key(KeyCode::Char('/')));
+    for c in "error".chars() {
+        a.on_key(key(KeyCode::Char(c)));
+    }
+    assert_eq!(a.log.input.as_deref(), Some("error"));
+    assert_eq!(
+        a.on_key(key(KeyCode::Char('q'))),
+        None,
+        "typing q in the search box does not quit"
+    );
+    a.on_key(key(KeyCode::Backspace));
+    a.on_key(key(KeyCode::Enter));
+    assert_eq!(a.log.search.as_deref(), Some("error"));
+    assert_eq!(a.log.current, Some(2));
+    assert!(screen(&a, 100, 30).contains("/error"));
+    a.on_key(key(KeyCode::Char('n')));
+    assert!(a.notice.as_deref().unwrap().contains("no more matches"));
+    a.on_key(key(KeyCode::Char('G')));
+    assert!(a.log.follow);
+    a.on_key(key(KeyCode::Up));
+    assert!(!a.log.follow);
+    a.on_key(key(KeyCode::Tab));
+    assert_eq!(a.focus, Focus::Processes);
+    a.on_key(key(KeyCode::BackTab));
+    assert_eq!(a.focus, Focus::Log);
+}
