@@ -430,6 +430,10 @@ pub async fn stop_record(
 /// tagged escapees) before anything is restarted. Bounded to 2 s; normally
 /// nothing is left and this is one `/proc` pass.
 pub fn reap(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<i32> {
+    // Fast path, the usual case: kill(-pgid, 0) says the group is empty.
+    if rec.is_some_and(|r| !crate::process::signal::group_exists(r.pgid)) {
+        return vec![];
+    }
     let left = remaining(ctx, rec);
     if left.is_empty() {
         return vec![];

@@ -127,8 +127,8 @@ pub fn open_read_nofollow(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Writes `bytes` to `path` atomically: a private temp file beside it, fsync,
-/// then rename over. Readers see the old or the new content, never a mix.
+/// Writes `bytes` to `path` atomically: a private temp file beside it, then
+/// rename over. Readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -142,7 +142,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    // No fsync: these files describe live processes, and after a power loss
+    // they are stale anyway (new boot id); a torn file reads as corrupt.
+    // Skipping it keeps a respawn off the disk's flush latency.
     drop(f);
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::Path;
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -59,19 +60,23 @@ fn page_size() -> u64 {
     rustix::param::page_size() as u64
 }
 
+/// Tag values by (pid, start time, comm). The environment a process was
+/// exec'ed with does not change, so each process's `environ` is read once;
+/// comm is in the key because exec changes it (a forked child shows its
+/// parent's environment until it execs).
+type TagKey = (i32, u64, String);
+static TAGS: Mutex<Option<HashMap<TagKey, Option<String>>>> = Mutex::new(None);
+
 pub fn scan(req: &ScanRequest<'_>) -> Scan {
     let mut out = Scan::default();
     let Ok(dir) = fs::read_dir("/proc") else {
         return out;
     };
     let own_uid = rustix::process::geteuid().as_raw();
-    let want_fds = req.lock_path.is_some() || !req.socket_inodes.is_empty();
-    let lock_target = req.lock_path.map(|p| p.to_string_lossy().into_owned());
-    let sockets: HashSet<String> = req
-        .socket_inodes
-        .iter()
-        .map(|i| format!("socket:[{i}]"))
-        .collect();
+    let mut cache = TAGS.lock().unwrap_or_else(|e| e.into_inner());
+    let old = cache.take().unwrap_or_default();
+    let mut fresh: HashMap<TagKey, Option<String>> = HashMap::with_capacity(old.len() + 16);
+    let mut procs: Vec<(ProcStat, Option<String>, bool)> = Vec::new();
     let mut buf = String::with_capacity(512);
     for entry in dir.flatten() {
         let name = entry.file_name();
@@ -80,36 +85,78 @@ pub fn scan(req: &ScanRequest<'_>) -> Scan {
         };
         out.total += 1;
         buf.clear();
-        let Ok(stat) =
-            read_to(&format!("/proc/{pid}/stat"), &mut buf).map(|_| parse_stat(pid, &buf))
-        else {
+        if read_to(&format!("/proc/{pid}/stat"), &mut buf).is_err() {
+            continue;
+        }
+        let Some(stat) = parse_stat(pid, &buf) else {
             continue;
         };
-        let Some(stat) = stat else { continue };
+        // Kernel threads (children of kthreadd) have no environment.
+        if stat.ppid == 2 || pid == 2 {
+            continue;
+        }
         // Only our own user's processes can be ours; others' environ is unreadable anyway.
         let mine = uid_of(pid) == Some(own_uid);
-        let tag = if mine {
-            read_env_var(pid, req.tag_var).filter(|t| t.starts_with(req.tag_prefix))
-        } else {
-            None
+        let key = (pid, stat.start_ticks, stat.comm.clone());
+        let tag = match old.get(&key) {
+            Some(t) => t.clone(),
+            None if mine => read_env_var(pid, req.tag_var),
+            None => None,
         };
-        let mut interesting = tag.is_some() || req.pgids.contains(&stat.pgid);
-        if want_fds {
-            let (holds_lock, owned) = scan_fds(pid, lock_target.as_deref(), &sockets);
-            if holds_lock {
-                out.lock_holders.push(pid);
-                interesting = true;
+        fresh.insert(key, tag.clone());
+        let tag = tag.filter(|t| t.starts_with(req.tag_prefix));
+        procs.push((stat, tag, mine));
+    }
+    *cache = Some(fresh);
+    drop(cache);
+
+    let want_fds = req.lock_path.is_some() || !req.socket_inodes.is_empty();
+    let lock_target = req.lock_path.map(|p| p.to_string_lossy().into_owned());
+    let sockets: HashSet<String> = req
+        .socket_inodes
+        .iter()
+        .map(|i| format!("socket:[{i}]"))
+        .collect();
+    let is_candidate =
+        |st: &ProcStat, tag: &Option<String>| tag.is_some() || req.pgids.contains(&st.pgid);
+    let mut interesting: HashSet<i32> = procs
+        .iter()
+        .filter(|(st, tag, _)| is_candidate(st, tag))
+        .map(|(st, _, _)| st.pid)
+        .collect();
+    if want_fds {
+        // Our own processes first; everyone else only if a holder or owner is
+        // still missing (a stranger holds our lock or one of our ports).
+        for pass in [true, false] {
+            if !pass {
+                let lock_found = lock_target.is_none() || !out.lock_holders.is_empty();
+                if lock_found && out.socket_owners.len() >= req.socket_inodes.len() {
+                    break;
+                }
             }
-            for ino in owned {
-                out.socket_owners.entry(ino).or_insert(pid);
-                interesting = true;
+            for (st, tag, _) in &procs {
+                if is_candidate(st, tag) != pass {
+                    continue;
+                }
+                let (holds_lock, owned) = scan_fds(st.pid, lock_target.as_deref(), &sockets);
+                if holds_lock {
+                    out.lock_holders.push(st.pid);
+                    interesting.insert(st.pid);
+                }
+                for ino in owned {
+                    out.socket_owners.entry(ino).or_insert(st.pid);
+                    interesting.insert(st.pid);
+                }
             }
-        }
-        if interesting {
-            out.procs.push(entry_of(stat, tag));
         }
     }
+    out.procs = procs
+        .into_iter()
+        .filter(|(st, _, _)| interesting.contains(&st.pid))
+        .map(|(st, tag, _)| entry_of(st, tag))
+        .collect();
     out.procs.sort_by_key(|p| p.pid);
+    out.lock_holders.sort_unstable();
     out
 }
 

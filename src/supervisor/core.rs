@@ -135,6 +135,9 @@ pub struct Core {
     pub pid: Option<i32>,
     pub restarts: u32,
     pub failures: VecDeque<Instant>,
+    /// Failures since the service was last ready and stable: drives backoff.
+    pub unstable_failures: usize,
+    pub ready_at: Option<Instant>,
     pub last_exit: Option<ExitInfo>,
     pub backoff_until: Option<Instant>,
     pub restart_after_stop: bool,
@@ -152,6 +155,8 @@ impl Core {
             pid: None,
             restarts: 0,
             failures: VecDeque::new(),
+            unstable_failures: 0,
+            ready_at: None,
             last_exit: None,
             backoff_until: None,
             restart_after_stop: false,
@@ -160,7 +165,11 @@ impl Core {
         }
     }
 
-    /// Delay before the restart that follows the `n`th failure in the window:
+    /// A service that stayed ready this long and then crashed is restarted at
+    /// once: backoff is for failures that never got stable.
+    pub const STABLE: Duration = Duration::from_secs(1);
+
+    /// Delay before the restart that follows the `n`th unstable failure:
     /// the first is immediate, then `initial`, doubling, capped at `max`.
     pub fn backoff(&self, n: usize) -> Duration {
         if n <= 1 {
@@ -200,6 +209,14 @@ impl Core {
             self.failures.pop_front();
         }
         let n = self.failures.len();
+        if self
+            .ready_at
+            .take()
+            .is_some_and(|t| now.duration_since(t) >= Self::STABLE)
+        {
+            self.unstable_failures = 0;
+        }
+        self.unstable_failures += 1;
         self.pid = None;
         if n >= self.policy.max_failures as usize {
             self.phase = Phase::Failed;
@@ -210,7 +227,7 @@ impl Core {
             ));
             return vec![Action::ReapGroup];
         }
-        let delay = self.backoff(n);
+        let delay = self.backoff(self.unstable_failures);
         self.message = Some(format!("{why}; restarting in {} ms", delay.as_millis()));
         self.restarts += 1;
         if delay.is_zero() {
@@ -236,6 +253,7 @@ impl Core {
                 Stopped | Failed | Backoff => {
                     if self.phase == Failed {
                         self.failures.clear();
+                        self.unstable_failures = 0;
                     }
                     self.message = None;
                     vec![self.spawn()]
@@ -289,6 +307,7 @@ impl Core {
                 vec![]
             }
             Event::Ready { gen } if gen == self.gen && self.phase == Starting => {
+                self.ready_at = Some(now);
                 self.phase = Running;
                 self.message = None;
                 vec![]
@@ -459,6 +478,33 @@ mod tests {
             c.handle(now, Event::Ready { gen });
         }
         assert_eq!(c.restarts, 10);
+    }
+
+    #[test]
+    fn a_crash_after_stable_uptime_restarts_at_once_but_still_counts_toward_the_limit() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        let mut gen = running(&mut c, t);
+        for i in 1..=3u64 {
+            let now = t + Duration::from_secs(2 * i);
+            let acts = c.handle(now, crash(gen));
+            assert!(
+                matches!(acts.as_slice(), [Action::ReapGroup, Action::Spawn { .. }]),
+                "crash {i}: {acts:?}"
+            );
+            gen = c.gen;
+            c.handle(now, Event::Spawned { gen, pid: 1 });
+            c.handle(now, Event::Ready { gen });
+        }
+        assert_eq!(
+            c.handle(t + Duration::from_secs(8), crash(gen)),
+            vec![Action::ReapGroup]
+        );
+        assert_eq!(
+            c.phase,
+            Phase::Failed,
+            "4 crashes in the window, however fast each restart was"
+        );
     }
 
     #[test]
