@@ -40,7 +40,7 @@ pub async fn run(ov: Overrides) -> Result<ExitCode> {
     let handle = supervisor::actor::spawn(
         ctx.clone(),
         Options {
-            inspect_every: Duration::from_secs(1),
+            inspect_every: Duration::from_secs(2),
             autostart: false,
         },
     );

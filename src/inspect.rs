@@ -235,7 +235,26 @@ pub async fn inspect(ctx: &Ctx) -> Status {
     });
     let leader_alive = matches!(verdict, Some(Verdict::Match(_)));
 
-    let listeners = ports::listeners();
+    // Open or closed by a connect probe (microseconds); the listener table,
+    // which names owners, only when that picture or the leader changed.
+    let mut probes = Vec::new();
+    for p in &spec.ports {
+        probes.push(
+            ports::probe_tcp(p.port, Duration::from_millis(300))
+                .await
+                .ok(),
+        );
+    }
+    let key = format!(
+        "{:?}{:?}",
+        probes.iter().map(Option::is_some).collect::<Vec<_>>(),
+        rec.as_ref().map(|r| r.pid)
+    );
+    let listeners = if probes.iter().any(Option::is_some) {
+        ports::listeners_cached(&key)
+    } else {
+        vec![]
+    };
     let inodes: Vec<u64> = listeners
         .iter()
         .filter(|l| spec.ports.iter().any(|p| p.port == l.port))
@@ -277,38 +296,36 @@ pub async fn inspect(ctx: &Ctx) -> Status {
             .is_some_and(|p| p.tag.is_some() || Some(p.pgid) == live_pgid)
     };
     let mut port_status = Vec::new();
-    for p in &spec.ports {
-        let l = listeners.iter().find(|l| l.port == p.port);
+    for (p, probe) in spec.ports.iter().zip(&probes) {
+        let l = listeners
+            .iter()
+            .find(|l| l.port == p.port)
+            .filter(|_| probe.is_some());
         let owner = l.and_then(|l| s.socket_owners.get(&l.inode).copied());
-        let latency = if l.is_some() {
-            ports::probe_tcp(p.port, Duration::from_millis(300))
-                .await
-                .ok()
-                .map(ms)
-        } else {
-            None
-        };
         port_status.push(PortStatus {
             role: p.role,
             port: p.port,
-            open: l.is_some(),
-            latency_ms: latency,
+            open: probe.is_some(),
+            latency_ms: probe.map(ms),
             owner_pid: owner,
             owner_cmd: owner.and_then(|o| s.get(o).map(|e| e.cmd.clone())),
             ours: owner.map(ours),
         });
     }
 
-    if let Some(grpc) = spec.port(PortRole::Grpc) {
-        let t = Instant::now();
-        let r = ports::probe_tcp(grpc, Duration::from_millis(300)).await;
+    if let Some((p, probe)) = spec
+        .ports
+        .iter()
+        .zip(&probes)
+        .find(|(p, _)| p.role == PortRole::Grpc)
+    {
         health.push(HealthLayer {
             layer: "grpc",
-            ok: r.is_ok(),
-            latency_ms: ms(t.elapsed()),
-            detail: match r {
-                Ok(_) => format!("port {grpc} accepts TCP"),
-                Err(e) => format!("port {grpc}: {e}"),
+            ok: probe.is_some(),
+            latency_ms: probe.map(ms).unwrap_or(0.0),
+            detail: match probe {
+                Some(_) => format!("port {} accepts TCP", p.port),
+                None => format!("port {}: connection refused", p.port),
             },
         });
     }

@@ -98,6 +98,9 @@ pub fn stop_requested_since(ctx: &Ctx, since_ms: u64) -> bool {
 
 /// Refuses to start while one of our ports is taken, naming the holder.
 pub fn check_ports(spec: &ServiceSpec) -> Result<(), SpawnError> {
+    if spec.ports.iter().all(|p| ports::bindable(p.port)) {
+        return Ok(());
+    }
     let listeners = ports::listeners();
     for p in &spec.ports {
         if let Some(l) = listeners.iter().find(|l| l.port == p.port) {

@@ -54,6 +54,30 @@ fn parse_listeners(text: &str) -> impl Iterator<Item = Listener> + '_ {
     })
 }
 
+/// Reading `/proc/net/tcp` walks the kernel's whole TCP hash table (costly
+/// even with few sockets), so inspections reuse the last table while the
+/// set of open ports and the service's PID stay the same, for up to 10 s.
+pub fn listeners_cached(key: &str) -> Vec<Listener> {
+    use std::sync::Mutex;
+    use std::time::Instant;
+    static CACHE: Mutex<Option<(Instant, String, Vec<Listener>)>> = Mutex::new(None);
+    let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, k, l)) = c.as_ref() {
+        if k == key && at.elapsed() < Duration::from_secs(10) {
+            return l.clone();
+        }
+    }
+    let fresh = listeners();
+    *c = Some((Instant::now(), key.to_string(), fresh.clone()));
+    fresh
+}
+
+/// Can we bind 127.0.0.1:port right now? (What the service itself will try;
+/// microseconds, unlike a `/proc/net/tcp` walk.)
+pub fn bindable(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
 /// Does something accept TCP connections on 127.0.0.1:port?
 pub async fn probe_tcp(port: u16, timeout: Duration) -> Result<Duration, String> {
     let t0 = Instant::now();

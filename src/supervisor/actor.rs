@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub spawned_at: Option<Instant>,
     /// CPU % and resident bytes of the processes shown (members, escaped, orphans).
     pub usage: HashMap<i32, (f32, u64)>,
+    /// When `status` was taken (to extrapolate uptime between inspections).
+    pub status_at: Option<Instant>,
     pub version: u64,
 }
 
@@ -72,6 +74,7 @@ impl Snapshot {
             last_ready_in: None,
             spawned_at: None,
             usage: HashMap::new(),
+            status_at: None,
             version: 0,
         }
     }
@@ -125,6 +128,7 @@ struct Actor {
     stop_task: Option<JoinHandle<()>>,
     inspecting: bool,
     status: Option<Arc<Status>>,
+    status_at: Option<Instant>,
     stopping_alive: Vec<ProcEntry>,
     last_ready_in: Option<Duration>,
     spawned_at: Option<Instant>,
@@ -151,6 +155,7 @@ impl Actor {
             stop_task: None,
             inspecting: false,
             status: None,
+            status_at: None,
             stopping_alive: vec![],
             last_ready_in: None,
             spawned_at: None,
@@ -498,6 +503,7 @@ impl Actor {
         self.supervising();
         self.measure_usage(&st);
         self.status = Some(Arc::new(st));
+        self.status_at = Some(Instant::now());
     }
 
     /// CPU and memory of just the processes we show: a targeted refresh.
@@ -542,6 +548,7 @@ impl Actor {
             last_ready_in: self.last_ready_in,
             spawned_at: self.spawned_at,
             usage: self.usage.clone(),
+            status_at: self.status_at,
             version: self.version,
         };
         self.snap_tx.send_replace(snap);

@@ -54,7 +54,7 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
     let [procs, events] =
         Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(mid);
 
-    draw_header(app, f, header);
+    draw_header(app, f, header, now);
     draw_service(app, f, service, now);
     draw_ports(app, f, ports);
     draw_lock(app, f, lock);
@@ -102,7 +102,7 @@ fn human_secs(s: u64) -> String {
     }
 }
 
-fn draw_header(app: &App, f: &mut Frame, area: Rect) {
+fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
     let s = &app.snap;
     let st = app.status();
     let state_word = st.map(|st| st.state.name()).unwrap_or("…");
@@ -122,6 +122,11 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect) {
         spans.push(Span::raw(format!("  PID {pid}")));
     }
     if let Some(up) = st.and_then(|st| st.uptime_secs) {
+        let since = s
+            .status_at
+            .map(|t| now.saturating_duration_since(t).as_secs())
+            .unwrap_or(0);
+        let up = up + since;
         spans.push(Span::raw(format!("  up {}", human_secs(up))));
     }
     spans.push(Span::raw(format!("  restarts {}", s.restarts)));
