@@ -201,6 +201,11 @@ fn lifecycle(table: &mut Table) {
 fn crash(table: &mut Table, bare_ready: f64) {
     let (mut respawn, mut ready) = (Stat::default(), Stat::default());
     let mut env = Env::temporal("bench-crash");
+    // Each round is a deliberate crash: lift the crash-loop limit.
+    env.write_config(&format!(
+        "temporal_bin = {:?}\n[restart]\nmax_failures = 1000\n",
+        temporal_bin().display().to_string()
+    ));
     env.spawn_foreground();
     poll(Duration::from_secs(60), Duration::from_millis(5), || {
         http_ready(env.http_port())

@@ -84,15 +84,47 @@ pub async fn run(ov: Overrides) -> Result<ExitCode> {
 }
 
 /// Follows the log file; sends new lines in batches over a bounded channel.
-/// Polls every 25 ms: a `stat` and maybe a read, invisible in CPU terms.
+/// Woken by inotify on the log directory (a write, a truncation, a rotation),
+/// with a 1 s safety poll; 25 ms polling only if inotify is unavailable.
 async fn tail_log(mut tail: LogTail, tx: mpsc::Sender<Vec<String>>) {
+    use notify::Watcher;
+    let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
+    let dir = tail
+        .path()
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+        let _ = wake_tx.try_send(()); // coalesce: one pending wake is enough
+    })
+    .and_then(|mut w| {
+        w.watch(&dir, notify::RecursiveMode::NonRecursive)
+            .map(|_| w)
+    });
+    let fallback = match &watcher {
+        Ok(_) => Duration::from_secs(1),
+        Err(e) => {
+            tracing::warn!("inotify unavailable ({e}); polling the log");
+            Duration::from_millis(25)
+        }
+    };
     loop {
         let batch = tail.poll();
         if !batch.is_empty() && tx.send(batch).await.is_err() {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::select! {
+            _ = wake_rx.recv() => {}
+            _ = tokio::time::sleep(fallback) => {}
+        }
     }
+}
+
+fn moving(app: &App) -> bool {
+    matches!(
+        app.snap.phase,
+        Phase::Backoff | Phase::Stopping | Phase::Starting
+    )
 }
 
 async fn event_loop(
@@ -106,8 +138,6 @@ async fn event_loop(
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_periodic = Instant::now();
     loop {
         if app.dirty {
@@ -145,11 +175,10 @@ async fn event_loop(
                     app.push_log(more);
                 }
             }
-            _ = tick.tick() => {
+            // Countdowns and progress move every 250 ms; otherwise once a second.
+            _ = tokio::time::sleep(if moving(app) { Duration::from_millis(250) } else { Duration::from_secs(1) }) => {
                 tui_logger::move_events();
-                // Countdowns and progress move every tick; the rest once a second.
-                let moving = matches!(app.snap.phase, Phase::Backoff | Phase::Stopping | Phase::Starting);
-                if moving || last_periodic.elapsed() >= Duration::from_secs(1) {
+                if moving(app) || last_periodic.elapsed() >= Duration::from_millis(990) {
                     last_periodic = Instant::now();
                     app.dirty = true;
                 }

@@ -56,14 +56,14 @@ fn parse_listeners(text: &str) -> impl Iterator<Item = Listener> + '_ {
 
 /// Reading `/proc/net/tcp` walks the kernel's whole TCP hash table (costly
 /// even with few sockets), so inspections reuse the last table while the
-/// set of open ports and the service's PID stay the same, for up to 10 s.
+/// set of open ports and the service's PID stay the same, for up to 60 s.
 pub fn listeners_cached(key: &str) -> Vec<Listener> {
     use std::sync::Mutex;
     use std::time::Instant;
     static CACHE: Mutex<Option<(Instant, String, Vec<Listener>)>> = Mutex::new(None);
     let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((at, k, l)) = c.as_ref() {
-        if k == key && at.elapsed() < Duration::from_secs(10) {
+        if k == key && at.elapsed() < Duration::from_secs(60) {
             return l.clone();
         }
     }
