@@ -9,17 +9,21 @@ cd "$root"
 bash scripts/setup.sh
 .tools/venv/bin/pip install --quiet --disable-pip-version-check "rich==14.*"
 cargo build --release --locked --quiet --bins
-export PATH="$root/.tools/venv/bin:$PATH"
-BIN="$root/target/release/stigmer"
-FIXTURE="$root/target/release/stigmer-fixture"
-work="$(mktemp -d)"
+# Neutral paths on screen: binaries are linked into one demo folder.
+work=/tmp/stigmer-demo
+rm -rf "$work"; mkdir -p "$work/bin"
+ln -s "$root/.tools/venv/bin/temporal" "$work/bin/temporal"
+cp "$root/target/release/stigmer" "$root/target/release/stigmer-fixture" "$work/bin/"
+export PATH="$work/bin:$PATH"
+BIN="$work/bin/stigmer"
+FIXTURE="$work/bin/stigmer-fixture"
 sock="stigmer-shots-$$"
 W=120; H=36
 port=29233
 
 cleanup() {
   tmux -L "$sock" kill-server 2>/dev/null || true
-  for home in "$work"/*/; do "$BIN" --home "$home" --port "$port" local kill >/dev/null 2>&1 || true; done
+  for home in "$work"/*/; do [ "$home" = "$work/bin/" ] && continue; "$BIN" --home "$home" --port "$port" local kill >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -40,7 +44,11 @@ shot() { # shot NAME TITLE
 
 dash() { # dash HOME
   tmux -L "$sock" kill-server 2>/dev/null || true
-  tmux -L "$sock" new-session -d -s shot -x "$W" -y "$H" "$BIN --home $1 --port $port dash"
+  for _ in 1 2 3 4 5; do # a server that is still exiting refuses new sessions
+    sleep 0.3
+    tmux -L "$sock" new-session -d -s shot -x "$W" -y "$H" "$BIN --home $1 --port $port dash" 2>/dev/null && return 0
+  done
+  echo "screenshots: tmux would not start" >&2; return 1
 }
 
 fixture_home() { # fixture_home NAME ARGS... -> prints home
@@ -61,7 +69,9 @@ kill -9 "$pid"; wait_for "killed by SIGKILL" 10; wait_for "→ 200" 30; sleep 1.
 shot running "stigmer dash — running (after a kill -9)"
 tmux -L "$sock" send-keys -t shot '?'; wait_for "Keys" 5
 shot help "stigmer dash — help"
-tmux -L "$sock" send-keys -t shot Escape Q; sleep 3
+tmux -L "$sock" send-keys -t shot Escape; sleep 0.3 # ESC then Q at once would read as Alt-Q
+tmux -L "$sock" send-keys -t shot Q
+for _ in $(seq 1 200); do [ -e "$home/temporal.pid" ] || break; sleep 0.1; done
 
 # 2. Crash loop: a program that exits at once, again and again.
 home=$(fixture_home crashloop --exit-after-ms 150 --exit-code 3)
