@@ -431,12 +431,10 @@ fn dashboard(table: &mut Table) {
     tmux(&["kill-server"]);
 }
 
-fn render(table: &mut Table) {
-    use ratatui::backend::TestBackend;
-    use ratatui::Terminal;
+/// A running Temporal in its own state dir, with the library's view of it.
+fn running_temporal(name: &str) -> (Env, stigmer::lifecycle::Ctx, tokio::runtime::Runtime) {
     use stigmer::config::{Overrides, Settings};
-    use stigmer::lifecycle::Ctx;
-    let env = Env::temporal("bench-render");
+    let env = Env::temporal(name);
     env.ok(&["local", "start"]);
     let settings = Settings::resolve(Overrides {
         home: Some(env.home.clone()),
@@ -444,8 +442,17 @@ fn render(table: &mut Table) {
         temporal_bin: None,
     })
     .unwrap();
-    let ctx = Ctx::new(settings);
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    (
+        env,
+        stigmer::lifecycle::Ctx::new(settings),
+        tokio::runtime::Runtime::new().unwrap(),
+    )
+}
+
+fn render(table: &mut Table) {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    let (_env, ctx, rt) = running_temporal("bench-render");
     let status = rt.block_on(stigmer::inspect::inspect(&ctx));
     let mut snap = stigmer::supervisor::Snapshot::empty();
     snap.status = Some(std::sync::Arc::new(status));
@@ -472,18 +479,7 @@ fn render(table: &mut Table) {
 }
 
 fn scan(table: &mut Table) {
-    use stigmer::config::{Overrides, Settings};
-    use stigmer::lifecycle::Ctx;
-    let env = Env::temporal("bench-scan");
-    env.ok(&["local", "start"]);
-    let settings = Settings::resolve(Overrides {
-        home: Some(env.home.clone()),
-        port: Some(env.port),
-        temporal_bin: None,
-    })
-    .unwrap();
-    let ctx = Ctx::new(settings);
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_env, ctx, rt) = running_temporal("bench-scan");
     let count = || {
         std::fs::read_dir("/proc")
             .unwrap()
