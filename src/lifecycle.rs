@@ -433,20 +433,46 @@ pub async fn stop_record(
 /// tagged escapees) before anything is restarted. Bounded to 2 s; normally
 /// nothing is left and this is one `/proc` pass.
 pub fn reap(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<i32> {
+    // Only what belongs to the instance that died: its group and processes
+    // carrying its own tag. Never another instance (another supervisor may
+    // have started one), and nothing at all without a record.
+    let Some(r) = rec else { return vec![] };
     // Fast path, the usual case: kill(-pgid, 0) says the group is empty.
-    if rec.is_some_and(|r| !crate::process::signal::group_exists(r.pgid)) {
+    if !crate::process::signal::group_exists(r.pgid) {
         return vec![];
     }
-    let left = remaining(ctx, rec);
+    let of_instance = |v: Vec<ProcEntry>| -> Vec<ProcEntry> {
+        v.into_iter()
+            .filter(|p| p.pgid == r.pgid || p.tag.as_deref() == Some(r.tag.as_str()))
+            .collect()
+    };
+    let left = of_instance(remaining(ctx, rec));
     if left.is_empty() {
         return vec![];
     }
-    send_all(ctx, rec, &left, Sig::Kill);
+    let killed: Vec<i32> = left
+        .iter()
+        .filter(|p| {
+            signal_tagged(
+                p.pid,
+                p.start_ticks,
+                TAG_VAR,
+                &ctx.spec.tag_prefix,
+                Sig::Kill,
+            ) == SignalOutcome::Sent
+        })
+        .map(|p| p.pid)
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(2);
-    while !remaining(ctx, rec).is_empty() && Instant::now() < deadline {
+    while !killed.is_empty()
+        && killed
+            .iter()
+            .any(|pid| crate::process::read_stat(*pid).is_ok_and(|s| !s.is_zombie()))
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
-    pids(&left)
+    killed
 }
 
 /// Is every process left in `pgid` a zombie that someone else must reap?

@@ -39,6 +39,10 @@ impl Tmux {
     /// Runs `stigmer dash` for `env` in a 120×40 pane; the pane outlives it
     /// so the restored terminal can be inspected.
     fn launch(&self, env: &Env) {
+        self.launch_as(env, "dash");
+    }
+
+    fn launch_as(&self, env: &Env, session: &str) {
         let line = format!(
             "{STIGMER} --home {} --port {} dash; echo DASH-EXITED $?; sleep 120",
             env.home.display(),
@@ -46,7 +50,7 @@ impl Tmux {
         );
         let st = self
             .cmd()
-            .args(["new-session", "-d", "-s", "dash", "-x", "120", "-y", "40"])
+            .args(["new-session", "-d", "-s", session, "-x", "120", "-y", "40"])
             .arg(line)
             .env_remove("STIGMER_HOME")
             .status()
@@ -55,18 +59,26 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
+        self.screen_of("dash")
+    }
+
+    fn screen_of(&self, session: &str) -> String {
         let out = self
             .cmd()
-            .args(["capture-pane", "-p", "-t", "dash"])
+            .args(["capture-pane", "-p", "-t", session])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn keys(&self, keys: &str) {
+        self.keys_to("dash", keys);
+    }
+
+    fn keys_to(&self, session: &str, keys: &str) {
         assert!(self
             .cmd()
-            .args(["send-keys", "-t", "dash", keys])
+            .args(["send-keys", "-t", session, keys])
             .status()
             .unwrap()
             .success());
@@ -267,4 +279,40 @@ fn dash_opens_without_a_temporal_binary_and_says_how_to_install() {
     tmux.wait("exit", Duration::from_secs(10), |s| {
         s.contains("DASH-EXITED 0")
     });
+}
+
+#[test]
+fn two_dashboards_pressing_start_together_make_one_service_and_neither_kills_it() {
+    let env = Env::fixture("d-two", &[], "");
+    let tmux = Tmux::new("two");
+    tmux.launch_as(&env, "dash");
+    tmux.launch_as(&env, "other");
+    tmux.wait("the first dash", Duration::from_secs(15), |s| {
+        s.contains("STOPPED")
+    });
+    assert!(wait_until(Duration::from_secs(15), || tmux
+        .screen_of("other")
+        .contains("watching only")));
+    tmux.keys_to("dash", "s");
+    tmux.keys_to("other", "s");
+    tmux.wait("RUNNING", Duration::from_secs(15), |s| {
+        s.contains("RUNNING")
+    });
+    assert!(wait_until(Duration::from_secs(15), || tmux
+        .screen_of("other")
+        .contains("RUNNING")));
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = env.recorded_pid().unwrap();
+    assert_eq!(
+        env.log().matches(" up: ").count(),
+        1,
+        "spawned exactly once:\n{}",
+        env.log()
+    );
+    assert!(alive(pid));
+    let other = tmux.screen_of("other");
+    assert!(
+        other.contains(&format!("PID {pid}")) && !other.contains("FAILED"),
+        "{other}"
+    );
 }

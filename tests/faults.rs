@@ -273,3 +273,43 @@ fn flood_of_output_never_blocks_the_service_or_the_supervisor() {
     env.ok(&["local", "stop"]);
     assert!(group_gone(pid));
 }
+
+#[test]
+fn reaping_a_dead_instance_never_touches_another_live_one() {
+    use stigmer::config::{Overrides, Settings};
+    let env = Env::fixture("f-reap-other", &[], "");
+    env.ok(&["local", "start"]);
+    let pid = env.recorded_pid().unwrap();
+    let settings = Settings::resolve(Overrides {
+        home: Some(env.home.clone()),
+        port: Some(env.port),
+        temporal_bin: None,
+    })
+    .unwrap();
+    let ctx = stigmer::lifecycle::Ctx::new(settings);
+    // No record of our own: nothing to reap.
+    assert!(stigmer::lifecycle::reap(&ctx, None).is_empty());
+    // A record of some other, dead instance (its group still "exists" as ours
+    // only through the live service's group id here): the live one survives.
+    let mut other = match stigmer::pidfile::read(&env.home.join("temporal.pid")) {
+        stigmer::pidfile::PidFile::Valid(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id() as i32;
+        c.wait().unwrap();
+        pid
+    };
+    other.pid = dead;
+    other.start_ticks = 1;
+    other.tag = format!("{}dead-instance", ctx.spec.tag_prefix);
+    // Its group id still exists (it is this test's own group), untagged.
+    other.pgid = nix::unistd::getpgrp().as_raw();
+    assert!(stigmer::lifecycle::reap(&ctx, Some(&other)).is_empty());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        alive(pid),
+        "the live service was killed by another instance's reap"
+    );
+}

@@ -419,7 +419,11 @@ impl Actor {
                 });
                 self.event(Event::Spawned { gen, pid });
             }
-            Err(SpawnError::LockHeld(_)) => {
+            // Another starter's service holds the lock (and so maybe the
+            // port): we lost a race, we did not fail. Adopt it.
+            Err(SpawnError::LockHeld(_)) | Err(SpawnError::PortBusy { .. })
+                if lock::is_held(&self.ctx.settings.state.lock_path()).unwrap_or(false) =>
+            {
                 self.event(Event::LostRace { gen });
                 self.refresh();
             }
