@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::{Cli, Local, Top};
 use crate::config::{Overrides, Settings};
-use crate::inspect::{self, State, Status};
+use crate::inspect::{self, Status};
 use crate::lifecycle::{self, Ctx, StartOutcome};
 use crate::logtail::LogTail;
 use crate::supervisor::{self, actor::Options, Command, Phase};
@@ -345,7 +345,6 @@ pub fn human_status(st: &Status) -> String {
     if let Some(a) = &st.advice {
         let _ = writeln!(o, "hint      {a}");
     }
-    let _ = State::Running;
     o
 }
 

@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::inspect::{self, now_ms, State, Status};
 use crate::lock;
 use crate::pidfile::{self, PidRecord, PortRecord};
-use crate::ports::{self, PortRole};
+use crate::ports;
 use crate::process::scan::ProcEntry;
 use crate::process::signal::{signal_group, signal_tagged, Sig, SignalOutcome};
 use crate::process::{Identity, Verdict};
@@ -452,15 +452,7 @@ pub fn reap(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<i32> {
     }
     let killed: Vec<i32> = left
         .iter()
-        .filter(|p| {
-            signal_tagged(
-                p.pid,
-                p.start_ticks,
-                TAG_VAR,
-                &ctx.spec.tag_prefix,
-                Sig::Kill,
-            ) == SignalOutcome::Sent
-        })
+        .filter(|p| signal_ours(ctx, p, Sig::Kill) == SignalOutcome::Sent)
         .map(|p| p.pid)
         .collect();
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -514,6 +506,11 @@ pub fn remaining(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<ProcEntry> {
         .collect()
 }
 
+/// Signals a process proven ours by this state dir's tag (re-checked).
+fn signal_ours(ctx: &Ctx, p: &ProcEntry, sig: Sig) -> SignalOutcome {
+    signal_tagged(p.pid, p.start_ticks, TAG_VAR, &ctx.spec.tag_prefix, sig)
+}
+
 fn send_all(ctx: &Ctx, rec: Option<&PidRecord>, targets: &[ProcEntry], sig: Sig) -> Vec<i32> {
     let mut sent = Vec::new();
     let mut group_done = false;
@@ -534,7 +531,7 @@ fn send_all(ctx: &Ctx, rec: Option<&PidRecord>, targets: &[ProcEntry], sig: Sig)
         if p.tag.is_none() {
             continue;
         }
-        match signal_tagged(p.pid, p.start_ticks, TAG_VAR, &ctx.spec.tag_prefix, sig) {
+        match signal_ours(ctx, p, sig) {
             SignalOutcome::Sent => sent.push(p.pid),
             other => tracing::debug!("PID {} not signalled: {other:?}", p.pid),
         }
@@ -609,13 +606,7 @@ pub fn clean_from(ctx: &Ctx, st: &Status, dry_run: bool) -> CleanPlan {
     let rec = st.record();
     for p in &plan.kill {
         let outcome = if p.tag.is_some() {
-            signal_tagged(
-                p.pid,
-                p.start_ticks,
-                TAG_VAR,
-                &ctx.spec.tag_prefix,
-                Sig::Kill,
-            )
+            signal_ours(ctx, p, Sig::Kill)
         } else if let Some(r) = rec.filter(|r| r.pgid == p.pgid) {
             signal_group(&r.identity(), Sig::Kill)
         } else {
@@ -650,8 +641,4 @@ pub async fn clean(ctx: &Ctx, dry_run: bool) -> Result<CleanPlan> {
         }
     }
     Ok(plan)
-}
-
-pub fn role_port(ctx: &Ctx, role: PortRole) -> u16 {
-    ctx.spec.port(role).unwrap_or_default()
 }

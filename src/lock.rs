@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -107,12 +107,6 @@ pub async fn hold_within(path: &Path, timeout: Duration) -> Result<HeldLock, Loc
             }
             other => return other,
         }
-    }
-}
-
-impl HeldLock {
-    pub fn raw_fd(&self) -> RawFd {
-        self._file.as_raw_fd()
     }
 }
 

@@ -170,13 +170,7 @@ fn dash_starts_follows_log_sees_respawn_kills_and_quits_leaving_temporal_running
 
     // kill -9 from outside: the dash shows the new PID and why.
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
-    assert!(
-        wait_until(Duration::from_secs(10), || env
-            .recorded_pid()
-            .is_some_and(|p| p != pid)),
-        "no respawn"
-    );
-    let new_pid = env.recorded_pid().unwrap();
+    let new_pid = env.wait_new_pid(pid, Duration::from_secs(10), "no respawn");
     tmux.wait("the new PID", Duration::from_secs(30), |s| {
         s.contains(&format!("PID {new_pid}"))
             && s.contains("killed by SIGKILL")

@@ -114,12 +114,7 @@ fn leader_exit_leaves_children_which_are_killed_before_the_restart() {
         .map(|m| m["pid"].as_i64().unwrap() as i32)
         .filter(|p| *p != first)
         .collect();
-    assert!(
-        wait_until(Duration::from_secs(10), || env
-            .recorded_pid()
-            .is_some_and(|p| p != first)),
-        "no restart"
-    );
+    env.wait_new_pid(first, Duration::from_secs(10), "no restart");
     for c in children {
         assert!(
             !alive(c),
@@ -140,9 +135,7 @@ fn kill_9_is_noticed_at_once_and_respawned_with_the_signal_shown() {
     let pid = env.recorded_pid().unwrap();
     sig(pid, Signal::SIGKILL);
     let t0 = Instant::now();
-    assert!(wait_until(Duration::from_secs(5), || env
-        .recorded_pid()
-        .is_some_and(|p| p != pid)));
+    env.wait_new_pid(pid, Duration::from_secs(5), "respawn");
     eprintln!("crash → new PID file in {:?}", t0.elapsed());
     assert!(wait_until(Duration::from_secs(10), || env.status()
         ["state"]
@@ -223,12 +216,7 @@ fn supervisor_killed_leaves_service_running_and_the_next_start_adopts_it() {
         == "running"));
     assert_eq!(env.recorded_pid(), Some(pid), "adopted, not restarted");
     sig(pid, Signal::SIGKILL);
-    assert!(
-        wait_until(Duration::from_secs(10), || env
-            .recorded_pid()
-            .is_some_and(|p| p != pid)),
-        "adopted crash not restarted"
-    );
+    env.wait_new_pid(pid, Duration::from_secs(10), "adopted crash not restarted");
     sig(sup2 as i32, Signal::SIGINT);
     assert!(env
         .wait_foreground(sup2, Duration::from_secs(10))

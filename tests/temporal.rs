@@ -152,13 +152,7 @@ fn foreground_restarts_after_kill_9_and_stops_on_sigint() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    assert!(
-        wait_until(Duration::from_secs(10), || env
-            .recorded_pid()
-            .is_some_and(|p| p != pid)),
-        "no respawn"
-    );
-    let new_pid = env.recorded_pid().unwrap();
+    let new_pid = env.wait_new_pid(pid, Duration::from_secs(10), "no respawn");
     assert!(
         wait_until(Duration::from_secs(30), || env.status()["state"]
             == "running"),

@@ -35,8 +35,6 @@ pub struct ProcEntry {
     pub cmd: String,
     /// The tag value, when the process carries ours.
     pub tag: Option<String>,
-    /// utime + stime, in clock ticks (for CPU %).
-    pub cpu_ticks: u64,
     pub rss_bytes: u64,
 }
 
@@ -170,7 +168,6 @@ fn entry_of(stat: ProcStat, tag: Option<String>) -> ProcEntry {
         state: stat.state,
         start_ticks: stat.start_ticks,
         tag,
-        cpu_ticks: stat.utime + stat.stime,
         rss_bytes: stat.rss_pages * page_size(),
     }
 }

@@ -49,13 +49,10 @@ pub struct Snapshot {
     /// While a stop waits: the processes still alive.
     pub stopping_alive: Vec<ProcEntry>,
     pub status: Option<Arc<Status>>,
-    pub last_ready_in: Option<Duration>,
-    pub spawned_at: Option<Instant>,
     /// CPU % and resident bytes of the processes shown (members, escaped, orphans).
     pub usage: HashMap<i32, (f32, u64)>,
     /// When `status` was taken (to extrapolate uptime between inspections).
     pub status_at: Option<Instant>,
-    pub version: u64,
 }
 
 impl Snapshot {
@@ -71,11 +68,8 @@ impl Snapshot {
             supervising: false,
             stopping_alive: vec![],
             status: None,
-            last_ready_in: None,
-            spawned_at: None,
             usage: HashMap::new(),
             status_at: None,
-            version: 0,
         }
     }
 }
@@ -98,7 +92,6 @@ enum Internal {
     Core(Event),
     Status(Box<Status>),
     Progress(Vec<ProcEntry>),
-    ReadyIn(Duration),
 }
 
 pub fn spawn(ctx: Ctx, opts: Options) -> Handle {
@@ -130,12 +123,9 @@ struct Actor {
     status: Option<Arc<Status>>,
     status_at: Option<Instant>,
     stopping_alive: Vec<ProcEntry>,
-    last_ready_in: Option<Duration>,
-    spawned_at: Option<Instant>,
     last_published_phase: Option<Phase>,
     sys: sysinfo::System,
     usage: HashMap<i32, (f32, u64)>,
-    version: u64,
 }
 
 impl Actor {
@@ -157,12 +147,9 @@ impl Actor {
             status: None,
             status_at: None,
             stopping_alive: vec![],
-            last_ready_in: None,
-            spawned_at: None,
             last_published_phase: None,
             sys: sysinfo::System::new(),
             usage: HashMap::new(),
-            version: 0,
         }
     }
 
@@ -198,7 +185,6 @@ impl Actor {
                     Internal::Core(ev) => self.event(ev),
                     Internal::Status(st) => { self.inspecting = false; self.on_status(*st) }
                     Internal::Progress(left) => self.stopping_alive = left,
-                    Internal::ReadyIn(d) => self.last_ready_in = Some(d),
                 },
                 _ = async { tokio::time::sleep_until(timer_at.unwrap_or_else(tokio::time::Instant::now)).await }, if timer_at.is_some() => {
                     if let Some((_, epoch)) = self.timer.take() {
@@ -287,7 +273,6 @@ impl Actor {
                     match lifecycle::wait_ready(&ctx, &rec, ctx.spec.ready_timeout).await {
                         Ok(d) => {
                             tracing::info!("ready in {} ms (PID {})", d.as_millis(), rec.pid);
-                            let _ = tx.send(Internal::ReadyIn(d));
                             let _ = tx.send(Internal::Core(Event::Ready { gen }));
                         }
                         Err(lifecycle::ReadyError::Exited) => {} // the exit watcher reports it
@@ -400,7 +385,6 @@ impl Actor {
                 let pid = spawned.record.pid;
                 let since = spawned.record.started_at_ms;
                 self.current = Some(spawned.record);
-                self.spawned_at = Some(Instant::now());
                 let mut child = spawned.child;
                 let tx = self.io_tx.clone();
                 let ctx = self.ctx.clone();
@@ -536,7 +520,6 @@ impl Actor {
     }
 
     fn publish(&mut self) {
-        self.version += 1;
         let c = &self.core;
         let snap = Snapshot {
             phase: c.phase,
@@ -549,11 +532,8 @@ impl Actor {
             supervising: self.sup_lock.is_some(),
             stopping_alive: self.stopping_alive.clone(),
             status: self.status.clone(),
-            last_ready_in: self.last_ready_in,
-            spawned_at: self.spawned_at,
             usage: self.usage.clone(),
             status_at: self.status_at,
-            version: self.version,
         };
         self.snap_tx.send_replace(snap);
         if self.sup_lock.is_some() && self.last_published_phase != Some(c.phase) {

@@ -40,7 +40,6 @@ fn proc(pid: i32, ppid: i32, pgid: i32, cmd: &str, tagged: bool) -> ProcEntry {
         start_ticks: 1000,
         cmd: cmd.into(),
         tag: tagged.then(|| "temporal:0:x".into()),
-        cpu_ticks: 0,
         rss_bytes: 120 << 20,
     }
 }

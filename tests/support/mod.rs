@@ -226,6 +226,21 @@ impl Env {
             .map(|p| p as i32)
     }
 
+    /// Waits (bounded) until the PID file names a PID other than `old`: a
+    /// respawn. Panics with `what` past the bound.
+    pub fn wait_new_pid(&self, old: i32, timeout: Duration, what: &str) -> i32 {
+        let mut new = None;
+        let ok = wait_until(timeout, || {
+            new = self.recorded_pid().filter(|p| *p != old);
+            new.is_some()
+        });
+        assert!(
+            ok,
+            "{what}: the PID file still names {old} after {timeout:?}"
+        );
+        new.unwrap_or_default()
+    }
+
     /// `stigmer local start --foreground`, owned by this Env (killed on drop).
     pub fn spawn_foreground(&mut self) -> u32 {
         let child = self
