@@ -187,7 +187,7 @@ pub async fn inspect(ctx: &Ctx) -> Status {
 
     let rec = pf.record().cloned();
     let t = Instant::now();
-    let verdict = rec.as_ref().map(|r| r.identity().verify());
+    let verdict = rec.as_ref().map(|r| r.identity(&spec.tag_prefix).verify());
     let vt = t.elapsed();
     let (proc_ok, proc_detail, id_ok, id_detail) = match (&rec, &verdict) {
         (None, _) | (_, None) => (

@@ -182,6 +182,7 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
         pid,
         start_ticks: 0,
         boot_id: crate::process::boot_id().into(),
+        tag: None,
     });
     let mut cmdline = vec![program.display().to_string()];
     cmdline.extend(spec.args.iter().cloned());
@@ -231,7 +232,7 @@ pub async fn wait_ready(
     timeout: Duration,
 ) -> Result<Duration, ReadyError> {
     let t0 = Instant::now();
-    let identity = rec.identity();
+    let identity = rec.identity(&ctx.spec.tag_prefix);
     loop {
         let last = match ports::probe_http(
             ctx.spec.readiness.port,
@@ -488,8 +489,10 @@ fn pids(v: &[ProcEntry]) -> Vec<i32> {
 /// every tagged process of this state dir.
 pub fn remaining(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<ProcEntry> {
     let pgids: Vec<i32> = rec.map(|r| r.pgid).into_iter().collect();
+    // Untagged members count only while a live, tag-proven leader pins the
+    // group: a zombie leader proves nothing about who is in its group now.
     let leader_ok =
-        rec.is_some_and(|r| matches!(r.identity().verify(), Verdict::Match(_) | Verdict::Zombie));
+        rec.is_some_and(|r| matches!(r.identity(&ctx.spec.tag_prefix).verify(), Verdict::Match(_)));
     let s = crate::process::scan::scan(&crate::process::ScanRequest {
         tag_var: TAG_VAR,
         tag_prefix: &ctx.spec.tag_prefix,
@@ -515,7 +518,7 @@ fn send_all(ctx: &Ctx, rec: Option<&PidRecord>, targets: &[ProcEntry], sig: Sig)
     let mut sent = Vec::new();
     let mut group_done = false;
     if let Some(r) = rec {
-        match signal_group(&r.identity(), sig) {
+        match signal_group(&r.identity(&ctx.spec.tag_prefix), sig) {
             SignalOutcome::Sent => {
                 group_done = true;
                 sent.push(-r.pgid);
@@ -608,7 +611,7 @@ pub fn clean_from(ctx: &Ctx, st: &Status, dry_run: bool) -> CleanPlan {
         let outcome = if p.tag.is_some() {
             signal_ours(ctx, p, Sig::Kill)
         } else if let Some(r) = rec.filter(|r| r.pgid == p.pgid) {
-            signal_group(&r.identity(), Sig::Kill)
+            signal_group(&r.identity(&ctx.spec.tag_prefix), Sig::Kill)
         } else {
             SignalOutcome::Refused("not proven ours".into())
         };

@@ -40,11 +40,16 @@ pub struct PidRecord {
 }
 
 impl PidRecord {
-    pub fn identity(&self) -> Identity {
+    /// The identity to prove before trusting or signalling the recorded
+    /// process. A tag that does not begin with `tag_prefix` (this state
+    /// dir's) proves nothing: the file was copied from another home.
+    pub fn identity(&self, tag_prefix: &str) -> Identity {
         Identity {
             pid: self.pid,
             start_ticks: self.start_ticks,
             boot_id: self.boot_id.clone(),
+            tag: Some(self.tag.clone())
+                .filter(|t| t.starts_with(tag_prefix) && !tag_prefix.is_empty()),
         }
     }
 }

@@ -7,9 +7,7 @@ use std::time::Duration;
 use crate::config::{RestartPolicy, Settings};
 use crate::ports::PortRole;
 
-/// Environment variable every service process (and all its descendants,
-/// through `setsid` and double forks) inherits.
-pub const TAG_VAR: &str = "STIGMER_SERVICE";
+pub use crate::process::identity::TAG_VAR;
 
 #[derive(Debug, Clone)]
 pub struct PortSpec {

@@ -103,12 +103,21 @@ pub fn read_env_var(pid: i32, name: &str) -> Option<String> {
         .map(|kv| String::from_utf8_lossy(&kv[key.len()..]).into_owned())
 }
 
-/// Who a process is, beyond its reusable PID.
+/// Environment variable every service process (and all its descendants,
+/// through `setsid` and double forks) inherits; its value proves "ours".
+pub const TAG_VAR: &str = "STIGMER_SERVICE";
+
+/// Who a process is, beyond its reusable PID: start time and boot prove the
+/// PID was not reused; the environment tag proves the process is ours (an
+/// unrelated process can be named with its real start time and boot id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub pid: i32,
     pub start_ticks: u64,
     pub boot_id: String,
+    /// The `TAG_VAR` value the process must carry. `None`: nothing can
+    /// prove it ours, so it never verifies.
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +128,8 @@ pub enum Verdict {
     Zombie,
     /// No such PID.
     Gone,
-    /// The PID now belongs to someone else (or we rebooted).
+    /// The PID now belongs to someone else (or we rebooted), or the process
+    /// does not carry our tag.
     Mismatch(String),
 }
 
@@ -130,21 +140,42 @@ impl Identity {
             pid,
             start_ticks: st.start_ticks,
             boot_id: boot_id().to_string(),
+            tag: read_env_var(pid, TAG_VAR),
         })
     }
 
+    /// Same boot, same start time, and (for a live process) our tag in its
+    /// own environment. A zombie's environment is gone; it verifies as
+    /// `Zombie`, which proves nothing about the rest of its group.
     pub fn verify(&self) -> Verdict {
         if self.boot_id != boot_id() {
             return Verdict::Mismatch("recorded on another boot".into());
         }
-        match read_stat(self.pid) {
-            Err(_) => Verdict::Gone,
-            Ok(st) if st.start_ticks != self.start_ticks => Verdict::Mismatch(format!(
-                "PID {} was reused (start time {} ≠ recorded {})",
-                self.pid, st.start_ticks, self.start_ticks
+        let st = match read_stat(self.pid) {
+            Err(_) => return Verdict::Gone,
+            Ok(st) if st.start_ticks != self.start_ticks => {
+                return Verdict::Mismatch(format!(
+                    "PID {} was reused (start time {} ≠ recorded {})",
+                    self.pid, st.start_ticks, self.start_ticks
+                ))
+            }
+            Ok(st) if st.is_zombie() => return Verdict::Zombie,
+            Ok(st) => st,
+        };
+        let Some(want) = self.tag.as_deref() else {
+            return Verdict::Mismatch(format!(
+                "PID {}: no environment tag recorded, so nothing proves it ours",
+                self.pid
+            ));
+        };
+        match read_env_var(self.pid, TAG_VAR) {
+            Some(t) if t == want => Verdict::Match(st),
+            // Exiting processes lose their environment before they die.
+            _ if read_stat(self.pid).map_or(true, |s| s.is_zombie()) => Verdict::Zombie,
+            _ => Verdict::Mismatch(format!(
+                "PID {} ({}) is not ours: it does not carry our {TAG_VAR} tag",
+                self.pid, st.comm
             )),
-            Ok(st) if st.is_zombie() => Verdict::Zombie,
-            Ok(st) => Verdict::Match(st),
         }
     }
 }
@@ -168,9 +199,34 @@ mod tests {
     }
 
     #[test]
-    fn own_identity_matches_and_a_forged_one_does_not() {
-        let me = Identity::of(std::process::id() as i32).unwrap();
+    fn own_identity_matches_only_with_the_tag_and_a_forged_one_does_not() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(TAG_VAR, "t:1")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut me = Identity::of(pid).unwrap();
+        // Before exec the child may still show our environment: wait for it.
+        for _ in 0..200 {
+            if me.tag.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            me = Identity::of(pid).unwrap();
+        }
+        assert_eq!(me.tag.as_deref(), Some("t:1"));
         assert!(matches!(me.verify(), Verdict::Match(_)));
+        let untagged = Identity {
+            tag: None,
+            ..me.clone()
+        };
+        assert!(matches!(untagged.verify(), Verdict::Mismatch(_)));
+        let other_tag = Identity {
+            tag: Some("t:2".into()),
+            ..me.clone()
+        };
+        assert!(matches!(other_tag.verify(), Verdict::Mismatch(w) if w.contains("tag")));
         let forged = Identity {
             start_ticks: me.start_ticks + 1,
             ..me.clone()
@@ -181,5 +237,7 @@ mod tests {
             ..me
         };
         assert!(matches!(other_boot.verify(), Verdict::Mismatch(_)));
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

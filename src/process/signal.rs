@@ -2,8 +2,10 @@
 //!
 //! A process is addressed through a pidfd opened *before* its identity is
 //! checked, so the check and the signal are about the same process even if
-//! the PID is recycled in between. Groups have no pidfd: a group is signalled
-//! only while its leader is proven ours (a live leader pins its PGID).
+//! the PID is recycled in between. "Proven ours" always includes our
+//! environment tag read from the process itself. Groups have no pidfd: a
+//! group is signalled only while its leader is alive and proven ours (a live
+//! leader pins its PGID); a zombie leader proves nothing.
 
 use std::os::fd::OwnedFd;
 
@@ -95,8 +97,9 @@ pub fn signal_process(id: &Identity, sig: Sig) -> SignalOutcome {
         Err(o) => return o,
     };
     match id.verify() {
-        Verdict::Match(_) | Verdict::Zombie => {}
-        Verdict::Gone => return SignalOutcome::Gone,
+        Verdict::Match(_) => {}
+        // It has exited; nothing is left to signal.
+        Verdict::Zombie | Verdict::Gone => return SignalOutcome::Gone,
         Verdict::Mismatch(why) => return SignalOutcome::Refused(why),
     }
     if let Err(o) = same_user(id.pid) {
@@ -127,7 +130,12 @@ pub fn signal_group(leader: &Identity, sig: Sig) -> SignalOutcome {
                 st.pgid
             ))
         }
-        Verdict::Zombie => {}
+        Verdict::Zombie => {
+            return SignalOutcome::Refused(format!(
+                "group {pgid}: its leader has exited, so nothing proves the group ours; \
+                 its tagged members are signalled one by one"
+            ))
+        }
         Verdict::Gone => return SignalOutcome::Gone,
         Verdict::Mismatch(why) => return SignalOutcome::Refused(why),
     }
@@ -199,6 +207,7 @@ mod tests {
                 pid,
                 start_ticks: 0,
                 boot_id: super::super::boot_id().into(),
+                tag: Some("t".into()),
             };
             assert!(
                 matches!(signal_process(&id, Sig::Kill), SignalOutcome::Refused(_)),
@@ -214,13 +223,45 @@ mod tests {
     }
 
     #[test]
-    fn a_reused_pid_is_refused_and_survives() {
+    fn a_reused_pid_or_an_untagged_process_is_refused_and_survives() {
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
-        let real = Identity::of(pid).unwrap();
+        let untagged = Identity::of(pid).unwrap();
+        assert_eq!(untagged.tag, None);
+        assert!(matches!(
+            signal_process(&untagged, Sig::Kill),
+            SignalOutcome::Refused(_)
+        ));
+        assert!(matches!(
+            signal_group(&untagged, Sig::Kill),
+            SignalOutcome::Refused(_)
+        ));
+        // Same start time and boot, but another process's tag: a stranger.
+        let forged = Identity {
+            tag: Some("temporal:x:y".into()),
+            ..untagged.clone()
+        };
+        assert!(matches!(
+            signal_process(&forged, Sig::Kill),
+            SignalOutcome::Refused(_)
+        ));
+        assert!(child.try_wait().unwrap().is_none());
+        let _ = child.kill();
+        let _ = child.wait();
+
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(super::super::identity::TAG_VAR, "t:real")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let real = Identity {
+            tag: Some("t:real".into()),
+            ..Identity::of(pid).unwrap()
+        };
         let stale = Identity {
             start_ticks: real.start_ticks.wrapping_sub(7),
             ..real.clone()
