@@ -221,6 +221,11 @@ async fn foreground(ctx: Ctx) -> Result<ExitCode> {
 
 async fn logs(ctx: &Ctx, follow: bool, lines: usize) -> Result<ExitCode> {
     let path = ctx.settings.state.log_path();
+    if let Err(e) = crate::state::open_read_nofollow(&path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            bail!("{}", crate::state::refusal(&path, &e));
+        }
+    }
     let mut out = std::io::stdout().lock();
     for l in LogTail::last_lines(&path, lines) {
         writeln!(out, "{l}")?;

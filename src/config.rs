@@ -45,11 +45,10 @@ impl FileConfig {
         let bytes = match read_capped(path, CONFIG_CAP) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("cannot read config {}; fix or remove it", path.display())
-                })
-            }
+            Err(e) => anyhow::bail!(
+                "cannot read config: {}; fix or remove it",
+                crate::state::refusal(path, &e)
+            ),
         };
         let text = std::str::from_utf8(&bytes).with_context(|| {
             format!(

@@ -106,6 +106,8 @@ pub struct Status {
     pub escaped: Vec<ProcEntry>,
     pub orphans: Vec<ProcEntry>,
     pub supervisor: Option<SupervisorInfo>,
+    /// State files that cannot be used (symlinks, FIFOs), each with advice.
+    pub problems: Vec<String>,
     /// What to do about it, when anything.
     pub advice: Option<String>,
     pub processes_scanned: usize,
@@ -177,13 +179,30 @@ pub async fn inspect(ctx: &Ctx) -> Status {
     let pf = pidfile::read(&state.pid_path());
     let t = Instant::now();
     let lock_path = state.lock_path();
-    let held = crate::lock::is_held(&lock_path).unwrap_or(false);
+    let held_r = crate::lock::is_held(&lock_path);
+    let held = matches!(held_r, Ok(true));
+    let mut problems = Vec::new();
     health.push(HealthLayer {
         layer: "lock",
         ok: held,
         latency_ms: ms(t.elapsed()),
-        detail: if held { "held".into() } else { "free".into() },
+        detail: match &held_r {
+            Ok(true) => "held".into(),
+            Ok(false) => "free".into(),
+            Err(e) => {
+                let why = crate::state::refusal(&lock_path, e);
+                problems.push(why.clone());
+                why
+            }
+        },
     });
+    // A symlinked or special log file is refused at spawn; say so before.
+    let log_path = state.log_path();
+    if let Err(e) = crate::state::open_read_nofollow(&log_path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            problems.push(crate::state::refusal(&log_path, &e));
+        }
+    }
 
     let rec = pf.record().cloned();
     let t = Instant::now();
@@ -359,6 +378,7 @@ pub async fn inspect(ctx: &Ctx) -> Status {
     } else if supervisor.as_ref().is_some_and(|s| s.phase == "failed") {
         State::Failed
     } else if !matches!(pf, PidFile::Missing)
+        || !problems.is_empty()
         || !escaped.is_empty()
         || !orphans.is_empty()
         || leader_alive
@@ -369,6 +389,7 @@ pub async fn inspect(ctx: &Ctx) -> Status {
     };
 
     let advice = match state_now {
+        _ if !problems.is_empty() => Some(problems.join("; ")),
         State::Unhealthy => Some(format!(
             "the lock is held by {} but the service is not healthy; run `stigmer local stop` (or `clean`) to clear it",
             if holders.is_empty() {
@@ -421,6 +442,7 @@ pub async fn inspect(ctx: &Ctx) -> Status {
         escaped,
         orphans,
         supervisor,
+        problems,
         advice,
         processes_scanned: s.total,
         inspect_ms: ms(t0.elapsed()),

@@ -45,6 +45,9 @@ pub enum SpawnError {
     },
     #[error("already running: the lock {0} is held")]
     LockHeld(String),
+    /// A state file (log, lock) that cannot be used; the text names it.
+    #[error("{0}")]
+    StateFile(String),
     #[error("cannot start {program}: {source}")]
     Io {
         program: String,
@@ -55,7 +58,7 @@ pub enum SpawnError {
 impl SpawnError {
     /// Errors that retrying cannot fix.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, SpawnError::NoProgram(_))
+        matches!(self, SpawnError::NoProgram(_) | SpawnError::StateFile(_))
     }
 }
 
@@ -145,9 +148,14 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
         program: program.display().to_string(),
         source,
     };
-    let log = crate::state::open_private(&state.log_path(), true).map_err(io_err)?;
+    let state_file = |path: std::path::PathBuf| {
+        move |e: std::io::Error| SpawnError::StateFile(crate::state::refusal(&path, &e))
+    };
+    let log = crate::state::open_private(&state.log_path(), true)
+        .map_err(state_file(state.log_path()))?;
     let log2 = log.try_clone().map_err(io_err)?;
-    let lock_file = lock::open_service_lock(&state.lock_path()).map_err(io_err)?;
+    let lock_file =
+        lock::open_service_lock(&state.lock_path()).map_err(state_file(state.lock_path()))?;
     let lock_fd = lock_file.as_raw_fd();
     let tag = spec.new_tag();
 

@@ -31,7 +31,7 @@ impl LogTail {
             partial: vec![],
             truncations: 0,
         };
-        if let Ok(f) = File::open(path) {
+        if let Ok(f) = crate::state::open_read_nofollow(path) {
             if let Ok(m) = f.metadata() {
                 t.ino = m.ino();
                 t.pos = m.len();
@@ -47,7 +47,7 @@ impl LogTail {
 
     /// The last `n` lines of the file (reads at most the last few MiB).
     pub fn last_lines(path: &Path, n: usize) -> Vec<String> {
-        let Ok(mut f) = File::open(path) else {
+        let Ok(mut f) = crate::state::open_read_nofollow(path) else {
             return vec![];
         };
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -75,7 +75,7 @@ impl LogTail {
             // Rotation: finish what the old file still had, then switch.
             self.read_new(&mut out);
             self.flush_partial(&mut out);
-            self.file = File::open(&self.path).ok();
+            self.file = crate::state::open_read_nofollow(&self.path).ok();
             self.ino = meta.as_ref().map(|m| m.ino()).unwrap_or(0);
             self.pos = 0;
         } else if meta.as_ref().is_some_and(|m| m.len() < self.pos) {

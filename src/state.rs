@@ -17,18 +17,34 @@ pub struct StateDir {
 
 impl StateDir {
     /// Opens (creating when needed) the state directory and its sub-folders.
+    ///
+    /// The home itself must be a real directory (not a symlink), owned by us
+    /// and writable by nobody else; a trailing slash changes nothing. Symlinks
+    /// in its *parent* components are followed, like any path (`/home` is a
+    /// link on some systems). Directories stigmer creates are made 0700; an
+    /// existing one is never `chmod`ed: an unsafe one is refused with advice.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
-        let root = root.into();
+        let root: PathBuf = root.into();
         let root = if root.is_relative() {
             std::env::current_dir()?.join(root)
         } else {
             root
         };
+        // `components()` drops a trailing slash, which would otherwise make
+        // `symlink_metadata` follow a symlinked home.
+        let root: PathBuf = root.components().collect();
         let dir = Self { root };
         for d in [dir.root.clone(), dir.logs_dir(), dir.data_dir()] {
             ensure_private_dir(&d)?;
         }
         Ok(dir)
+    }
+
+    /// Opens a state dir that may not exist, without creating or checking
+    /// anything (for tests of the pure parts).
+    #[cfg(test)]
+    pub fn unchecked(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
     }
 
     pub fn root(&self) -> &Path {
@@ -89,42 +105,108 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
             "{} exists and is not a directory; move it away or choose another --home",
             dir.display()
         ),
-        Ok(meta) => {
-            if meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 != 0 {
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                    .with_context(|| format!("making {} private (0700)", dir.display()))?;
-            }
-            Ok(())
+        Ok(meta) => match unsafe_dir(meta.uid(), meta.mode()) {
+            Some(why) => bail!(
+                "{} {why}; stigmer keeps locks, PID files and logs there and will not use a \
+                 directory others can change. Fix it (`chmod 700 {0}`, as its owner) or \
+                 choose another --home / STIGMER_HOME.",
+                dir.display()
+            ),
+            None => Ok(()),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating state directory {}", dir.display()))?;
+            // Ours, just created: make sure the umask did not widen it.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} private (0700)", dir.display()))
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating state directory {}", dir.display())),
         Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
     }
 }
 
+/// Why a directory with this owner and mode is unsafe for state, if it is.
+fn unsafe_dir(uid: u32, mode: u32) -> Option<String> {
+    let me = nix::unistd::geteuid().as_raw();
+    if uid != me {
+        Some(format!("is owned by uid {uid}, not by you (uid {me})"))
+    } else if mode & 0o1000 != 0 {
+        Some("is a shared (sticky) directory like /tmp".into())
+    } else if mode & 0o022 != 0 {
+        Some(format!(
+            "is writable by {} (mode {:o})",
+            if mode & 0o002 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            },
+            mode & 0o7777
+        ))
+    } else {
+        None
+    }
+}
+
+/// Why `path` cannot be used as a state file, in words that say what to do.
+pub fn refusal(path: &Path, e: &io::Error) -> String {
+    let what = if e.raw_os_error() == Some(nix::libc::ELOOP) {
+        "is a symlink; stigmer never reads or writes state through symlinks".to_string()
+    } else if e.kind() == io::ErrorKind::InvalidInput || e.raw_os_error() == Some(nix::libc::ENXIO)
+    {
+        "is not a regular file (a FIFO, socket or device?)".to_string()
+    } else {
+        return format!("cannot open {}: {e}", path.display());
+    };
+    format!(
+        "{} {what}: remove or replace it with a regular file",
+        path.display()
+    )
+}
+
+fn not_regular(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{} is not a regular file", path.display()),
+    )
+}
+
+/// Opens without blocking (a FIFO would otherwise hang the open) and without
+/// following a symlink, then refuses anything but a regular file.
+fn open_regular(opts: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    let f = opts
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(not_regular(path));
+    }
+    // Back to blocking I/O (it makes no difference for regular files, but
+    // the descriptor may be handed to a child as its stdout).
+    let fd = std::os::fd::AsFd::as_fd(&f);
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, flags - rustix::fs::OFlags::NONBLOCK)?;
+    Ok(f)
+}
+
 /// Opens a state file read-write, creating it 0600, never through a symlink.
+/// Refuses symlinks and non-regular files (FIFOs never block it).
 pub fn open_private(path: &Path, append: bool) -> io::Result<File> {
     let mut opts = OpenOptions::new();
-    opts.create(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW);
+    opts.create(true).mode(0o600);
     if append {
         opts.append(true);
     } else {
         opts.read(true).write(true);
     }
-    opts.open(path)
+    open_regular(&mut opts, path)
 }
 
-/// Opens a state file for reading, never through a symlink.
+/// Opens a state file for reading: never through a symlink, never blocking
+/// on a FIFO, regular files only.
 pub fn open_read_nofollow(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
+    open_regular(OpenOptions::new().read(true), path)
 }
 
 /// Writes `bytes` to `path` atomically: a private temp file beside it, then
@@ -141,14 +223,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .mode(0o600)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(&tmp)?;
-    f.write_all(bytes)?;
     // No fsync: these files describe live processes, and after a power loss
     // they are stale anyway (new boot id); a torn file reads as corrupt.
     // Skipping it keeps a respawn off the disk's flush latency.
+    let written = f.write_all(bytes);
     drop(f);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    // A failed write (disk full) or rename must not leave the temp behind.
+    written
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+}
+
+/// Temp files `write_atomic` left behind (`.NAME.PID.tmp`) by a process that
+/// is gone: a crash between create and rename. Ours (alive) are kept.
+pub fn stale_temp_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let pid: i32 = name
+                .strip_prefix('.')?
+                .strip_suffix(".tmp")?
+                .rsplit('.')
+                .next()?
+                .parse()
+                .ok()?;
+            let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+            let regular = e.file_type().ok()?.is_file();
+            (!alive && regular).then(|| e.path())
+        })
+        .collect()
 }
 
 /// Reads a small state file, refusing symlinks and anything over `cap` bytes.

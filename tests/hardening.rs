@@ -112,3 +112,164 @@ fn pid_file_replaced_while_running_still_stops_the_real_service_and_spares_the_s
         "our own group was still stopped (by its tag)"
     );
 }
+
+/// Runs `stigmer --home HOME ARGS` (bounded) and returns (success, stdout+stderr).
+fn stigmer_at(home: &std::path::Path, port: u16, args: &[&str]) -> (bool, String) {
+    let mut c = Command::new(STIGMER);
+    c.arg("--home")
+        .arg(home)
+        .arg("--port")
+        .arg(port.to_string())
+        .args(args)
+        .env_remove("STIGMER_HOME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = wait_output(c.spawn().unwrap(), Duration::from_secs(20), "stigmer");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn mode_of(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(p: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn unsafe_existing_state_dirs_are_refused_and_never_chmoded() {
+    let env = Env::new("h-unsafe");
+    let cases: [(&str, u32, &str); 3] = [
+        ("sticky", 0o1777, "sticky"),
+        ("world", 0o777, "writable by everyone"),
+        ("group", 0o770, "writable by its group"),
+    ];
+    for (name, mode, needle) in cases {
+        let home = env.home.join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        set_mode(&home, mode);
+        for args in [&["local", "status"][..], &["local", "start"]] {
+            let (ok, text) = stigmer_at(&home, env.port, args);
+            assert!(!ok, "{name} {args:?}: {text}");
+            assert!(
+                text.contains(needle) && text.contains("--home"),
+                "{name}: the refusal says why and what to do: {text}"
+            );
+            assert_eq!(mode_of(&home), mode, "{name}: never chmod-ed");
+        }
+    }
+    // A safe home whose logs/ is writable by others, or owned by someone else.
+    let home = env.home.join("sub");
+    stigmer_at(&home, env.port, &["local", "status"]);
+    assert_eq!(mode_of(&home), 0o700, "a dir stigmer created is 0700");
+    set_mode(&home.join("logs"), 0o777);
+    let (ok, text) = stigmer_at(&home, env.port, &["local", "status"]);
+    assert!(
+        !ok && text.contains("logs") && text.contains("everyone"),
+        "{text}"
+    );
+    assert_eq!(mode_of(&home.join("logs")), 0o777);
+    set_mode(&home.join("logs"), 0o700);
+    std::os::unix::fs::chown(home.join("temporal-data"), Some(65534), None).unwrap();
+    let (ok, text) = stigmer_at(&home, env.port, &["local", "status"]);
+    assert!(
+        !ok && text.contains("temporal-data") && text.contains("owned by uid 65534"),
+        "{text}"
+    );
+    // A symlinked home is refused with or without a trailing slash.
+    let real = env.home.join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    set_mode(&real, 0o700);
+    let link = env.home.join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for h in [
+        link.clone(),
+        std::path::PathBuf::from(format!("{}/", link.display())),
+    ] {
+        let (ok, text) = stigmer_at(&h, env.port, &["local", "status"]);
+        assert!(!ok && text.contains("symlink"), "{}: {text}", h.display());
+    }
+}
+
+#[test]
+fn symlinked_log_or_lock_is_refused_naming_the_file() {
+    let env = Env::fixture("h-symlinks", &[], "");
+    env.status(); // creates logs/
+    let target = env.home.join("elsewhere");
+    std::fs::write(&target, "precious\n").unwrap();
+    for (file, rel) in [("log", "logs/temporal.log"), ("lock", "temporal.lock")] {
+        let path = env.home.join(rel);
+        let _ = std::fs::remove_file(&path);
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let out = env.run(&["local", "start"], Duration::from_secs(20));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file}: {err}");
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains("symlink"),
+            "{file}: the error names the file: {err}"
+        );
+        assert!(
+            !err.contains("cannot start"),
+            "{file}: not the binary's fault: {err}"
+        );
+        assert_eq!(err.matches("is a symlink").count(), 1, "said once: {err}");
+        assert!(env.recorded_pid().is_none(), "nothing spawned");
+        let st = env.status();
+        assert_ne!(st["state"], "stopped", "{file}: {st:#}");
+        assert!(
+            st["advice"].as_str().is_some_and(|a| a.contains(rel)),
+            "{file}: status names the file: {st:#}"
+        );
+        if file == "lock" {
+            assert_ne!(st["health"][0]["detail"], "free", "{st:#}");
+        } else {
+            let out = env.run(&["local", "logs"], Duration::from_secs(10));
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                !out.status.success() && !text.contains("precious"),
+                "{text}"
+            );
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+}
+
+#[test]
+fn fifo_state_files_never_hang_a_command() {
+    let env = Env::fixture("h-fifo", &[], "");
+    for rel in ["config.toml", "temporal.pid", "intent.json"] {
+        let path = env.home.join(rel);
+        let saved = std::fs::read(&path).ok();
+        let _ = std::fs::remove_file(&path);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        for args in [
+            &["local", "status"][..],
+            &["local", "start"],
+            &["local", "stop"],
+        ] {
+            // `run` panics past its bound: a hang fails the test.
+            let out = env.run(args, Duration::from_secs(20));
+            let text = String::from_utf8_lossy(&out.stderr);
+            if rel == "config.toml" {
+                assert!(
+                    !out.status.success() && text.contains("not a regular file"),
+                    "{rel} {args:?}: {text}"
+                );
+            }
+            assert!(!text.contains("panicked"), "{text}");
+        }
+        let _ = std::fs::remove_file(&path);
+        if let Some(bytes) = saved {
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+}

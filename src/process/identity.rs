@@ -96,11 +96,38 @@ pub fn boot_id() -> &'static str {
 
 /// Reads `NAME=value` from `/proc/PID/environ` (our own user's processes only).
 pub fn read_env_var(pid: i32, name: &str) -> Option<String> {
+    read_env(pid, name).flatten()
+}
+
+/// `None` when the environment cannot be read *now*: an error, or empty,
+/// which is what a process shows while `exec` lays out its new stack (after
+/// its new `comm` is visible) and while it exits. `Some(None)`: readable,
+/// and the variable is not there.
+pub fn read_env(pid: i32, name: &str) -> Option<Option<String>> {
     let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    if raw.is_empty() {
+        return None;
+    }
     let key = format!("{name}=");
-    raw.split(|b| *b == 0)
-        .find(|kv| kv.starts_with(key.as_bytes()))
-        .map(|kv| String::from_utf8_lossy(&kv[key.len()..]).into_owned())
+    Some(
+        raw.split(|b| *b == 0)
+            .find(|kv| kv.starts_with(key.as_bytes()))
+            .map(|kv| String::from_utf8_lossy(&kv[key.len()..]).into_owned()),
+    )
+}
+
+/// `read_env`, waiting out an `exec` in progress (bounded: 50 ms).
+fn read_env_settled(pid: i32, name: &str) -> Option<Option<String>> {
+    for _ in 0..50 {
+        if let Some(v) = read_env(pid, name) {
+            return Some(v);
+        }
+        if read_stat(pid).map_or(true, |s| s.is_zombie()) {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    None
 }
 
 /// Environment variable every service process (and all its descendants,
@@ -168,13 +195,17 @@ impl Identity {
                 self.pid
             ));
         };
-        match read_env_var(self.pid, TAG_VAR) {
-            Some(t) if t == want => Verdict::Match(st),
-            // Exiting processes lose their environment before they die.
-            _ if read_stat(self.pid).map_or(true, |s| s.is_zombie()) => Verdict::Zombie,
-            _ => Verdict::Mismatch(format!(
+        match read_env_settled(self.pid, TAG_VAR) {
+            Some(Some(t)) if t == want => Verdict::Match(st),
+            Some(_) => Verdict::Mismatch(format!(
                 "PID {} ({}) is not ours: it does not carry our {TAG_VAR} tag",
                 self.pid, st.comm
+            )),
+            // Exiting processes lose their environment before they die.
+            None if read_stat(self.pid).map_or(true, |s| s.is_zombie()) => Verdict::Zombie,
+            None => Verdict::Mismatch(format!(
+                "PID {}: its environment cannot be read, so nothing proves it ours",
+                self.pid
             )),
         }
     }
@@ -206,16 +237,10 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
-        let mut me = Identity::of(pid).unwrap();
-        // Before exec the child may still show our environment: wait for it.
-        for _ in 0..200 {
-            if me.tag.is_some() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            me = Identity::of(pid).unwrap();
-        }
-        assert_eq!(me.tag.as_deref(), Some("t:1"));
+        let me = Identity {
+            tag: Some("t:1".into()),
+            ..Identity::of(pid).unwrap()
+        };
         assert!(matches!(me.verify(), Verdict::Match(_)));
         let untagged = Identity {
             tag: None,

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::identity::{cmd_string, parse_stat, read_env_var, ProcStat};
+use super::identity::{cmd_string, parse_stat, read_env, ProcStat};
 
 pub struct ScanRequest<'a> {
     pub tag_var: &'a str,
@@ -98,7 +98,15 @@ pub fn scan(req: &ScanRequest<'_>) -> Scan {
         let key = (pid, stat.start_ticks, stat.comm.clone());
         let tag = match old.get(&key) {
             Some(t) => t.clone(),
-            None if mine => read_env_var(pid, req.tag_var),
+            None if mine => match read_env(pid, req.tag_var) {
+                Some(t) => t,
+                // Mid-exec or exiting: read again next time, cache nothing.
+                None => {
+                    let tag = None;
+                    procs.push((stat, tag, mine));
+                    continue;
+                }
+            },
             None => None,
         };
         fresh.insert(key, tag.clone());

@@ -176,7 +176,7 @@ pub fn signal_tagged(
         return o;
     }
     match read_env_var(pid, tag_var) {
-        Some(tag) if tag.starts_with(tag_prefix) => {}
+        Some(tag) if tag.starts_with(tag_prefix) && !tag_prefix.is_empty() => {}
         _ => return SignalOutcome::Refused(format!("PID {pid} does not carry our tag")),
     }
     match rustix::process::pidfd_send_signal(&fd, sig.raw()) {
@@ -274,7 +274,12 @@ mod tests {
             child.try_wait().unwrap().is_none(),
             "the stranger must survive"
         );
-        assert_eq!(signal_process(&real, Sig::Kill), SignalOutcome::Sent);
+        assert_eq!(
+            signal_process(&real, Sig::Kill),
+            SignalOutcome::Sent,
+            "{real:?} {:?}",
+            real.verify()
+        );
         child.wait().unwrap();
         assert_eq!(signal_process(&real, Sig::Kill), SignalOutcome::Gone);
     }

@@ -128,6 +128,7 @@ fn stopped() -> Status {
         escaped: vec![],
         orphans: vec![],
         supervisor: None,
+        problems: vec![],
         advice: None,
         processes_scanned: 300,
         inspect_ms: 2.0,
