@@ -196,6 +196,9 @@ pub async fn inspect(ctx: &Ctx) -> Status {
             }
         },
     });
+    if let Some(note) = crate::state::disk_full_note(state.root()) {
+        problems.push(note);
+    }
     // A symlinked or special log file is refused at spawn; say so before.
     let log_path = state.log_path();
     if let Err(e) = crate::state::open_read_nofollow(&log_path) {

@@ -133,6 +133,8 @@ pub fn check_ports(spec: &ServiceSpec) -> Result<(), SpawnError> {
 pub struct Spawned {
     pub child: tokio::process::Child,
     pub record: PidRecord,
+    /// The log's length at spawn: what this run wrote starts here.
+    pub log_offset: u64,
 }
 
 /// Starts the service in its own session and group, holding the lock, with
@@ -153,6 +155,7 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
     };
     let log = crate::state::open_private(&state.log_path(), true)
         .map_err(state_file(state.log_path()))?;
+    let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
     let log2 = log.try_clone().map_err(io_err)?;
     let lock_file =
         lock::open_service_lock(&state.lock_path()).map_err(state_file(state.lock_path()))?;
@@ -220,7 +223,11 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
         tracing::warn!("could not write PID file: {e}");
     }
     tracing::info!(pid, "spawned {}", spec.name);
-    Ok(Spawned { child, record })
+    Ok(Spawned {
+        child,
+        record,
+        log_offset,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -319,14 +326,35 @@ pub async fn start(ctx: &Ctx) -> Result<StartOutcome> {
         }),
         Err(e) => {
             let _ = stop_record(ctx, Some(&rec), Duration::ZERO, true, &mut |_| {}).await;
-            Err(anyhow::anyhow!(e)).with_context(|| {
-                format!(
-                    "Temporal did not start; see its log: {}",
-                    ctx.settings.state.log_path().display()
-                )
-            })
+            Err(anyhow::anyhow!(
+                "{} did not start: {e}{}",
+                ctx.spec.name,
+                why_it_died(ctx, spawned.log_offset)
+            ))
         }
     }
+}
+
+/// What a user needs on screen when a service dies young: a full disk, and
+/// the last lines this run wrote to its log.
+pub fn why_it_died(ctx: &Ctx, log_offset: u64) -> String {
+    use std::fmt::Write as _;
+    let state = &ctx.settings.state;
+    let mut out = String::new();
+    if let Some(note) = crate::state::disk_full_note(state.root()) {
+        let _ = write!(out, "; {note}");
+    }
+    let path = state.log_path();
+    let lines = crate::logtail::LogTail::lines_since(&path, log_offset, 12);
+    if lines.is_empty() {
+        let _ = write!(out, "\n(it wrote nothing to its log {})", path.display());
+    } else {
+        let _ = write!(out, "\nlast lines of its log {}:", path.display());
+        for l in lines {
+            let _ = write!(out, "\n  | {}", crate::commands::short(&l, 300));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Default, Clone)]
@@ -572,6 +600,8 @@ pub struct CleanPlan {
     pub actions: Vec<String>,
     pub kill: Vec<ProcEntry>,
     pub remove_pid_file: bool,
+    /// Temp files of interrupted atomic writes whose writer is gone.
+    pub remove_temp: Vec<std::path::PathBuf>,
 }
 
 /// Plans (and unless `dry_run`, carries out) the removal of stale state:
@@ -611,8 +641,16 @@ pub fn clean_from(ctx: &Ctx, st: &Status, dry_run: bool) -> CleanPlan {
             .push(format!("kill PID {} ({why}): {}", p.pid, p.cmd));
     }
     plan.kill = kill;
+    plan.remove_temp = crate::state::stale_temp_files(ctx.settings.state.root());
+    for t in &plan.remove_temp {
+        plan.actions
+            .push(format!("remove stale temp file {}", t.display()));
+    }
     if dry_run {
         return plan;
+    }
+    for t in &plan.remove_temp {
+        let _ = std::fs::remove_file(t);
     }
     let rec = st.record();
     for p in &plan.kill {

@@ -41,6 +41,20 @@ impl LogTail {
         t
     }
 
+    /// The last `n` complete lines written after byte `offset` (what one run
+    /// of the service wrote, when `offset` was the length at its spawn).
+    pub fn lines_since(path: &Path, offset: u64, n: usize) -> Vec<String> {
+        let mut t = Self::at_end(path);
+        if t.pos < offset {
+            return vec![]; // truncated since: the run's lines are gone
+        }
+        t.pos = offset;
+        let mut lines = t.poll();
+        t.flush_partial(&mut lines);
+        let skip = lines.len().saturating_sub(n);
+        lines.split_off(skip)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -184,6 +198,10 @@ mod tests {
             "lines are capped"
         );
         assert_eq!(LogTail::last_lines(&p, 1).len(), 1);
+        std::fs::write(&p, "before\n").unwrap();
+        append(&p, "a\nb\nc");
+        assert_eq!(LogTail::lines_since(&p, 7, 2), vec!["b", "c"]);
+        assert!(LogTail::lines_since(&p, 999, 2).is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

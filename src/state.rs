@@ -236,6 +236,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         })
 }
 
+/// When the filesystem holding `dir` is (nearly) full, says so: the reason a
+/// service that writes a database or a log dies young.
+pub fn disk_full_note(dir: &Path) -> Option<String> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    let avail = st.f_bavail.saturating_mul(st.f_frsize);
+    let total = st.f_blocks.saturating_mul(st.f_frsize);
+    (total > 0 && avail < (64 << 20).min(total / 20)).then(|| {
+        format!(
+            "the disk holding {} is full ({} KiB free of {} KiB): free some space, then start again",
+            dir.display(),
+            avail / 1024,
+            total / 1024
+        )
+    })
+}
+
 /// Temp files `write_atomic` left behind (`.NAME.PID.tmp`) by a process that
 /// is gone: a crash between create and rename. Ours (alive) are kept.
 pub fn stale_temp_files(dir: &Path) -> Vec<PathBuf> {

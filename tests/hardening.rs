@@ -273,3 +273,159 @@ fn fifo_state_files_never_hang_a_command() {
         }
     }
 }
+
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_failed_state_write_leaves_no_temp_file_and_clean_removes_stale_ones() {
+    let env = Env::fixture("h-tmp", &[], "");
+    env.status();
+    // Every write past 8 bytes fails (EFBIG): the intent file `stop` writes.
+    let mut c = env.command(&["local", "stop"]);
+    // SAFETY: setrlimit and signal(SIG_IGN) are async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            nix::libc::signal(nix::libc::SIGXFSZ, nix::libc::SIG_IGN);
+            let lim = nix::libc::rlimit {
+                rlim_cur: 8,
+                rlim_max: 8,
+            };
+            nix::libc::setrlimit(nix::libc::RLIMIT_FSIZE, &lim);
+            Ok(())
+        });
+    }
+    let out = wait_output(c.spawn().unwrap(), Duration::from_secs(20), "stop");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("intent"),
+        "the failed write is reported: {err}"
+    );
+    assert!(
+        temp_files(&env.home).is_empty(),
+        "{:?}",
+        temp_files(&env.home)
+    );
+
+    // Temp files of writers that are gone are stale; a live writer's stays.
+    let dead = {
+        let mut c = Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    };
+    let stale = env.home.join(format!(".intent.json.{dead}.tmp"));
+    let live = env
+        .home
+        .join(format!(".supervisor.json.{}.tmp", std::process::id()));
+    std::fs::write(&stale, "{").unwrap();
+    std::fs::write(&live, "{").unwrap();
+    let out = env.ok(&["local", "clean", "--dry-run"]);
+    assert!(
+        out.contains("would remove stale temp file")
+            && out.contains(&format!(".intent.json.{dead}.tmp")),
+        "{out}"
+    );
+    assert!(stale.exists());
+    env.ok(&["local", "clean"]);
+    assert!(!stale.exists() && live.exists());
+    std::fs::remove_file(&live).unwrap();
+}
+
+/// A tiny tmpfs, unmounted on drop (lazily, so a busy file cannot keep it).
+struct TinyFs(std::path::PathBuf);
+impl TinyFs {
+    fn new(at: std::path::PathBuf, kib: u32) -> Self {
+        std::fs::create_dir_all(&at).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=700"),
+                "tmpfs",
+            ])
+            .arg(&at)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(at)
+    }
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+    }
+}
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_service_that_dies_on_a_full_disk_says_the_disk_is_full() {
+    let env = Env::new("h-diskfull");
+    let fs = TinyFs::new(env.home.join("mnt"), 2048);
+    let home = fs.0.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    set_mode(&home, 0o700);
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "temporal_bin = {FIXTURE:?}\nargs = [\"--grpc\", \"{{grpc}}\", \"--http\", \"{{http}}\"]\n\
+             [restart]\ninitial_ms = 10\nmax_failures = 2\n"
+        ),
+    )
+    .unwrap();
+    let (ok, text) = stigmer_at(&home, env.port, &["local", "status"]);
+    assert!(ok, "{text}");
+    fs.fill();
+    let (ok, text) = stigmer_at(&home, env.port, &["local", "status"]);
+    assert!(ok && text.contains("is full"), "status says so: {text}");
+    // The fixture dies at once writing its first line to its log.
+    let (ok, text) = stigmer_at(&home, env.port, &["local", "start"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("did not start") && text.contains("is full"),
+        "{text}"
+    );
+    // And the supervisor's crash loop says why, not just "exit code 101".
+    let (ok, text) = stigmer_at(&home, env.port, &["local", "start", "--foreground"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("crash loop") && text.contains("is full"),
+        "{text}"
+    );
+    let (_, _) = stigmer_at(&home, env.port, &["local", "kill"]);
+}
+
+#[test]
+fn a_start_that_fails_quotes_the_last_lines_of_this_runs_log() {
+    let env = Env::fixture(
+        "h-quote",
+        &["--never-ready", "--exit-after-ms", "50", "--exit-code", "3"],
+        "",
+    );
+    env.status();
+    std::fs::write(env.home.join("logs/temporal.log"), "an older run's line\n").unwrap();
+    let out = env.run(&["local", "start"], Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("| fixture") && err.contains("exiting") && err.contains("temporal.log"),
+        "the reason is on screen: {err}"
+    );
+    assert!(!err.contains("older run"), "only this run's lines: {err}");
+}

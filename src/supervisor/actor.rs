@@ -395,10 +395,12 @@ impl Actor {
                     };
                     let user_stop = lifecycle::stop_requested_since(&ctx, since);
                     tracing::info!("PID {pid} {exit}");
+                    let hint = crate::state::disk_full_note(ctx.settings.state.root());
                     let _ = tx.send(Internal::Core(Event::Exited {
                         gen,
                         exit,
                         user_stop,
+                        hint,
                     }));
                 });
                 self.event(Event::Spawned { gen, pid });
@@ -441,10 +443,12 @@ impl Actor {
             }
             let user_stop = lifecycle::stop_requested_since(&ctx, since);
             tracing::info!("adopted PID {pid} exited");
+            let hint = crate::state::disk_full_note(ctx.settings.state.root());
             let _ = tx.send(Internal::Core(Event::Exited {
                 gen,
                 exit: ExitInfo::Unknown,
                 user_stop,
+                hint,
             }));
         });
     }

@@ -86,6 +86,8 @@ pub enum Event {
         gen: u64,
         exit: ExitInfo,
         user_stop: bool,
+        /// Why it probably died, when the world says (a full disk).
+        hint: Option<String>,
     },
     StopDone {
         ok: bool,
@@ -319,6 +321,7 @@ impl Core {
                 gen,
                 exit,
                 user_stop,
+                hint,
             } if gen == self.gen => {
                 self.last_exit = Some(exit);
                 match self.phase {
@@ -328,7 +331,13 @@ impl Core {
                         self.message = Some("stopped by request".into());
                         vec![Action::ReapGroup]
                     }
-                    Starting | Running => self.failure(now, exit.to_string()),
+                    Starting | Running => {
+                        let why = match hint {
+                            Some(h) => format!("{exit} ({h})"),
+                            None => exit.to_string(),
+                        };
+                        self.failure(now, why)
+                    }
                     _ => vec![],
                 }
             }
@@ -402,6 +411,7 @@ mod tests {
             gen,
             exit: ExitInfo::Signal(9),
             user_stop: false,
+            hint: None,
         }
     }
 
@@ -575,6 +585,7 @@ mod tests {
                 gen,
                 exit: ExitInfo::Code(0),
                 user_stop: true,
+                hint: None,
             },
         );
         assert_eq!(acts, vec![Action::ReapGroup]);
