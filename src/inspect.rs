@@ -374,7 +374,12 @@ pub async fn inspect(ctx: &Ctx) -> Status {
     let age = started_ms.map(|s| Duration::from_millis(now_ms().saturating_sub(s)));
     let state_now = if held && leader_alive && http_ok {
         State::Running
-    } else if held && leader_alive && age.is_some_and(|a| a < spec.ready_timeout) {
+    } else if held
+        && leader_alive
+        && rec.as_ref().is_some_and(|r| r.ready_at_ms.is_none())
+        && age.is_some_and(|a| a < spec.ready_timeout)
+    {
+        // Never ready yet, and still within its time to get there.
         State::Starting
     } else if held {
         State::Unhealthy
@@ -393,6 +398,14 @@ pub async fn inspect(ctx: &Ctx) -> Status {
 
     let advice = match state_now {
         _ if !problems.is_empty() => Some(problems.join("; ")),
+        State::Unhealthy if leader_alive && rec.as_ref().is_some_and(|r| r.ready_at_ms.is_some()) => {
+            let stopped = matches!(&verdict, Some(Verdict::Match(st)) if st.state == 'T');
+            Some(format!(
+                "PID {} was ready but does not answer its readiness check now{}; `stigmer local restart` restarts it",
+                rec.as_ref().map(|r| r.pid).unwrap_or_default(),
+                if stopped { " (it is stopped: SIGSTOP?)" } else { " (hung or overloaded?)" }
+            ))
+        }
         State::Unhealthy => Some(format!(
             "the lock is held by {} but the service is not healthy; run `stigmer local stop` (or `clean`) to clear it",
             if holders.is_empty() {

@@ -15,3 +15,4 @@ pub mod service;
 pub mod state;
 pub mod supervisor;
 pub mod ui;
+pub mod wait;

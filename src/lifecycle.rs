@@ -218,6 +218,7 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
         started_by_pid: std::process::id() as i32,
         started_by: std::env::args().collect::<Vec<_>>().join(" "),
         tag,
+        ready_at_ms: None,
     };
     if let Err(e) = pidfile::write(&state.pid_path(), &record) {
         tracing::warn!("could not write PID file: {e}");
@@ -256,7 +257,13 @@ pub async fn wait_ready(
         )
         .await
         {
-            Ok(_) => return Ok(t0.elapsed()),
+            Ok(_) => {
+                let path = ctx.settings.state.pid_path();
+                if let Err(e) = pidfile::mark_ready(&path, rec.pid, now_ms()) {
+                    tracing::warn!("could not record readiness in {}: {e}", path.display());
+                }
+                return Ok(t0.elapsed());
+            }
             Err(e) => e,
         };
         if !matches!(identity.verify(), Verdict::Match(_)) {
@@ -284,7 +291,17 @@ pub async fn start(ctx: &Ctx) -> Result<StartOutcome> {
     )
     .await
     .context("waiting for another start to finish")?;
-    let st = inspect::inspect(ctx).await;
+    let mut st = inspect::inspect(ctx).await;
+    if st.state == State::Unhealthy && dying_instance(ctx, &st) {
+        // Our own instance is being torn down (say, `kill -9`): the kernel
+        // drops its lock when the last holder is gone. Wait, bounded.
+        let lock_path = ctx.settings.state.lock_path();
+        crate::wait::poll_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            !lock::is_held(&lock_path).unwrap_or(true)
+        })
+        .await;
+        st = inspect::inspect(ctx).await;
+    }
     match st.state {
         State::Running => {
             let pid = st.pid.unwrap_or_default();
@@ -355,6 +372,21 @@ pub fn why_it_died(ctx: &Ctx, log_offset: u64) -> String {
         }
     }
     out
+}
+
+/// The lock is held, but by nothing alive that could be a service: the
+/// leader has exited and every holder left is ours (tagged) and dying, or
+/// already gone from the fd tables (the kernel releases locks last).
+fn dying_instance(ctx: &Ctx, st: &Status) -> bool {
+    if st.leader_alive() {
+        return false;
+    }
+    st.lock.holders.iter().all(|h| {
+        let dying = crate::process::read_stat(h.pid).map_or(true, |s| s.is_zombie());
+        let ours = crate::process::identity::read_env(h.pid, TAG_VAR)
+            .is_none_or(|t| t.is_some_and(|t| t.starts_with(&ctx.spec.tag_prefix)));
+        ours && (dying || st.escaped.iter().chain(&st.orphans).all(|p| p.pid != h.pid))
+    })
 }
 
 #[derive(Debug, Default, Clone)]

@@ -37,6 +37,10 @@ pub struct PidRecord {
     pub started_by: String,
     /// The value of the environment tag every service process inherits.
     pub tag: String,
+    /// Unix ms when it first passed its readiness check. A service that was
+    /// ready and stops answering is unhealthy, never "starting" again.
+    #[serde(default)]
+    pub ready_at_ms: Option<u64>,
 }
 
 impl PidRecord {
@@ -96,6 +100,18 @@ pub fn write(path: &Path, rec: &PidRecord) -> io::Result<()> {
     write_atomic(path, &json)
 }
 
+/// Records that the process `pid` names became ready (once; a no-op when
+/// the file now names another process).
+pub fn mark_ready(path: &Path, pid: i32, at_ms: u64) -> io::Result<()> {
+    match read(path) {
+        PidFile::Valid(mut r) if r.pid == pid && r.ready_at_ms.is_none() => {
+            r.ready_at_ms = Some(at_ms);
+            write(path, &r)
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn remove(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -125,6 +141,7 @@ mod tests {
             started_by_pid: 1000,
             started_by: "stigmer".into(),
             tag: "temporal:x:y".into(),
+            ready_at_ms: None,
         }
     }
 

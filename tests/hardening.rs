@@ -429,3 +429,94 @@ fn a_start_that_fails_quotes_the_last_lines_of_this_runs_log() {
     );
     assert!(!err.contains("older run"), "only this run's lines: {err}");
 }
+
+#[test]
+fn crash_loop_under_the_supervisor_spawns_exactly_max_failures_and_never_adopts_the_dead() {
+    for round in 0..3 {
+        let env = Env::fixture(
+            &format!("h-loop{round}"),
+            &["--never-ready", "--exit-after-ms", "0", "--exit-code", "1"],
+            "[restart]\ninitial_ms = 10\nmax_failures = 5\nwindow_secs = 60\n",
+        );
+        let child = env
+            .command(&["local", "start", "--foreground"])
+            .spawn()
+            .expect("spawn foreground");
+        let out = wait_output(child, Duration::from_secs(30), "foreground crash loop");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "failed is an error: {err}");
+        assert!(
+            !err.contains("adopted"),
+            "round {round}: adopted a dead process:\n{err}"
+        );
+        let log = env.log();
+        assert_eq!(
+            log.matches(" up: ").count(),
+            5,
+            "round {round}: exactly max_failures spawns:\n{log}\n{err}"
+        );
+    }
+}
+
+#[test]
+fn a_service_stopped_after_it_was_ready_is_unhealthy_not_starting() {
+    let env = Env::fixture("h-sigstop", &[], "ready_timeout_secs = 60.0\n");
+    env.ok(&["local", "start"]);
+    let pid = env.recorded_pid().unwrap();
+    assert!(env.record().unwrap()["ready_at_ms"].as_u64().is_some());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    let st = env.status();
+    assert_eq!(st["state"], "unhealthy", "{st:#}");
+    assert!(
+        st["advice"]
+            .as_str()
+            .is_some_and(|a| a.contains("was ready") && a.contains("SIGSTOP")),
+        "{st:#}"
+    );
+    let t0 = std::time::Instant::now();
+    let out = env.run(&["local", "start"], Duration::from_secs(30));
+    assert!(!out.status.success());
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "start answers at once instead of waiting out the ready timeout: {:?}",
+        t0.elapsed()
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    env.ok(&["local", "stop"]);
+}
+
+#[test]
+fn start_right_after_kill_9_of_supervisor_and_temporal_waits_for_the_dying_lock() {
+    for round in 0..3 {
+        let mut env = Env::temporal(&format!("h-kill9-{round}"));
+        let sup = env.spawn_foreground();
+        let ready = wait_until(Duration::from_secs(30), || {
+            env.recorded_pid().is_some() && port_open(env.http_port())
+        });
+        assert!(ready, "Temporal under the supervisor");
+        std::thread::sleep(Duration::from_millis(300));
+        let pid = env.recorded_pid().unwrap();
+        // SAFETY: kill(2) on our own child and on the service it recorded.
+        unsafe {
+            nix::libc::kill(sup as i32, nix::libc::SIGKILL);
+            nix::libc::kill(pid, nix::libc::SIGKILL);
+        }
+        let out = env.run(&["local", "start"], Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_ne!(env.recorded_pid(), Some(pid));
+        env.wait_foreground(sup, Duration::from_secs(5));
+        env.ok(&["local", "stop"]);
+    }
+}

@@ -90,7 +90,8 @@ pub struct Handle {
 
 enum Internal {
     Core(Event),
-    Status(Box<Status>),
+    /// A status, with when its inspection began.
+    Status(Box<Status>, Instant),
     Progress(Vec<ProcEntry>),
 }
 
@@ -158,8 +159,9 @@ impl Actor {
             tracing::warn!("another supervisor is active: watching only, no automatic restarts");
         }
         // Adopt what is already running before deciding anything.
+        let began = Instant::now();
         let st = inspect::inspect(&self.ctx).await;
-        self.on_status(st);
+        self.on_status(st, began);
         if self.opts.autostart && self.core.phase == Phase::Stopped {
             self.command(Command::Start);
         }
@@ -183,7 +185,7 @@ impl Actor {
                 },
                 Some(msg) = self.io_rx.recv() => match msg {
                     Internal::Core(ev) => self.event(ev),
-                    Internal::Status(st) => { self.inspecting = false; self.on_status(*st) }
+                    Internal::Status(st, began) => { self.inspecting = false; self.on_status(*st, began) }
                     Internal::Progress(left) => self.stopping_alive = left,
                 },
                 _ = async { tokio::time::sleep_until(timer_at.unwrap_or_else(tokio::time::Instant::now)).await }, if timer_at.is_some() => {
@@ -234,8 +236,9 @@ impl Actor {
                             .for_each(|a| tracing::info!("clean: {a}")),
                         Err(e) => tracing::error!("clean failed: {e:#}"),
                     }
+                    let began = Instant::now();
                     let st = inspect::inspect(&ctx).await;
-                    let _ = tx.send(Internal::Status(Box::new(st)));
+                    let _ = tx.send(Internal::Status(Box::new(st), began));
                 });
                 return;
             }
@@ -471,12 +474,13 @@ impl Actor {
         let ctx = self.ctx.clone();
         let tx = self.io_tx.clone();
         tokio::spawn(async move {
+            let began = Instant::now();
             let st = inspect::inspect(&ctx).await;
-            let _ = tx.send(Internal::Status(Box::new(st)));
+            let _ = tx.send(Internal::Status(Box::new(st), began));
         });
     }
 
-    fn on_status(&mut self, st: Status) {
+    fn on_status(&mut self, st: Status, began: Instant) {
         use crate::inspect::State;
         let idle = matches!(
             self.core.phase,
@@ -485,11 +489,16 @@ impl Actor {
         if idle && matches!(st.state, State::Running | State::Starting) {
             if let Some(rec) = st.record().cloned() {
                 let ready = st.state == State::Running;
-                self.current = Some(rec.clone());
+                let gen = self.core.gen;
+                let prev = self.current.replace(rec.clone());
                 self.event(Event::Adopt {
                     pid: rec.pid,
                     ready,
+                    seen_at: began,
                 });
+                if self.core.gen == gen {
+                    self.current = prev; // not adopted: stale news
+                }
             }
         }
         self.supervising();

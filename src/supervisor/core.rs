@@ -100,6 +100,9 @@ pub enum Event {
     Adopt {
         pid: i32,
         ready: bool,
+        /// When the inspection that found it began: news older than our
+        /// last exit is about a process that has since died.
+        seen_at: Instant,
     },
 }
 
@@ -141,6 +144,8 @@ pub struct Core {
     pub unstable_failures: usize,
     pub ready_at: Option<Instant>,
     pub last_exit: Option<ExitInfo>,
+    /// When the last process of ours exited (or was stopped).
+    pub last_exit_at: Option<Instant>,
     pub backoff_until: Option<Instant>,
     pub restart_after_stop: bool,
     pub forced: bool,
@@ -160,6 +165,7 @@ impl Core {
             unstable_failures: 0,
             ready_at: None,
             last_exit: None,
+            last_exit_at: None,
             backoff_until: None,
             restart_after_stop: false,
             forced: false,
@@ -324,6 +330,7 @@ impl Core {
                 hint,
             } if gen == self.gen => {
                 self.last_exit = Some(exit);
+                self.last_exit_at = Some(now);
                 match self.phase {
                     Starting | Running if user_stop => {
                         self.phase = Stopped;
@@ -343,6 +350,7 @@ impl Core {
             }
             Event::StopDone { ok, message } if self.phase == Stopping => {
                 self.pid = None;
+                self.last_exit_at = Some(now);
                 self.message = Some(message);
                 if ok && self.restart_after_stop {
                     self.restart_after_stop = false;
@@ -356,12 +364,17 @@ impl Core {
             Event::Timer { epoch } if epoch == self.epoch && self.phase == Backoff => {
                 vec![self.spawn()]
             }
-            Event::Adopt { pid, ready } if matches!(self.phase, Stopped | Failed | Backoff) => {
+            // Never adopt on news older than our last exit: that "running"
+            // service may be the very process we just saw die. Adoption
+            // keeps the failure count (only a user's start resets it).
+            Event::Adopt { seen_at, .. } if self.last_exit_at.is_some_and(|t| seen_at <= t) => {
+                vec![]
+            }
+            Event::Adopt { pid, ready, .. } if matches!(self.phase, Stopped | Failed | Backoff) => {
                 self.gen += 1;
                 self.epoch += 1;
                 self.pid = Some(pid);
                 self.backoff_until = None;
-                self.failures.clear();
                 self.message = Some(format!("adopted running service (PID {pid})"));
                 let mut acts = vec![Action::Watch { gen: self.gen, pid }];
                 if ready {
@@ -672,6 +685,7 @@ mod tests {
             Event::Adopt {
                 pid: 77,
                 ready: true,
+                seen_at: t,
             },
         );
         assert_eq!(
@@ -687,11 +701,64 @@ mod tests {
                 t,
                 Event::Adopt {
                     pid: 78,
-                    ready: true
+                    ready: true,
+                    seen_at: t,
                 }
             )
             .is_empty(),
             "never adopts twice"
+        );
+    }
+
+    #[test]
+    fn a_stale_inspection_never_adopts_the_process_that_just_exited_nor_resets_failures() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        let gen = running(&mut c, t);
+        let pid = c.pid.unwrap();
+        // An inspection begins while the service still runs...
+        let seen_at = t + Duration::from_millis(5);
+        // ...it crashes, twice (the second restart waits in backoff)...
+        c.handle(t + Duration::from_millis(10), crash(gen));
+        let gen = c.gen;
+        c.handle(
+            t + Duration::from_millis(11),
+            Event::Spawned { gen, pid: pid + 1 },
+        );
+        c.handle(t + Duration::from_millis(12), crash(gen));
+        assert_eq!(c.phase, Phase::Backoff);
+        let failures = c.failures.len();
+        // ...and the inspection, finished late, still says "running".
+        let acts = c.handle(
+            t + Duration::from_millis(13),
+            Event::Adopt {
+                pid,
+                ready: true,
+                seen_at,
+            },
+        );
+        assert!(acts.is_empty(), "{acts:?}");
+        assert_eq!(c.phase, Phase::Backoff);
+        // Fresh news of a live service is adopted, and the count stays.
+        let acts = c.handle(
+            t + Duration::from_millis(20),
+            Event::Adopt {
+                pid: 900,
+                ready: true,
+                seen_at: t + Duration::from_millis(15),
+            },
+        );
+        assert_eq!(
+            acts,
+            vec![Action::Watch {
+                gen: c.gen,
+                pid: 900
+            }]
+        );
+        assert_eq!(
+            c.failures.len(),
+            failures,
+            "adoption never resets the count"
         );
     }
 }

@@ -68,6 +68,7 @@ fn record(pid: i32) -> PidRecord {
         started_by_pid: 1,
         started_by: "stigmer".into(),
         tag: "temporal:0:x".into(),
+        ready_at_ms: None,
     }
 }
 

@@ -1,0 +1,56 @@
+//! The one bounded "poll until" every waiting loop uses.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Checks `cond` every `every` until it holds (true) or `timeout` passes
+/// (false). `cond` is checked at least once, and once more at the deadline.
+pub async fn poll_until(
+    timeout: Duration,
+    every: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every.min(deadline - now)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_at_the_deadline_and_stops_early_when_true() {
+        let mut n = 0;
+        assert!(
+            !poll_until(
+                Duration::from_millis(100),
+                Duration::from_millis(10),
+                || {
+                    n += 1;
+                    false
+                }
+            )
+            .await
+        );
+        assert!((10..=12).contains(&n), "{n} checks");
+        let mut m = 0;
+        assert!(
+            poll_until(Duration::from_secs(9), Duration::from_millis(10), || {
+                m += 1;
+                m == 3
+            })
+            .await
+        );
+        assert_eq!(m, 3);
+    }
+}
