@@ -1,6 +1,5 @@
 //! What each command does, in terms of the lifecycle and the supervisor.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -46,6 +45,9 @@ fn init_cli_tracing(verbose: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Its report of a failed write is an `eprintln!`, which panics when
+        // stderr is a closed pipe: a supervisor must outlive its terminal.
+        .log_internal_errors(false)
         .with_target(false)
         .try_init();
 }
@@ -81,19 +83,19 @@ async fn local(ctx: Ctx, cmd: Local) -> Result<ExitCode> {
         Local::Status { json } => {
             let st = inspect::inspect(&ctx).await;
             if json {
-                println!("{}", serde_json::to_string_pretty(&st)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&st)?);
             } else {
-                print!("{}", human_status(&st));
+                crate::out!("{}", human_status(&st));
             }
             Ok(ExitCode::SUCCESS)
         }
         Local::Clean { dry_run } => {
             let plan = lifecycle::clean(&ctx, dry_run).await?;
             if plan.actions.is_empty() {
-                println!("Nothing to clean.");
+                crate::outln!("Nothing to clean.");
             }
             for a in &plan.actions {
-                println!("{}{a}", if dry_run { "would " } else { "" });
+                crate::outln!("{}{a}", if dry_run { "would " } else { "" });
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -109,13 +111,13 @@ fn print_started(ctx: &Ctx, out: &StartOutcome) {
     );
     match out {
         StartOutcome::Started { pid, ready_in } => {
-            println!(
+            crate::outln!(
                 "Temporal started (PID {pid}), ready in {} ms — {where_}",
                 ready_in.as_millis()
             )
         }
         StartOutcome::Reused { pid } => {
-            println!("Temporal already running (PID {pid}); reused — {where_}")
+            crate::outln!("Temporal already running (PID {pid}); reused — {where_}")
         }
     }
 }
@@ -126,7 +128,7 @@ async fn stop(ctx: &Ctx, grace: Duration, force: bool) -> Result<ExitCode> {
         if left.len() != last {
             last = left.len();
             if !left.is_empty() {
-                eprintln!(
+                crate::errln!(
                     "waiting for {} process(es): {:?}",
                     left.len(),
                     left.iter().map(|p| p.pid).collect::<Vec<_>>()
@@ -136,9 +138,9 @@ async fn stop(ctx: &Ctx, grace: Duration, force: bool) -> Result<ExitCode> {
     };
     let rep = lifecycle::stop(ctx, grace, force, &mut progress).await?;
     if !rep.was_running {
-        println!("Temporal is not running.");
+        crate::outln!("Temporal is not running.");
     } else {
-        println!(
+        crate::outln!(
             "Temporal stopped in {} ms{}.",
             rep.took.as_millis(),
             if rep.forced && !force {
@@ -191,10 +193,10 @@ async fn foreground(ctx: Ctx) -> Result<ExitCode> {
                 announced = Some((s.phase, s.pid));
                 match (s.phase, s.pid) {
                     (Phase::Running, Some(pid)) => {
-                        eprintln!("Temporal running (PID {pid}), supervising; Ctrl-C stops it")
+                        crate::errln!("Temporal running (PID {pid}), supervising; Ctrl-C stops it")
                     }
                     (Phase::Failed, _) => {
-                        eprintln!("Temporal failed: {}", s.message.clone().unwrap_or_default());
+                        crate::errln!("Temporal failed: {}", s.message.clone().unwrap_or_default());
                         failed = true;
                     }
                     _ => {}
@@ -226,23 +228,16 @@ async fn logs(ctx: &Ctx, follow: bool, lines: usize) -> Result<ExitCode> {
             bail!("{}", crate::state::refusal(&path, &e));
         }
     }
-    let mut out = std::io::stdout().lock();
     for l in LogTail::last_lines(&path, lines) {
-        writeln!(out, "{l}")?;
+        crate::outln!("{l}");
     }
-    out.flush()?;
     if !follow {
         return Ok(ExitCode::SUCCESS);
     }
     let mut tail = LogTail::at_end(&path);
     loop {
         for l in tail.poll() {
-            if writeln!(out, "{l}").is_err() {
-                return Ok(ExitCode::SUCCESS); // reader went away
-            }
-        }
-        if out.flush().is_err() {
-            return Ok(ExitCode::SUCCESS);
+            crate::outln!("{l}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

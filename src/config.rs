@@ -199,8 +199,18 @@ impl Settings {
                 "HTTP port (gRPC port + 10) is over 65535; set http_port in config.toml",
             )?,
         };
-        if grpc_port == 0 || ui_port == grpc_port || http_port == grpc_port || http_port == ui_port
-        {
+        for (key, port) in [
+            ("port", grpc_port),
+            ("ui_port", ui_port),
+            ("http_port", http_port),
+        ] {
+            if port == 0 {
+                // Temporal would pick a port of its own, and stigmer could
+                // neither check nor show it.
+                bail!("{key} = 0 is not a port stigmer can manage; set {key} to 1-65535 in config.toml");
+            }
+        }
+        if ui_port == grpc_port || http_port == grpc_port || http_port == ui_port {
             bail!("ports must be distinct and non-zero (gRPC {grpc_port}, UI {ui_port}, HTTP {http_port})");
         }
         let program = find_program(

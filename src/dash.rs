@@ -31,6 +31,13 @@ fn init_tracing() {
 }
 
 pub async fn run(ov: Overrides) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "`stigmer dash` draws on a terminal, and its output is not one (redirected to a file or a pipe?); \
+             run it without redirecting stdout, or use `stigmer local status` for text"
+        );
+    }
     init_tracing();
     let settings = Settings::resolve(ov)?;
     let ctx = Ctx::new(settings);
@@ -62,12 +69,12 @@ pub async fn run(ov: Overrides) -> Result<ExitCode> {
             // The actor stops the service, then ends; bounded by the grace.
             let bound = ctx.spec.grace + Duration::from_secs(15);
             if tokio::time::timeout(bound, handle.join).await.is_err() {
-                eprintln!(
+                crate::errln!(
                     "stigmer: Temporal did not stop within {bound:?}; run `stigmer local kill`"
                 );
                 return Ok(ExitCode::FAILURE);
             }
-            println!("Temporal stopped.");
+            crate::outln!("Temporal stopped.");
         }
         _ => {
             let _ = handle
@@ -76,7 +83,7 @@ pub async fn run(ov: Overrides) -> Result<ExitCode> {
                 .await;
             let _ = tokio::time::timeout(Duration::from_secs(2), handle.join).await;
             if let Some(pid) = app.status().and_then(|s| s.pid) {
-                println!("Temporal left running (PID {pid}); `stigmer local stop` stops it.");
+                crate::outln!("Temporal left running (PID {pid}); `stigmer local stop` stops it.");
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod lock;
 pub mod logtail;
+pub mod output;
 pub mod pidfile;
 pub mod ports;
 pub mod process;

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     match stigmer::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("stigmer: {e:#}");
+            stigmer::errln!("stigmer: {e:#}");
             ExitCode::FAILURE
         }
     }

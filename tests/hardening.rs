@@ -520,3 +520,118 @@ fn start_right_after_kill_9_of_supervisor_and_temporal_waits_for_the_dying_lock(
         env.ok(&["local", "stop"]);
     }
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_with_success() {
+    let env = Env::fixture("h-pipe", &[], "");
+    env.status();
+    let lines: String = (0..200_000).map(|i| format!("log line {i}\n")).collect();
+    std::fs::write(env.home.join("logs/temporal.log"), lines).unwrap();
+    let base = format!(
+        "{STIGMER:?} --home {:?} --port {}",
+        env.home.display().to_string(),
+        env.port
+    );
+    for (cmd, what) in [
+        (
+            format!("{base} local logs -n 100000 | head -1"),
+            "logs | head",
+        ),
+        (
+            format!("{base} local logs -n 100000 2>&1 | head -1"),
+            "logs 2>&1 | head",
+        ),
+        (
+            format!("{base} local logs -f -n 100000 | head -1"),
+            "logs -f | head",
+        ),
+        (
+            format!("{base} local status 2>&1 | head -1"),
+            "status 2>&1 | head",
+        ),
+    ] {
+        let child = Command::new("bash")
+            .args(["-c", &format!("{cmd}; echo \"rc=${{PIPESTATUS[0]}}\" >&2")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait_output(child, Duration::from_secs(30), what);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("rc=0"), "{what}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{what}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_foreground_supervisor_whose_stderr_reader_is_gone_keeps_supervising() {
+    let env = Env::fixture("h-pipe-fg", &[], "");
+    let mut sup = env
+        .command(&["local", "start", "--foreground"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(sup.stderr.take()); // the reader goes away at once
+    let first = wait_until(Duration::from_secs(20), || env.recorded_pid().is_some());
+    assert!(first, "started");
+    let pid = env.recorded_pid().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) of the service this test's supervisor recorded.
+    unsafe { nix::libc::kill(pid, nix::libc::SIGKILL) };
+    let new = env.wait_new_pid(pid, Duration::from_secs(20), "restart after kill -9");
+    assert!(alive(new));
+    assert!(
+        sup.try_wait().unwrap().is_none(),
+        "the supervisor is still there"
+    );
+    let _ = sup.kill();
+    let _ = sup.wait();
+    env.ok(&["local", "stop"]);
+}
+
+#[test]
+fn zero_ports_are_refused_like_other_bad_ports() {
+    let env = Env::fixture("h-port0", &[], "");
+    for key in ["ui_port", "http_port", "port"] {
+        env.write_config(&format!("{key} = 0\n"));
+        let mut c = Command::new(STIGMER);
+        c.arg("--home").arg(&env.home).args(["local", "start"]);
+        if key != "port" {
+            c.args(["--port", &env.port.to_string()]);
+        }
+        c.env_remove("STIGMER_PORT")
+            .env_remove("STIGMER_HOME")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = wait_output(c.spawn().unwrap(), Duration::from_secs(20), "start");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{key}: {err}");
+        assert!(
+            err.contains(&format!("{key} = 0")) && err.contains("1-65535"),
+            "{err}"
+        );
+        assert!(env.recorded_pid().is_none(), "nothing spawned");
+    }
+}
+
+#[test]
+fn dash_refuses_an_output_that_is_not_a_terminal() {
+    let env = Env::fixture("h-dashfile", &[], "");
+    let file = env.home.join("dash.out");
+    let out = env
+        .command(&["dash"])
+        .stdout(std::fs::File::create(&file).unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("terminal"), "{err}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"",
+        "no escape codes in the file"
+    );
+    assert!(env.recorded_pid().is_none(), "nothing started");
+}
