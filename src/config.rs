@@ -50,7 +50,13 @@ impl FileConfig {
                 crate::state::refusal(path, &e)
             ),
         };
-        let text = std::str::from_utf8(&bytes).with_context(|| {
+        Self::parse(path, &bytes)
+    }
+
+    /// The file's bytes as a config; `path` only names it in errors. Never
+    /// panics, whatever the bytes.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let text = std::str::from_utf8(bytes).with_context(|| {
             format!(
                 "config {} is not UTF-8 text; fix or remove it",
                 path.display()

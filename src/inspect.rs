@@ -471,7 +471,14 @@ fn read_supervisor(ctx: &Ctx) -> Option<SupervisorInfo> {
         return None;
     }
     let bytes = crate::state::read_capped(&st.supervisor_state_path(), 64 * 1024).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    SupervisorInfo::parse(&bytes)
+}
+
+impl SupervisorInfo {
+    /// `None` for anything but a valid supervisor file; never panics.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
 }
 
 fn uptime_secs() -> Option<f64> {

@@ -91,7 +91,14 @@ pub fn write_intent(ctx: &Ctx, want: Want) {
 
 pub fn read_intent(ctx: &Ctx) -> Option<Intent> {
     let bytes = read_capped(&ctx.settings.state.intent_path(), 4096).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    Intent::parse(&bytes)
+}
+
+impl Intent {
+    /// `None` for anything but a valid intent; never panics.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
 }
 
 /// Was a stop asked for after `since_ms`?

@@ -84,10 +84,18 @@ pub fn read(path: &Path) -> PidFile {
         }
         Err(e) => return PidFile::Corrupt(e.to_string()),
     };
+    parse(&bytes)
+}
+
+/// The PID file's bytes as a verdict; never panics, whatever the bytes.
+pub fn parse(bytes: &[u8]) -> PidFile {
+    if bytes.len() as u64 > PIDFILE_CAP {
+        return PidFile::Corrupt(format!("it is over the {PIDFILE_CAP}-byte limit"));
+    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return PidFile::Corrupt("it is empty".into());
     }
-    match serde_json::from_slice::<PidRecord>(&bytes) {
+    match serde_json::from_slice::<PidRecord>(bytes) {
         Ok(r) if r.pid > 1 && r.pgid > 1 => PidFile::Valid(r),
         Ok(r) => PidFile::Corrupt(format!("it names PID {} / PGID {}", r.pid, r.pgid)),
         Err(e) => PidFile::Corrupt(format!("not valid JSON metadata ({e})")),

@@ -149,7 +149,13 @@ impl Actor {
             status_at: None,
             stopping_alive: vec![],
             last_published_phase: None,
-            sys: sysinfo::System::new(),
+            sys: {
+                // sysinfo otherwise keeps each process's /proc/PID/stat open
+                // (one descriptor per process ever seen, until it is
+                // forgotten); we refresh a handful, re-opening is cheap.
+                sysinfo::set_open_files_limit(0);
+                sysinfo::System::new()
+            },
             usage: HashMap::new(),
         }
     }
@@ -517,8 +523,13 @@ impl Actor {
             .chain(&st.orphans)
             .map(|p| Pid::from_u32(p.pid as u32))
             .collect();
+        // A targeted refresh forgets a process only when it is listed and
+        // dead: list the ones shown last time too, or every crashed
+        // instance would stay in the map forever.
+        let mut refresh = pids.clone();
+        refresh.extend(self.usage.keys().map(|p| Pid::from_u32(*p as u32)));
         self.sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&pids),
+            ProcessesToUpdate::Some(&refresh),
             true,
             ProcessRefreshKind::nothing().with_cpu().with_memory(),
         );
