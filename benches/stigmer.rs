@@ -262,17 +262,6 @@ fn proc_ticks(pid: i32) -> u64 {
             .unwrap_or(0)
 }
 
-fn rss_kb(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn dashboard(table: &mut Table) {
     let env = Env::temporal("bench-dash");
     env.ok(&["local", "start"]);

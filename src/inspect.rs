@@ -201,7 +201,7 @@ pub async fn inspect(ctx: &Ctx) -> Status {
     }
     // A symlinked or special log file is refused at spawn; say so before.
     let log_path = state.log_path();
-    if let Err(e) = crate::state::open_read_nofollow(&log_path) {
+    if let Err(e) = crate::state::check_regular(&log_path) {
         if e.kind() != std::io::ErrorKind::NotFound {
             problems.push(crate::state::refusal(&log_path, &e));
         }

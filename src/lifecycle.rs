@@ -389,7 +389,7 @@ fn dying_instance(ctx: &Ctx, st: &Status) -> bool {
         return false;
     }
     st.lock.holders.iter().all(|h| {
-        let dying = crate::process::read_stat(h.pid).map_or(true, |s| s.is_zombie());
+        let dying = crate::process::read_stat(h.pid).map_or(true, |s| s.is_dying());
         let ours = crate::process::identity::read_env(h.pid, TAG_VAR)
             .is_none_or(|t| t.is_some_and(|t| t.starts_with(&ctx.spec.tag_prefix)));
         ours && (dying || st.escaped.iter().chain(&st.orphans).all(|p| p.pid != h.pid))

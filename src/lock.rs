@@ -20,16 +20,7 @@ use crate::state::open_private;
 /// Device and inode of a file, in the `MAJ:MIN:INO` form of `/proc/locks`.
 /// A symlink or anything but a regular file is an error, never followed.
 fn lock_key(path: &Path) -> io::Result<String> {
-    let meta = std::fs::symlink_metadata(path)?;
-    if meta.file_type().is_symlink() {
-        return Err(io::Error::from_raw_os_error(nix::libc::ELOOP));
-    }
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
+    let meta = crate::state::check_regular(path)?;
     let dev = meta.dev();
     Ok(format!(
         "{:02x}:{:02x}:{}",

@@ -166,6 +166,19 @@ pub fn refusal(path: &Path, e: &io::Error) -> String {
     )
 }
 
+/// Is `path` a regular file (not a symlink, FIFO, …)? Looks without
+/// opening it; errors read like `open_read_nofollow`'s (see `refusal`).
+pub fn check_regular(path: &Path) -> io::Result<std::fs::Metadata> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Err(io::Error::from_raw_os_error(nix::libc::ELOOP));
+    }
+    if !meta.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(meta)
+}
+
 fn not_regular(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,

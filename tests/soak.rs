@@ -14,17 +14,6 @@ fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Children of `parent` that are zombies right now.
 fn zombie_children(parent: u32) -> Vec<i32> {
     std::fs::read_dir("/proc")
@@ -57,7 +46,7 @@ fn two_hundred_crash_restart_cycles_leave_no_zombies_and_flat_fds_and_memory() {
         "warm-up: {} cycles",
         cycles(&env)
     );
-    let (fds_20, rss_20) = (fd_count(sup), rss_kib(sup));
+    let (fds_20, rss_20) = (fd_count(sup), rss_kb(sup as i32));
     let mut lingering = Vec::new();
     let done = wait_until(Duration::from_secs(180), || {
         // A child may be a zombie for an instant before it is reaped; one
@@ -73,7 +62,7 @@ fn two_hundred_crash_restart_cycles_leave_no_zombies_and_flat_fds_and_memory() {
         cycles(&env) >= 201
     });
     let n = cycles(&env);
-    let (fds_200, rss_200) = (fd_count(sup), rss_kib(sup));
+    let (fds_200, rss_200) = (fd_count(sup), rss_kb(sup as i32));
     println!(
         "soak: {n} cycles; supervisor fds {fds_20} → {fds_200}; RSS {rss_20} KiB → {rss_200} KiB; \
          lingering zombies {lingering:?}"

@@ -20,12 +20,39 @@ pub struct ProcStat {
     pub utime: u64,
     pub stime: u64,
     pub rss_pages: u64,
+    /// The kernel's per-task flags (field 9).
+    pub flags: u64,
 }
+
+/// `PF_EXITING`: the task is in `do_exit`, past the point of no return.
+const PF_EXITING: u64 = 0x4;
 
 impl ProcStat {
     pub fn is_zombie(&self) -> bool {
         matches!(self.state, 'Z' | 'X' | 'x')
     }
+
+    /// Exited, exiting, or killed with a SIGKILL it has not acted on yet: a
+    /// process that may still look alive for a while (a large one takes
+    /// milliseconds to tear down) but will never serve again.
+    pub fn is_dying(&self) -> bool {
+        self.is_zombie() || self.flags & PF_EXITING != 0 || sigkill_pending(self.pid)
+    }
+}
+
+/// Is a SIGKILL pending for `pid` (thread or process-wide)?
+fn sigkill_pending(pid: i32) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("SigPnd:")
+                .or_else(|| l.strip_prefix("ShdPnd:"))
+        })
+        .filter_map(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .any(|mask| mask & (1 << (9 - 1)) != 0)
 }
 
 /// Parses the text of `/proc/PID/stat`. `comm` may contain spaces and
@@ -42,6 +69,7 @@ pub fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
         comm,
         state: field(3)?.chars().next()?,
         ppid: field(4)?.parse().ok()?,
+        flags: field(9)?.parse().ok()?,
         pgid: field(5)?.parse().ok()?,
         sid: field(6)?.parse().ok()?,
         utime: field(14)?.parse().ok()?,
@@ -122,7 +150,7 @@ fn read_env_settled(pid: i32, name: &str) -> Option<Option<String>> {
         if let Some(v) = read_env(pid, name) {
             return Some(v);
         }
-        if read_stat(pid).map_or(true, |s| s.is_zombie()) {
+        if read_stat(pid).map_or(true, |s| s.is_dying()) {
             return None;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
@@ -151,7 +179,7 @@ pub struct Identity {
 pub enum Verdict {
     /// Same process, alive.
     Match(ProcStat),
-    /// Same process, but it has exited and waits to be reaped.
+    /// Same process, but it has exited (waits to be reaped) or is dying.
     Zombie,
     /// No such PID.
     Gone,
@@ -186,7 +214,7 @@ impl Identity {
                     self.pid, st.start_ticks, self.start_ticks
                 ))
             }
-            Ok(st) if st.is_zombie() => return Verdict::Zombie,
+            Ok(st) if st.is_dying() => return Verdict::Zombie,
             Ok(st) => st,
         };
         let Some(want) = self.tag.as_deref() else {
@@ -202,7 +230,7 @@ impl Identity {
                 self.pid, st.comm
             )),
             // Exiting processes lose their environment before they die.
-            None if read_stat(self.pid).map_or(true, |s| s.is_zombie()) => Verdict::Zombie,
+            None if read_stat(self.pid).map_or(true, |s| s.is_dying()) => Verdict::Zombie,
             None => Verdict::Mismatch(format!(
                 "PID {}: its environment cannot be read, so nothing proves it ours",
                 self.pid
@@ -221,6 +249,7 @@ mod tests {
         let st = parse_stat(4242, text).unwrap();
         assert_eq!(st.comm, "a) b (c)");
         assert_eq!((st.state, st.ppid, st.pgid, st.sid), ('S', 1, 4242, 4242));
+        assert_eq!(st.flags, 4194560);
         assert_eq!(
             (st.utime, st.stime, st.start_ticks, st.rss_pages),
             (7, 3, 123456, 55)

@@ -67,6 +67,18 @@ pub fn stat_field(pid: i32, n: usize) -> Option<String> {
     rest.split_whitespace().nth(n - 3).map(String::from)
 }
 
+/// Resident memory of a process in KiB (`VmRSS`), 0 when unknown.
+pub fn rss_kb(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 pub fn alive(pid: i32) -> bool {
     stat_field(pid, 3).is_some_and(|s| s != "Z")
 }
