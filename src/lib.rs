@@ -13,6 +13,7 @@ pub mod pidfile;
 pub mod ports;
 pub mod process;
 pub mod service;
+pub mod stack;
 pub mod state;
 pub mod supervisor;
 pub mod ui;
