@@ -10,6 +10,7 @@ use crate::config::{Overrides, Settings};
 use crate::inspect::{self, Status};
 use crate::lifecycle::{self, Ctx, StartOutcome};
 use crate::logtail::LogTail;
+use crate::output::short;
 use crate::supervisor::{self, actor::Options, Command, Phase};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -223,10 +224,8 @@ async fn foreground(ctx: Ctx) -> Result<ExitCode> {
 
 async fn logs(ctx: &Ctx, follow: bool, lines: usize) -> Result<ExitCode> {
     let path = ctx.settings.state.log_path();
-    if let Err(e) = crate::state::open_read_nofollow(&path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            bail!("{}", crate::state::refusal(&path, &e));
-        }
+    if let Some(why) = crate::state::file_problem(&path) {
+        bail!("{why}");
     }
     for l in LogTail::last_lines(&path, lines) {
         crate::outln!("{l}");
@@ -346,15 +345,4 @@ pub fn human_status(st: &Status) -> String {
         let _ = writeln!(o, "hint      {a}");
     }
     o
-}
-
-pub fn short(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!(
-            "{}…",
-            s.chars().take(n.saturating_sub(1)).collect::<String>()
-        )
-    }
 }

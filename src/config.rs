@@ -217,7 +217,7 @@ impl Settings {
             }
         }
         if ui_port == grpc_port || http_port == grpc_port || http_port == ui_port {
-            bail!("ports must be distinct and non-zero (gRPC {grpc_port}, UI {ui_port}, HTTP {http_port})");
+            bail!("ports must be distinct (gRPC {grpc_port}, UI {ui_port}, HTTP {http_port})");
         }
         let program = find_program(
             cfg.temporal_bin.as_deref().or(ov.temporal_bin.as_deref()),

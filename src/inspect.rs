@@ -200,12 +200,7 @@ pub async fn inspect(ctx: &Ctx) -> Status {
         problems.push(note);
     }
     // A symlinked or special log file is refused at spawn; say so before.
-    let log_path = state.log_path();
-    if let Err(e) = crate::state::check_regular(&log_path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            problems.push(crate::state::refusal(&log_path, &e));
-        }
-    }
+    problems.extend(crate::state::file_problem(&state.log_path()));
 
     let rec = pf.record().cloned();
     let t = Instant::now();

@@ -375,25 +375,24 @@ pub fn why_it_died(ctx: &Ctx, log_offset: u64) -> String {
     } else {
         let _ = write!(out, "\nlast lines of its log {}:", path.display());
         for l in lines {
-            let _ = write!(out, "\n  | {}", crate::commands::short(&l, 300));
+            let _ = write!(out, "\n  | {}", crate::output::short(&l, 300));
         }
     }
     out
 }
 
-/// The lock is held, but by nothing alive that could be a service: the
-/// leader has exited and every holder left is ours (tagged) and dying, or
-/// already gone from the fd tables (the kernel releases locks last).
+/// The lock is held, but by nothing that will serve again: the leader has
+/// exited and every holder left is ours and dying (or already gone from the
+/// fd tables: the kernel releases the lock last). An environment that can no
+/// longer be read is a dying process's, not a stranger's.
 fn dying_instance(ctx: &Ctx, st: &Status) -> bool {
-    if st.leader_alive() {
-        return false;
-    }
-    st.lock.holders.iter().all(|h| {
-        let dying = crate::process::read_stat(h.pid).map_or(true, |s| s.is_dying());
-        let ours = crate::process::identity::read_env(h.pid, TAG_VAR)
-            .is_none_or(|t| t.is_some_and(|t| t.starts_with(&ctx.spec.tag_prefix)));
-        ours && (dying || st.escaped.iter().chain(&st.orphans).all(|p| p.pid != h.pid))
-    })
+    !st.leader_alive()
+        && st.lock.holders.iter().all(|h| {
+            let dying = crate::process::read_stat(h.pid).map_or(true, |s| s.is_dying());
+            let ours = crate::process::identity::read_env(h.pid, TAG_VAR)
+                .is_none_or(|t| t.is_some_and(|t| t.starts_with(&ctx.spec.tag_prefix)));
+            dying && ours
+        })
 }
 
 #[derive(Debug, Default, Clone)]

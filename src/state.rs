@@ -40,13 +40,6 @@ impl StateDir {
         Ok(dir)
     }
 
-    /// Opens a state dir that may not exist, without creating or checking
-    /// anything (for tests of the pure parts).
-    #[cfg(test)]
-    pub fn unchecked(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
-    }
-
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -164,6 +157,16 @@ pub fn refusal(path: &Path, e: &io::Error) -> String {
         "{} {what}: remove or replace it with a regular file",
         path.display()
     )
+}
+
+/// What is wrong with a state file that exists but cannot be used (a
+/// symlink, a FIFO, …), in words that say what to do; `None` when it is a
+/// regular file or missing.
+pub fn file_problem(path: &Path) -> Option<String> {
+    match check_regular(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Some(refusal(path, &e)),
+        _ => None,
+    }
 }
 
 /// Is `path` a regular file (not a symlink, FIFO, …)? Looks without

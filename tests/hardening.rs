@@ -51,16 +51,15 @@ fn pid_file_naming_a_stranger_with_its_real_identity_never_gets_it_signalled() {
     env.ok(&["local", "stop"]);
 
     let stranger = Stranger::new();
-    let stigmer_stranger = {
-        // Another stigmer process (as a running dashboard would be).
-        let other = Env::new("h-stranger-other");
-        let mut c = other.command(&["local", "logs", "-f"]);
-        c.process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        (other, c.spawn().expect("spawn stigmer logs -f"))
-    };
-    let (_other, mut stigmer_child) = stigmer_stranger;
+    // Another stigmer process (as a running dashboard would be).
+    let other = Env::new("h-stranger-other");
+    let mut stigmer_child = other
+        .command(&["local", "logs", "-f"])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn stigmer logs -f");
     let spid = stigmer_child.id() as i32;
 
     for victim in [stranger.pid(), spid] {

@@ -102,8 +102,7 @@ pub fn scan(req: &ScanRequest<'_>) -> Scan {
                 Some(t) => t,
                 // Mid-exec or exiting: read again next time, cache nothing.
                 None => {
-                    let tag = None;
-                    procs.push((stat, tag, mine));
+                    procs.push((stat, None, mine));
                     continue;
                 }
             },

@@ -242,9 +242,7 @@ impl Actor {
                             .for_each(|a| tracing::info!("clean: {a}")),
                         Err(e) => tracing::error!("clean failed: {e:#}"),
                     }
-                    let began = Instant::now();
-                    let st = inspect::inspect(&ctx).await;
-                    let _ = tx.send(Internal::Status(Box::new(st), began));
+                    let _ = tx.send(stamped_inspection(&ctx).await);
                 });
                 return;
             }
@@ -480,9 +478,7 @@ impl Actor {
         let ctx = self.ctx.clone();
         let tx = self.io_tx.clone();
         tokio::spawn(async move {
-            let began = Instant::now();
-            let st = inspect::inspect(&ctx).await;
-            let _ = tx.send(Internal::Status(Box::new(st), began));
+            let _ = tx.send(stamped_inspection(&ctx).await);
         });
     }
 
@@ -577,6 +573,14 @@ impl Actor {
             }
         }
     }
+}
+
+/// An inspection, with when it began: news older than an exit the core has
+/// seen since is never acted on (see `Event::Adopt`).
+async fn stamped_inspection(ctx: &Ctx) -> Internal {
+    let began = Instant::now();
+    let st = inspect::inspect(ctx).await;
+    Internal::Status(Box::new(st), began)
 }
 
 fn exit_info(st: std::process::ExitStatus) -> ExitInfo {

@@ -11,7 +11,7 @@ use ratatui::Frame;
 
 use super::keys::{hints, KEYMAP};
 use super::{App, Dialog, Focus, MIN_HEIGHT, MIN_WIDTH};
-use crate::commands::short;
+use crate::output::short;
 use crate::process::scan::ProcEntry;
 use crate::supervisor::Phase;
 
