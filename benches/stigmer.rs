@@ -428,7 +428,7 @@ fn running_temporal(name: &str) -> (Env, stigmer::lifecycle::Ctx, tokio::runtime
     let settings = Settings::resolve(Overrides {
         home: Some(env.home.clone()),
         port: Some(env.port),
-        temporal_bin: None,
+        ..Default::default()
     })
     .unwrap();
     (
@@ -499,7 +499,7 @@ fn scan(table: &mut Table) {
             full.push(t0.elapsed());
             assert_eq!(st.state, stigmer::inspect::State::Running);
             let t0 = Instant::now();
-            let lock = ctx.settings.state.lock_path();
+            let lock = ctx.spec.paths.lock.clone();
             let _ = stigmer::process::scan_proc(&stigmer::process::ScanRequest {
                 tag_var: stigmer::service::TAG_VAR,
                 tag_prefix: &ctx.spec.tag_prefix,

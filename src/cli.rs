@@ -14,6 +14,9 @@ pub struct Cli {
     /// State directory (default: $STIGMER_HOME, else ~/.stigmer)
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// Config file (default: $STIGMER_CONFIG, else ./stigmer.toml, else <home>/config.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Temporal gRPC port (UI = port+1000, HTTP API = port+10 unless configured)
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,

@@ -16,6 +16,7 @@ use crate::supervisor::{self, actor::Options, Command, Phase};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let ov = Overrides {
         home: cli.home.clone(),
+        config: cli.config.clone(),
         port: cli.port,
         temporal_bin: None,
     };
@@ -223,7 +224,7 @@ async fn foreground(ctx: Ctx) -> Result<ExitCode> {
 }
 
 async fn logs(ctx: &Ctx, follow: bool, lines: usize) -> Result<ExitCode> {
-    let path = ctx.settings.state.log_path();
+    let path = ctx.spec.paths.log.clone();
     if let Some(why) = crate::state::file_problem(&path) {
         bail!("{why}");
     }

@@ -13,9 +13,13 @@ use crate::state::{read_capped, StateDir};
 pub const DEFAULT_GRPC_PORT: u16 = 7233;
 const CONFIG_CAP: u64 = 256 * 1024;
 
+/// The built-in Temporal service's keys: at the top level of the file (as
+/// they always were) or in a `[temporal]` table, not both.
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub struct TemporalConfig {
+    /// `false` turns the built-in Temporal off (a stack of other services).
+    pub enabled: Option<bool>,
     /// gRPC frontend port; the UI and HTTP ports follow it unless set.
     pub port: Option<u16>,
     pub ui_port: Option<u16>,
@@ -29,22 +33,98 @@ pub struct FileConfig {
     pub grace_secs: Option<f64>,
     pub ready_timeout_secs: Option<f64>,
     pub restart: Option<RestartConfig>,
+    pub autostart: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RestartConfig {
+    /// When to restart after an exit nobody asked for.
+    pub mode: Option<RestartMode>,
     pub initial_ms: Option<u64>,
     pub max_ms: Option<u64>,
     pub max_failures: Option<u32>,
     pub window_secs: Option<u64>,
 }
 
+/// When a process that exited without being asked to is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartMode {
+    /// After a non-zero exit or a signal; a clean exit (code 0) stays stopped.
+    OnFailure,
+    Always,
+    Never,
+}
+
+/// `[services.NAME]`: one program of the stack.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Program and arguments; no shell unless written `["sh", "-c", "…"]`.
+    pub command: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    pub ready: Option<ReadyConfig>,
+    #[serde(default)]
+    pub depends_on: std::collections::BTreeMap<String, DependsOn>,
+    /// `"on-failure" | "always" | "never"`, or a table with `mode` and the
+    /// backoff keys of `[restart]`.
+    pub restart: Option<toml::Value>,
+    pub grace_secs: Option<f64>,
+    pub ready_timeout_secs: Option<f64>,
+    pub autostart: Option<bool>,
+    #[serde(default)]
+    pub task_queues: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DependsOn {
+    Started,
+    Ready,
+}
+
+/// Exactly one of these says when a service is ready.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyConfig {
+    pub http: Option<String>,
+    pub tcp: Option<u16>,
+    pub exec: Option<Vec<String>>,
+    pub log: Option<String>,
+}
+
+/// The whole file: the built-in Temporal and the declared services, in the
+/// order they are written.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FileConfig {
+    pub temporal: TemporalConfig,
+    pub services: Vec<(String, ServiceConfig)>,
+}
+
 impl FileConfig {
+    /// A missing file is an empty config (Temporal alone, defaults).
     pub fn load(path: &Path) -> Result<Self> {
+        match Self::load_existing(path) {
+            Err(e)
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                Ok(Self::default())
+            }
+            r => r,
+        }
+    }
+
+    /// Like `load`, but a missing file is an error (the user named it).
+    pub fn load_existing(path: &Path) -> Result<Self> {
         let bytes = match read_capped(path, CONFIG_CAP) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(e.into()),
             Err(e) => anyhow::bail!(
                 "cannot read config: {}; fix or remove it",
                 crate::state::refusal(path, &e)
@@ -56,39 +136,111 @@ impl FileConfig {
     /// The file's bytes as a config; `path` only names it in errors. Never
     /// panics, whatever the bytes.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
-        let text = std::str::from_utf8(bytes).with_context(|| {
-            format!(
-                "config {} is not UTF-8 text; fix or remove it",
-                path.display()
-            )
-        })?;
-        let cfg: FileConfig = toml::from_str(text).map_err(|e| {
+        let file = path.display();
+        let text = std::str::from_utf8(bytes)
+            .with_context(|| format!("config {file} is not UTF-8 text; fix or remove it"))?;
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| {
             anyhow::anyhow!(
-                "config {} is invalid: {}; fix or remove it",
-                path.display(),
+                "config {file} is invalid: {}; fix or remove it",
                 e.to_string().trim()
             )
         })?;
-        cfg.validate()
-            .with_context(|| format!("config {} is invalid; fix or remove it", path.display()))?;
-        Ok(cfg)
-    }
-
-    fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("grace_secs", self.grace_secs),
-            ("ready_timeout_secs", self.ready_timeout_secs),
-        ] {
-            if let Some(v) = v {
-                if !(v.is_finite() && v > 0.0 && v <= 3600.0) {
-                    bail!("{name} = {v} must be between 0 and 3600 seconds");
+        let services = table.remove("services");
+        let temporal = match table.remove("temporal") {
+            Some(_) if !table.is_empty() => {
+                let keys: Vec<&str> = table.keys().map(String::as_str).collect();
+                bail!(
+                    "config {file}: Temporal's keys are both at the top level ({}) and in [temporal]; \
+                     move them into [temporal]",
+                    keys.join(", ")
+                );
+            }
+            Some(t) => typed::<TemporalConfig>(t, &format!("config {file}: [temporal]"))?,
+            None => typed::<TemporalConfig>(toml::Value::Table(table), &format!("config {file}:"))?,
+        };
+        temporal
+            .validate()
+            .with_context(|| format!("config {file} is invalid; fix or remove it"))?;
+        let mut out = Self {
+            temporal,
+            services: Vec::new(),
+        };
+        match services {
+            None => {}
+            Some(toml::Value::Table(t)) => {
+                for (name, v) in t {
+                    let at = format!("config {file}: [services.{name}]");
+                    check_service_name(&name).with_context(|| at.clone())?;
+                    let svc = typed::<ServiceConfig>(v, &at)?;
+                    svc.validate().with_context(|| at.clone())?;
+                    out.services.push((name, svc));
                 }
             }
+            Some(_) => bail!("config {file}: `services` must be a table of [services.NAME] tables"),
         }
+        Ok(out)
+    }
+}
+
+/// Deserialises one table, naming the key that is wrong.
+fn typed<T: serde::de::DeserializeOwned>(v: toml::Value, at: &str) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path == "." {
+            String::new()
+        } else {
+            format!(" {path}:")
+        };
+        let inner = e.inner().to_string();
+        // toml appends "in `key`" on lines of its own: the path says it.
+        let what = inner.split("\nin `").next().unwrap_or_default().trim();
+        anyhow::anyhow!("{at}{key} {what}; fix or remove it")
+    })
+}
+
+/// `[a-z0-9][a-z0-9_-]*`, and not the built-in's name.
+pub fn check_service_name(name: &str) -> Result<()> {
+    let ok = name.len() <= 64
+        && name.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'_' || b == b'-'))
+        })
+        && !name.is_empty();
+    if !ok {
+        bail!(
+            "{name:?} is not a service name: use lower-case letters, digits, '-' and '_' \
+             (starting with a letter or digit, at most 64)"
+        );
+    }
+    if name == "temporal" {
+        bail!("`temporal` is the built-in service; configure it with top-level keys or [temporal], or name this service otherwise");
+    }
+    Ok(())
+}
+
+fn check_secs(name: &str, v: Option<f64>) -> Result<()> {
+    if let Some(v) = v {
+        if !(v.is_finite() && v > 0.0 && v <= 3600.0) {
+            bail!("{name} = {v} must be between 0 and 3600 seconds");
+        }
+    }
+    Ok(())
+}
+
+impl RestartConfig {
+    fn validate(&self) -> Result<()> {
+        if self.max_failures == Some(0) {
+            bail!("restart.max_failures must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl TemporalConfig {
+    fn validate(&self) -> Result<()> {
+        check_secs("grace_secs", self.grace_secs)?;
+        check_secs("ready_timeout_secs", self.ready_timeout_secs)?;
         if let Some(r) = &self.restart {
-            if r.max_failures == Some(0) {
-                bail!("restart.max_failures must be at least 1");
-            }
+            r.validate()?;
         }
         if matches!(&self.args, Some(a) if a.is_empty()) {
             bail!("args must not be empty");
@@ -97,10 +249,134 @@ impl FileConfig {
     }
 }
 
+impl ServiceConfig {
+    fn validate(&self) -> Result<()> {
+        if self.command.first().is_none_or(|p| p.trim().is_empty()) {
+            bail!("command is empty; write the program and its arguments, e.g. command = [\"python\", \"worker.py\"]");
+        }
+        check_secs("grace_secs", self.grace_secs)?;
+        check_secs("ready_timeout_secs", self.ready_timeout_secs)?;
+        for (i, p) in self.ports.iter().enumerate() {
+            if *p == 0 {
+                bail!("ports: 0 is not a port stigmer can check; use 1-65535");
+            }
+            if self.ports[..i].contains(p) {
+                bail!("ports: {p} is listed twice");
+            }
+        }
+        self.restart_config()?;
+        if let Some(r) = &self.ready {
+            r.validate()?;
+        }
+        for k in self.env.keys() {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                bail!("env: {k:?} is not a variable name");
+            }
+        }
+        if self.env.contains_key(crate::process::identity::TAG_VAR) {
+            bail!(
+                "env: {} is stigmer's own; remove it",
+                crate::process::identity::TAG_VAR
+            );
+        }
+        Ok(())
+    }
+
+    /// `restart` as a mode and backoff keys.
+    pub fn restart_config(&self) -> Result<RestartConfig> {
+        let cfg = match &self.restart {
+            None => RestartConfig::default(),
+            Some(toml::Value::String(s)) => RestartConfig {
+                mode: Some(mode_of(s)?),
+                ..Default::default()
+            },
+            Some(v @ toml::Value::Table(_)) => typed::<RestartConfig>(v.clone(), "restart:")?,
+            Some(other) => bail!(
+                "restart = {other} must be \"on-failure\", \"always\", \"never\" or a table {{ mode = …, initial_ms = … }}"
+            ),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+fn mode_of(s: &str) -> Result<RestartMode> {
+    match s {
+        "on-failure" => Ok(RestartMode::OnFailure),
+        "always" => Ok(RestartMode::Always),
+        "never" => Ok(RestartMode::Never),
+        _ => bail!("restart = {s:?} must be \"on-failure\", \"always\" or \"never\""),
+    }
+}
+
+impl ReadyConfig {
+    fn validate(&self) -> Result<()> {
+        let n = [
+            self.http.is_some(),
+            self.tcp.is_some(),
+            self.exec.is_some(),
+            self.log.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if n != 1 {
+            bail!("ready must hold exactly one of http, tcp, exec, log (it holds {n}), e.g. ready = {{ tcp = 8080 }}");
+        }
+        if let Some(url) = &self.http {
+            parse_http_url(url).map_err(|e| anyhow::anyhow!("ready.http: {e}"))?;
+        }
+        if self.tcp == Some(0) {
+            bail!("ready.tcp: 0 is not a port; use 1-65535");
+        }
+        if matches!(&self.exec, Some(a) if a.first().is_none_or(|p| p.trim().is_empty())) {
+            bail!("ready.exec is empty; write a program that exits 0 when the service is ready");
+        }
+        if let Some(re) = &self.log {
+            regex::Regex::new(re)
+                .map_err(|e| anyhow::anyhow!("ready.log is not a valid regex: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `http://127.0.0.1:PORT/PATH` (or `localhost`): the probe is a loopback
+/// HTTP/1.1 GET, so only local plain-HTTP addresses are accepted.
+pub fn parse_http_url(url: &str) -> Result<(u16, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url:?} must start with http:// (a local plain-HTTP address)"))?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = hostport
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{url:?} has no port; write http://127.0.0.1:PORT/path"))?;
+    if !matches!(host, "127.0.0.1" | "localhost") {
+        return Err(format!(
+            "{url:?}: the host must be 127.0.0.1 or localhost (the service runs here)"
+        ));
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("{url:?}: {port:?} is not a port (1-65535)"))?;
+    if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!(
+            "{url:?}: the path has spaces or control characters"
+        ));
+    }
+    Ok((port, path.to_string()))
+}
+
 /// Overrides from the command line and the environment.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub home: Option<PathBuf>,
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
     pub port: Option<u16>,
     pub temporal_bin: Option<PathBuf>,
 }
@@ -111,6 +387,11 @@ impl Overrides {
     pub fn with_env(mut self) -> Result<Self> {
         if self.home.is_none() {
             self.home = std::env::var_os("STIGMER_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from);
+        }
+        if self.config.is_none() {
+            self.config = std::env::var_os("STIGMER_CONFIG")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from);
         }
@@ -140,6 +421,7 @@ impl Overrides {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RestartPolicy {
+    pub mode: RestartMode,
     pub initial: Duration,
     pub max: Duration,
     pub max_failures: u32,
@@ -149,6 +431,7 @@ pub struct RestartPolicy {
 impl Default for RestartPolicy {
     fn default() -> Self {
         Self {
+            mode: RestartMode::Always,
             initial: Duration::from_millis(250),
             max: Duration::from_secs(10),
             max_failures: 5,
@@ -170,6 +453,15 @@ pub struct Settings {
     pub grace: Duration,
     pub ready_timeout: Duration,
     pub restart: RestartPolicy,
+    /// The built-in Temporal is part of the stack.
+    pub enabled: bool,
+    /// Started by `local start` and the dash when no service is named.
+    pub autostart: bool,
+    /// The config file in use, when there is one; relative paths in it are
+    /// relative to `config_dir`.
+    pub config_path: Option<PathBuf>,
+    pub config_dir: PathBuf,
+    pub services: Vec<(String, ServiceConfig)>,
 }
 
 pub fn default_home() -> Result<PathBuf> {
@@ -187,11 +479,56 @@ impl Settings {
             None => default_home()?,
         };
         let state = StateDir::open(home)?;
-        let cfg = FileConfig::load(&state.config_path())?;
-        Self::from_parts(state, cfg, ov)
+        let (path, cfg) = match &ov.config {
+            // Named by the user: it must exist.
+            Some(p) => {
+                let p = absolute(p)?;
+                let cfg = FileConfig::load_existing(&p).map_err(|e| {
+                    if e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+                    {
+                        anyhow::anyhow!(
+                            "config file {} does not exist; fix --config or STIGMER_CONFIG",
+                            p.display()
+                        )
+                    } else {
+                        e
+                    }
+                })?;
+                (Some(p), cfg)
+            }
+            None => {
+                let local = absolute(Path::new("stigmer.toml"))?;
+                let p = if std::fs::symlink_metadata(&local).is_ok() {
+                    local
+                } else {
+                    state.config_path()
+                };
+                let exists = std::fs::symlink_metadata(&p).is_ok();
+                let cfg = FileConfig::load(&p)?;
+                (exists.then_some(p), cfg)
+            }
+        };
+        let mut cfg = cfg;
+        let dir = path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf);
+        if let (Some(dir), Some(bin)) = (&dir, &mut cfg.temporal.temporal_bin) {
+            if bin.is_relative() && bin.components().count() > 1 {
+                *bin = dir.join(&*bin);
+            }
+        }
+        let mut s = Self::from_parts(state, cfg, ov)?;
+        if let Some(p) = path {
+            s.config_dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+            s.config_path = Some(p);
+        }
+        Ok(s)
     }
 
-    pub fn from_parts(state: StateDir, cfg: FileConfig, ov: Overrides) -> Result<Self> {
+    pub fn from_parts(state: StateDir, file: FileConfig, ov: Overrides) -> Result<Self> {
+        let cfg = file.temporal;
         let grpc_port = ov.port.or(cfg.port).unwrap_or(DEFAULT_GRPC_PORT);
         let ui_port = match cfg.ui_port {
             Some(p) => p,
@@ -235,8 +572,10 @@ impl Settings {
                     .replace("{home}", &state.root().to_string_lossy())
             })
             .collect();
-        let r = cfg.restart.clone().unwrap_or_default();
-        let d = RestartPolicy::default();
+        let restart = restart_policy(
+            &cfg.restart.clone().unwrap_or_default(),
+            RestartMode::Always,
+        );
         Ok(Self {
             grpc_port,
             ui_port,
@@ -251,14 +590,36 @@ impl Settings {
                 .ready_timeout_secs
                 .map(Duration::from_secs_f64)
                 .unwrap_or(Duration::from_secs(60)),
-            restart: RestartPolicy {
-                initial: r.initial_ms.map(Duration::from_millis).unwrap_or(d.initial),
-                max: r.max_ms.map(Duration::from_millis).unwrap_or(d.max),
-                max_failures: r.max_failures.unwrap_or(d.max_failures),
-                window: r.window_secs.map(Duration::from_secs).unwrap_or(d.window),
-            },
+            restart,
+            enabled: cfg.enabled.unwrap_or(true),
+            autostart: cfg.autostart.unwrap_or(true),
+            config_path: None,
+            config_dir: std::env::current_dir().unwrap_or_default(),
+            services: file.services,
             state,
         })
+    }
+}
+
+/// The policy a restart table describes, over the defaults.
+pub fn restart_policy(r: &RestartConfig, default_mode: RestartMode) -> RestartPolicy {
+    let d = RestartPolicy::default();
+    RestartPolicy {
+        mode: r.mode.unwrap_or(default_mode),
+        initial: r.initial_ms.map(Duration::from_millis).unwrap_or(d.initial),
+        max: r.max_ms.map(Duration::from_millis).unwrap_or(d.max),
+        max_failures: r.max_failures.unwrap_or(d.max_failures),
+        window: r.window_secs.map(Duration::from_secs).unwrap_or(d.window),
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()
+            .context("the current directory is gone")?
+            .join(p))
     }
 }
 

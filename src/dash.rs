@@ -52,7 +52,7 @@ pub async fn run(ov: Overrides) -> Result<ExitCode> {
         },
     );
     let mut app = App::new(ctx.clone(), handle.snapshots.borrow().clone());
-    let log_path = ctx.settings.state.log_path();
+    let log_path = ctx.spec.paths.log.clone();
     app.push_log(LogTail::last_lines(&log_path, 500));
     let (log_tx, log_rx) = mpsc::channel::<Vec<String>>(8);
     let tail_task = tokio::spawn(tail_log(LogTail::at_end(&log_path), log_tx));

@@ -2,7 +2,7 @@
 //! health, gathered in one pass. `status --json` prints it; the dashboard
 //! renders it; `start`, `stop` and `clean` decide from it.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +11,7 @@ use crate::pidfile::{self, PidFile, PidRecord};
 use crate::ports::{self, PortRole};
 use crate::process::scan::{scan, ProcEntry, Scan, ScanRequest};
 use crate::process::Verdict;
-use crate::service::TAG_VAR;
+use crate::service::{Readiness, TAG_VAR};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,20 +122,11 @@ impl Status {
         self.pid_file.identity.as_deref() == Some("match")
     }
     pub fn ready(&self) -> bool {
-        self.health.iter().any(|h| h.layer == "http" && h.ok)
+        self.health.last().is_some_and(|h| h.ok)
     }
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
-
-pub fn rfc3339_ms(ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
+pub use crate::clock::{now_ms, rfc3339_ms};
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
@@ -176,9 +167,9 @@ pub async fn inspect(ctx: &Ctx) -> Status {
     let spec = &ctx.spec;
     let mut health = Vec::new();
 
-    let pf = pidfile::read(&state.pid_path());
+    let pf = pidfile::read(&spec.paths.pid);
     let t = Instant::now();
-    let lock_path = state.lock_path();
+    let lock_path = spec.paths.lock.clone();
     let held_r = crate::lock::is_held(&lock_path);
     let held = matches!(held_r, Ok(true));
     let mut problems = Vec::new();
@@ -200,7 +191,7 @@ pub async fn inspect(ctx: &Ctx) -> Status {
         problems.push(note);
     }
     // A symlinked or special log file is refused at spawn; say so before.
-    problems.extend(crate::state::file_problem(&state.log_path()));
+    problems.extend(crate::state::file_problem(&spec.paths.log));
 
     let rec = pf.record().cloned();
     let t = Instant::now();
@@ -347,20 +338,22 @@ pub async fn inspect(ctx: &Ctx) -> Status {
         });
     }
     let t = Instant::now();
-    let r = ports::probe_http(
-        spec.readiness.port,
-        &spec.readiness.path,
-        Duration::from_millis(500),
-    )
-    .await;
+    let r = match &rec {
+        Some(r) if leader_alive => crate::ready::probe(spec, r).await,
+        // Nothing of ours runs: a network check still says who answers.
+        _ if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {
+            let dummy = PidRecord::placeholder();
+            crate::ready::probe(spec, &dummy).await
+        }
+        _ => Err("not running".into()),
+    };
     let http_ok = r.is_ok() && leader_alive;
     health.push(HealthLayer {
-        layer: "http",
+        layer: spec.readiness.layer(),
         ok: http_ok,
         latency_ms: ms(t.elapsed()),
         detail: match r {
-            Ok(_) => format!("GET {} → 200", spec.readiness.path),
-            Err(e) => format!("GET {}: {e}", spec.readiness.path),
+            Ok(d) | Err(d) => d,
         },
     });
 
@@ -415,7 +408,7 @@ pub async fn inspect(ctx: &Ctx) -> Status {
     };
 
     let pid_file = PidFileStatus {
-        path: state.pid_path().display().to_string(),
+        path: spec.paths.pid.display().to_string(),
         state: match &pf {
             PidFile::Missing => "missing",
             PidFile::Valid(_) => "valid",
@@ -465,7 +458,7 @@ fn read_supervisor(ctx: &Ctx) -> Option<SupervisorInfo> {
     if !crate::lock::is_held(&st.supervisor_lock_path()).unwrap_or(false) {
         return None;
     }
-    let bytes = crate::state::read_capped(&st.supervisor_state_path(), 64 * 1024).ok()?;
+    let bytes = crate::state::read_capped(&ctx.spec.paths.supervisor_state, 64 * 1024).ok()?;
     SupervisorInfo::parse(&bytes)
 }
 

@@ -1,6 +1,7 @@
 //! stigmer: keeps a local Temporal dev server alive and honest.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod dash;
@@ -12,6 +13,7 @@ pub mod output;
 pub mod pidfile;
 pub mod ports;
 pub mod process;
+pub mod ready;
 pub mod service;
 pub mod stack;
 pub mod state;

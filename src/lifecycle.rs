@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Settings;
 use crate::inspect::{self, now_ms, State, Status};
 use crate::lock;
 use crate::pidfile::{self, PidRecord, PortRecord};
@@ -17,31 +16,23 @@ use crate::ports;
 use crate::process::scan::ProcEntry;
 use crate::process::signal::{signal_group, signal_tagged, Sig, SignalOutcome};
 use crate::process::{Identity, Verdict};
-use crate::service::{ServiceSpec, TAG_VAR};
+pub use crate::service::Ctx;
+use crate::service::{Readiness, ServiceSpec, TAG_VAR};
 use crate::state::{read_capped, write_atomic};
-
-#[derive(Debug, Clone)]
-pub struct Ctx {
-    pub settings: Settings,
-    pub spec: ServiceSpec,
-}
-
-impl Ctx {
-    pub fn new(settings: Settings) -> Self {
-        let spec = ServiceSpec::temporal(&settings);
-        Self { settings, spec }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     #[error("{0}")]
     NoProgram(String),
-    #[error("{role} port {port} is already in use by {owner}; stop that program or choose another port with --port")]
+    #[error(
+        "{service}: {role} port {port} is already in use by {owner}; stop that program or {fix}"
+    )]
     PortBusy {
+        service: String,
         role: &'static str,
         port: u16,
         owner: String,
+        fix: &'static str,
     },
     #[error("already running: the lock {0} is held")]
     LockHeld(String),
@@ -83,14 +74,14 @@ pub fn write_intent(ctx: &Ctx, want: Want) {
         at_ms: now_ms(),
     };
     if let Ok(bytes) = serde_json::to_vec(&intent) {
-        if let Err(e) = write_atomic(&ctx.settings.state.intent_path(), &bytes) {
+        if let Err(e) = write_atomic(&ctx.spec.paths.intent, &bytes) {
             tracing::warn!("could not record intent: {e}");
         }
     }
 }
 
 pub fn read_intent(ctx: &Ctx) -> Option<Intent> {
-    let bytes = read_capped(&ctx.settings.state.intent_path(), 4096).ok()?;
+    let bytes = read_capped(&ctx.spec.paths.intent, 4096).ok()?;
     Intent::parse(&bytes)
 }
 
@@ -128,9 +119,15 @@ pub fn check_ports(spec: &ServiceSpec) -> Result<(), SpawnError> {
                 .map(|e| format!("PID {} ({})", e.pid, e.cmd))
                 .unwrap_or_else(|| "a process we cannot see (another user or namespace)".into());
             return Err(SpawnError::PortBusy {
+                service: spec.name.clone(),
                 role: p.role.name(),
                 port: p.port,
                 owner,
+                fix: if p.role == ports::PortRole::Port {
+                    "change `ports` of this service in the config"
+                } else {
+                    "choose another port with --port"
+                },
             });
         }
     }
@@ -150,8 +147,14 @@ pub struct Spawned {
 /// before exec, is what makes a second copy impossible.
 pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
     let spec = &ctx.spec;
-    let state = &ctx.settings.state;
     let program = spec.program.clone().map_err(SpawnError::NoProgram)?;
+    if let Some(dir) = spec.cwd.as_ref().filter(|d| !d.is_dir()) {
+        return Err(SpawnError::NoProgram(format!(
+            "{}: its working directory {} does not exist; fix cwd in the config",
+            spec.name,
+            dir.display()
+        )));
+    }
     check_ports(spec)?;
     let io_err = |source| SpawnError::Io {
         program: program.display().to_string(),
@@ -160,17 +163,21 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
     let state_file = |path: std::path::PathBuf| {
         move |e: std::io::Error| SpawnError::StateFile(crate::state::refusal(&path, &e))
     };
-    let log = crate::state::open_private(&state.log_path(), true)
-        .map_err(state_file(state.log_path()))?;
+    let log = crate::state::open_private(&ctx.spec.paths.log, true)
+        .map_err(state_file(ctx.spec.paths.log.clone()))?;
     let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
     let log2 = log.try_clone().map_err(io_err)?;
-    let lock_file =
-        lock::open_service_lock(&state.lock_path()).map_err(state_file(state.lock_path()))?;
+    let lock_file = lock::open_service_lock(&ctx.spec.paths.lock)
+        .map_err(state_file(ctx.spec.paths.lock.clone()))?;
     let lock_fd = lock_file.as_raw_fd();
     let tag = spec.new_tag();
 
     let mut cmd = tokio::process::Command::new(&program);
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
     cmd.args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .env(TAG_VAR, &tag)
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
@@ -187,7 +194,7 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
         Ok(c) => c,
         Err(e) if e.raw_os_error() == Some(nix::libc::EWOULDBLOCK) => {
             return Err(SpawnError::LockHeld(
-                state.lock_path().display().to_string(),
+                ctx.spec.paths.lock.clone().display().to_string(),
             ))
         }
         Err(e) => return Err(io_err(e)),
@@ -226,8 +233,9 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
         started_by: std::env::args().collect::<Vec<_>>().join(" "),
         tag,
         ready_at_ms: None,
+        log_offset: Some(log_offset),
     };
-    if let Err(e) = pidfile::write(&state.pid_path(), &record) {
+    if let Err(e) = pidfile::write(&ctx.spec.paths.pid, &record) {
         tracing::warn!("could not write PID file: {e}");
     }
     tracing::info!(pid, "spawned {}", spec.name);
@@ -246,9 +254,9 @@ pub enum ReadyError {
     Timeout(Duration, String),
 }
 
-/// Polls the readiness endpoint until it answers 200, the leader dies, or the
-/// deadline passes. 5 ms between tries keeps detection lag small; a refused
-/// connection on loopback costs microseconds.
+/// Checks readiness until it passes, the leader dies, or the deadline
+/// passes. Network checks are retried every 5 ms (a refused connection on
+/// loopback costs microseconds), a program every 250 ms; a log is followed.
 pub async fn wait_ready(
     ctx: &Ctx,
     rec: &PidRecord,
@@ -256,30 +264,35 @@ pub async fn wait_ready(
 ) -> Result<Duration, ReadyError> {
     let t0 = Instant::now();
     let identity = rec.identity(&ctx.spec.tag_prefix);
+    let every = match &ctx.spec.readiness {
+        Readiness::Http { .. } | Readiness::Tcp(_) => Duration::from_millis(5),
+        Readiness::Exec(_) => Duration::from_millis(250),
+        Readiness::Log(_) | Readiness::Uptime(_) => Duration::from_millis(20),
+    };
+    let mut tail =
+        crate::logtail::LogTail::from_offset(&ctx.spec.paths.log, rec.log_offset.unwrap_or(0));
     loop {
-        let last = match ports::probe_http(
-            ctx.spec.readiness.port,
-            &ctx.spec.readiness.path,
-            Duration::from_millis(500),
-        )
-        .await
-        {
-            Ok(_) => {
-                let path = ctx.settings.state.pid_path();
-                if let Err(e) = pidfile::mark_ready(&path, rec.pid, now_ms()) {
+        let result = match &ctx.spec.readiness {
+            Readiness::Log(re) => match tail.poll().iter().find(|l| re.is_match(l)) {
+                Some(l) => Ok(format!("log: {}", crate::output::short(l, 80))),
+                None => Err(format!("no log line matches /{re}/ yet")),
+            },
+            _ => crate::ready::probe(&ctx.spec, rec).await,
+        };
+        let alive = matches!(identity.verify(), Verdict::Match(_));
+        match result {
+            Ok(_) if alive => {
+                let path = &ctx.spec.paths.pid;
+                if let Err(e) = pidfile::mark_ready(path, rec.pid, now_ms()) {
                     tracing::warn!("could not record readiness in {}: {e}", path.display());
                 }
                 return Ok(t0.elapsed());
             }
-            Err(e) => e,
-        };
-        if !matches!(identity.verify(), Verdict::Match(_)) {
-            return Err(ReadyError::Exited);
+            _ if !alive => return Err(ReadyError::Exited),
+            Ok(_) => unreachable!(),
+            Err(last) if t0.elapsed() >= timeout => return Err(ReadyError::Timeout(timeout, last)),
+            Err(_) => tokio::time::sleep(every).await,
         }
-        if t0.elapsed() >= timeout {
-            return Err(ReadyError::Timeout(timeout, last));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -292,17 +305,14 @@ pub enum StartOutcome {
 /// `stigmer local start`: idempotent, serialised with other starters.
 pub async fn start(ctx: &Ctx) -> Result<StartOutcome> {
     write_intent(ctx, Want::Running);
-    let _guard = lock::hold_within(
-        &ctx.settings.state.start_lock_path(),
-        Duration::from_secs(120),
-    )
-    .await
-    .context("waiting for another start to finish")?;
+    let _guard = lock::hold_within(&ctx.spec.paths.start_lock, Duration::from_secs(120))
+        .await
+        .context("waiting for another start to finish")?;
     let mut st = inspect::inspect(ctx).await;
     if st.state == State::Unhealthy && dying_instance(ctx, &st) {
         // Our own instance is being torn down (say, `kill -9`): the kernel
         // drops its lock when the last holder is gone. Wait, bounded.
-        let lock_path = ctx.settings.state.lock_path();
+        let lock_path = ctx.spec.paths.lock.clone();
         crate::wait::poll_until(Duration::from_secs(5), Duration::from_millis(10), || {
             !lock::is_held(&lock_path).unwrap_or(true)
         })
@@ -321,8 +331,8 @@ pub async fn start(ctx: &Ctx) -> Result<StartOutcome> {
             ));
             wait_ready(ctx, &rec, left).await.with_context(|| {
                 format!(
-                    "Temporal (PID {}) is starting but did not become ready",
-                    rec.pid
+                    "{} (PID {}) is starting but did not become ready",
+                    ctx.spec.name, rec.pid
                 )
             })?;
             return Ok(StartOutcome::Reused { pid: rec.pid });
@@ -368,7 +378,7 @@ pub fn why_it_died(ctx: &Ctx, log_offset: u64) -> String {
     if let Some(note) = crate::state::disk_full_note(state.root()) {
         let _ = write!(out, "; {note}");
     }
-    let path = state.log_path();
+    let path = ctx.spec.paths.log.clone();
     let lines = crate::logtail::LogTail::lines_since(&path, log_offset, 12);
     if lines.is_empty() {
         let _ = write!(out, "\n(it wrote nothing to its log {})", path.display());
@@ -417,9 +427,7 @@ pub async fn stop(
     progress: &mut Progress<'_>,
 ) -> Result<StopReport> {
     write_intent(ctx, Want::Stopped);
-    let rec = pidfile::read(&ctx.settings.state.pid_path())
-        .record()
-        .cloned();
+    let rec = pidfile::read(&ctx.spec.paths.pid).record().cloned();
     stop_record(ctx, rec.as_ref(), grace, force, progress).await
 }
 
@@ -475,7 +483,7 @@ pub async fn stop_record(
     // Stopped means: lock free and ports closed too.
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        let held = lock::is_held(&ctx.settings.state.lock_path()).unwrap_or(false);
+        let held = lock::is_held(&ctx.spec.paths.lock).unwrap_or(false);
         let listeners = ports::listeners();
         let open: Vec<u16> = ctx
             .spec
@@ -499,7 +507,7 @@ pub async fn stop_record(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let _ = pidfile::remove(&ctx.settings.state.pid_path());
+    let _ = pidfile::remove(&ctx.spec.paths.pid);
     report.took = t0.elapsed();
     Ok(report)
 }
@@ -702,19 +710,16 @@ pub fn clean_from(ctx: &Ctx, st: &Status, dry_run: bool) -> CleanPlan {
         tracing::info!("clean: PID {}: {outcome:?}", p.pid);
     }
     if plan.remove_pid_file {
-        let _ = pidfile::remove(&ctx.settings.state.pid_path());
+        let _ = pidfile::remove(&ctx.spec.paths.pid);
     }
     plan
 }
 
 /// `stigmer local clean`: under the start lock, so it never races a start.
 pub async fn clean(ctx: &Ctx, dry_run: bool) -> Result<CleanPlan> {
-    let _guard = lock::hold_within(
-        &ctx.settings.state.start_lock_path(),
-        Duration::from_secs(30),
-    )
-    .await
-    .context("waiting for a start in progress to finish")?;
+    let _guard = lock::hold_within(&ctx.spec.paths.start_lock, Duration::from_secs(30))
+        .await
+        .context("waiting for a start in progress to finish")?;
     let st = inspect::inspect(ctx).await;
     let plan = clean_from(ctx, &st, dry_run);
     if !dry_run && !plan.kill.is_empty() {

@@ -41,6 +41,15 @@ impl LogTail {
         t
     }
 
+    /// Follows from byte `offset` (from the end if the file is shorter now).
+    pub fn from_offset(path: &Path, offset: u64) -> Self {
+        let mut t = Self::at_end(path);
+        if offset <= t.pos {
+            t.pos = offset;
+        }
+        t
+    }
+
     /// The last `n` complete lines written after byte `offset` (what one run
     /// of the service wrote, when `offset` was the length at its spawn).
     pub fn lines_since(path: &Path, offset: u64, n: usize) -> Vec<String> {

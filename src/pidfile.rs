@@ -41,9 +41,33 @@ pub struct PidRecord {
     /// ready and stops answering is unhealthy, never "starting" again.
     #[serde(default)]
     pub ready_at_ms: Option<u64>,
+    /// The log's length when it was spawned: what this run wrote starts here.
+    #[serde(default)]
+    pub log_offset: Option<u64>,
 }
 
 impl PidRecord {
+    /// A record of no process, for checks that need none (a port probe).
+    pub fn placeholder() -> Self {
+        Self {
+            service: String::new(),
+            pid: 0,
+            pgid: 0,
+            sid: 0,
+            start_ticks: 0,
+            boot_id: String::new(),
+            cmdline: vec![],
+            ports: vec![],
+            version: String::new(),
+            started_at_ms: 0,
+            started_by_pid: 0,
+            started_by: String::new(),
+            tag: String::new(),
+            ready_at_ms: None,
+            log_offset: None,
+        }
+    }
+
     /// The identity to prove before trusting or signalling the recorded
     /// process. A tag that does not begin with `tag_prefix` (this state
     /// dir's) proves nothing: the file was copied from another home.
@@ -61,7 +85,7 @@ impl PidRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PidFile {
     Missing,
-    Valid(PidRecord),
+    Valid(Box<PidRecord>),
     /// Present but unreadable; the reason says why. Treated as stale.
     Corrupt(String),
 }
@@ -96,7 +120,7 @@ pub fn parse(bytes: &[u8]) -> PidFile {
         return PidFile::Corrupt("it is empty".into());
     }
     match serde_json::from_slice::<PidRecord>(bytes) {
-        Ok(r) if r.pid > 1 && r.pgid > 1 => PidFile::Valid(r),
+        Ok(r) if r.pid > 1 && r.pgid > 1 => PidFile::Valid(Box::new(r)),
         Ok(r) => PidFile::Corrupt(format!("it names PID {} / PGID {}", r.pid, r.pgid)),
         Err(e) => PidFile::Corrupt(format!("not valid JSON metadata ({e})")),
     }
@@ -150,6 +174,7 @@ mod tests {
             started_by: "stigmer".into(),
             tag: "temporal:x:y".into(),
             ready_at_ms: None,
+            log_offset: None,
         }
     }
 
@@ -160,7 +185,7 @@ mod tests {
         let path = dir.join("temporal.pid");
         assert_eq!(read(&path), PidFile::Missing);
         write(&path, &sample()).unwrap();
-        assert_eq!(read(&path), PidFile::Valid(sample()));
+        assert_eq!(read(&path), PidFile::Valid(Box::new(sample())));
         for (bytes, why) in [
             (b"".to_vec(), "empty"),
             (b"  \n".to_vec(), "empty"),

@@ -13,6 +13,8 @@ pub enum PortRole {
     Grpc,
     Ui,
     Http,
+    /// A port a declared service listens on.
+    Port,
 }
 
 impl PortRole {
@@ -21,6 +23,7 @@ impl PortRole {
             PortRole::Grpc => "grpc",
             PortRole::Ui => "ui",
             PortRole::Http => "http",
+            PortRole::Port => "port",
         }
     }
 }

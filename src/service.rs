@@ -1,13 +1,23 @@
-//! `ServiceSpec`: what one supervised program is. Temporal is the built-in
-//! one; nothing below the spec knows it is Temporal.
+//! `ServiceSpec`: what one supervised program is, and `Stack`: every service
+//! of a config file, checked as a whole. Temporal is the built-in service;
+//! nothing below the spec knows it is Temporal.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{RestartPolicy, Settings};
+use anyhow::{Context, Result};
+
+use crate::config::{
+    parse_http_url, restart_policy, DependsOn, RestartMode, RestartPolicy, ServiceConfig, Settings,
+};
 use crate::ports::PortRole;
+use crate::stack::{Condition, Graph, Node};
 
 pub use crate::process::identity::TAG_VAR;
+
+/// The name of the built-in service.
+pub const TEMPORAL: &str = "temporal";
 
 #[derive(Debug, Clone)]
 pub struct PortSpec {
@@ -15,10 +25,72 @@ pub struct PortSpec {
     pub port: u16,
 }
 
+/// When a service counts as ready.
 #[derive(Debug, Clone)]
-pub struct Readiness {
-    pub port: u16,
-    pub path: String,
+pub enum Readiness {
+    /// `GET path` on loopback answers 200.
+    Http { port: u16, path: String },
+    /// A TCP connect to the port succeeds.
+    Tcp(u16),
+    /// The program exits 0 (run in the service's directory and environment).
+    Exec(Vec<String>),
+    /// A line the service wrote to its log since it started matches.
+    Log(regex::Regex),
+    /// It has run this long without exiting.
+    Uptime(Duration),
+}
+
+impl Readiness {
+    /// The health layer's name.
+    pub fn layer(&self) -> &'static str {
+        match self {
+            Readiness::Http { .. } => "http",
+            Readiness::Tcp(_) => "tcp",
+            Readiness::Exec(_) => "exec",
+            Readiness::Log(_) => "log",
+            Readiness::Uptime(_) => "uptime",
+        }
+    }
+}
+
+/// A service's files in the state dir.
+#[derive(Debug, Clone)]
+pub struct ServicePaths {
+    /// Held by the service itself (taken in its child) for as long as it runs.
+    pub lock: PathBuf,
+    pub pid: PathBuf,
+    pub log: PathBuf,
+    /// Serialises the check-then-spawn of concurrent starters of this service.
+    pub start_lock: PathBuf,
+    /// What the user last asked for (running or stopped).
+    pub intent: PathBuf,
+    /// The supervisor's last published phase of this service.
+    pub supervisor_state: PathBuf,
+}
+
+impl ServicePaths {
+    fn of(state: &crate::state::StateDir, name: &str) -> Self {
+        if name == TEMPORAL {
+            // Exactly as they always were.
+            return Self {
+                lock: state.lock_path(),
+                pid: state.pid_path(),
+                log: state.log_path(),
+                start_lock: state.start_lock_path(),
+                intent: state.intent_path(),
+                supervisor_state: state.supervisor_state_path(),
+            };
+        }
+        let root = state.root();
+        Self {
+            lock: root.join(format!("{name}.lock")),
+            pid: root.join(format!("{name}.pid")),
+            log: state.logs_dir().join(format!("{name}.log")),
+            start_lock: root.join(format!("start-{name}.lock")),
+            intent: root.join(format!("{name}.intent.json")),
+            supervisor_state: root.join(format!("{name}.supervisor.json")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -26,22 +98,38 @@ pub struct ServiceSpec {
     pub name: String,
     pub program: Result<PathBuf, String>,
     pub args: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// Added to the environment stigmer itself runs in.
+    pub env: Vec<(String, String)>,
     pub ports: Vec<PortSpec>,
     pub readiness: Readiness,
     pub grace: Duration,
     pub ready_timeout: Duration,
     pub restart: RestartPolicy,
-    /// `name:<state-dir hash>:` — every process started for this state dir
-    /// carries a tag beginning with this.
+    pub depends_on: Vec<(String, Condition)>,
+    pub autostart: bool,
+    pub task_queues: Vec<String>,
+    pub paths: ServicePaths,
+    /// `name:<state-dir hash>:` — every process started for this service in
+    /// this state dir carries a tag beginning with this.
     pub tag_prefix: String,
+}
+
+fn tag_prefix(name: &str, s: &Settings) -> String {
+    format!(
+        "{name}:{:016x}:",
+        fnv1a(s.state.root().to_string_lossy().as_bytes())
+    )
 }
 
 impl ServiceSpec {
     pub fn temporal(s: &Settings) -> Self {
         Self {
-            name: "temporal".into(),
+            name: TEMPORAL.into(),
             program: s.program.clone(),
             args: s.args.clone(),
+            cwd: None,
+            env: vec![("STIGMER_SERVICE_NAME".into(), TEMPORAL.into())],
             ports: vec![
                 PortSpec {
                     role: PortRole::Grpc,
@@ -56,18 +144,119 @@ impl ServiceSpec {
                     port: s.http_port,
                 },
             ],
-            readiness: Readiness {
+            readiness: Readiness::Http {
                 port: s.http_port,
                 path: "/api/v1/cluster-info".into(),
             },
             grace: s.grace,
             ready_timeout: s.ready_timeout,
             restart: s.restart,
-            tag_prefix: format!(
-                "temporal:{:016x}:",
-                fnv1a(s.state.root().to_string_lossy().as_bytes())
-            ),
+            depends_on: vec![],
+            autostart: s.autostart,
+            task_queues: vec![],
+            paths: ServicePaths::of(&s.state, TEMPORAL),
+            tag_prefix: tag_prefix(TEMPORAL, s),
         }
+    }
+
+    /// A declared service; relative paths are relative to the config file.
+    /// The config was validated when parsed; what is checked here needs the
+    /// settings (the program's path).
+    pub fn from_config(name: &str, c: &ServiceConfig, s: &Settings) -> Result<Self> {
+        let dir = &s.config_dir;
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            }
+        };
+        let cwd = c.cwd.as_deref().map(resolve).unwrap_or_else(|| dir.clone());
+        let prog = &c.command[0];
+        // A bare name is looked up on PATH at spawn; a path is relative to the file.
+        let program = if prog.contains('/') {
+            let p = resolve(Path::new(prog));
+            if is_executable(&p) {
+                Ok(p)
+            } else {
+                Err(format!(
+                    "{} is not an executable file; fix command in [services.{name}]",
+                    p.display()
+                ))
+            }
+        } else {
+            find_on_path(prog, c.env.get("PATH").map(String::as_str)).ok_or_else(|| {
+                format!("{prog} not found on PATH; install it or write its full path in [services.{name}] command")
+            })
+        };
+        let mut env: Vec<(String, String)> = Vec::new();
+        if s.enabled && !c.env.contains_key("TEMPORAL_ADDRESS") {
+            env.push((
+                "TEMPORAL_ADDRESS".into(),
+                format!("127.0.0.1:{}", s.grpc_port),
+            ));
+        }
+        if !c.env.contains_key("STIGMER_SERVICE_NAME") {
+            env.push(("STIGMER_SERVICE_NAME".into(), name.into()));
+        }
+        env.extend(c.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let readiness = match &c.ready {
+            None => Readiness::Uptime(Duration::from_secs(1)),
+            Some(r) => {
+                if let Some(url) = &r.http {
+                    let (port, path) = parse_http_url(url).map_err(anyhow::Error::msg)?;
+                    Readiness::Http { port, path }
+                } else if let Some(p) = r.tcp {
+                    Readiness::Tcp(p)
+                } else if let Some(argv) = &r.exec {
+                    Readiness::Exec(argv.clone())
+                } else {
+                    let re = r.log.as_deref().unwrap_or_default();
+                    Readiness::Log(regex::Regex::new(re).context("ready.log")?)
+                }
+            }
+        };
+        let restart = restart_policy(&c.restart_config()?, RestartMode::OnFailure);
+        Ok(Self {
+            name: name.into(),
+            program,
+            args: c.command[1..].to_vec(),
+            cwd: Some(cwd),
+            env,
+            ports: c
+                .ports
+                .iter()
+                .map(|p| PortSpec {
+                    role: PortRole::Port,
+                    port: *p,
+                })
+                .collect(),
+            readiness,
+            grace: c
+                .grace_secs
+                .map(Duration::from_secs_f64)
+                .unwrap_or(Duration::from_secs(10)),
+            ready_timeout: c
+                .ready_timeout_secs
+                .map(Duration::from_secs_f64)
+                .unwrap_or(Duration::from_secs(60)),
+            restart,
+            depends_on: c
+                .depends_on
+                .iter()
+                .map(|(k, v)| {
+                    let cond = match v {
+                        DependsOn::Started => Condition::Started,
+                        DependsOn::Ready => Condition::Ready,
+                    };
+                    (k.clone(), cond)
+                })
+                .collect(),
+            autostart: c.autostart.unwrap_or(true),
+            task_queues: c.task_queues.clone(),
+            paths: ServicePaths::of(&s.state, name),
+            tag_prefix: tag_prefix(name, s),
+        })
     }
 
     pub fn port(&self, role: PortRole) -> Option<u16> {
@@ -88,10 +277,123 @@ impl ServiceSpec {
     }
 }
 
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// A bare program name on the service's PATH (its own `env` PATH first).
+fn find_on_path(prog: &str, own_path: Option<&str>) -> Option<PathBuf> {
+    let path = match own_path {
+        Some(p) => std::ffi::OsString::from(p),
+        None => std::env::var_os("PATH")?,
+    };
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| is_executable(p))
+}
+
 /// Stable across builds and versions (unlike `DefaultHasher`), so a newer
 /// stigmer still recognises processes an older one started.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+/// What one service's operations need: the global settings and its spec.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub settings: Settings,
+    pub spec: ServiceSpec,
+}
+
+impl Ctx {
+    /// The built-in Temporal.
+    pub fn new(settings: Settings) -> Self {
+        let spec = ServiceSpec::temporal(&settings);
+        Self { settings, spec }
+    }
+}
+
+/// Every service of the config, in the order written (Temporal first), with
+/// the dependency graph that was checked before anything may start.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub settings: Settings,
+    pub services: Vec<Arc<Ctx>>,
+    pub graph: Graph,
+}
+
+impl Stack {
+    pub fn new(settings: Settings) -> Result<Self> {
+        let file = settings
+            .config_path
+            .as_ref()
+            .map(|p| format!("config {}: ", p.display()))
+            .unwrap_or_default();
+        let mut specs = Vec::new();
+        if settings.enabled {
+            specs.push(ServiceSpec::temporal(&settings));
+        }
+        for (name, c) in &settings.services {
+            specs.push(
+                ServiceSpec::from_config(name, c, &settings)
+                    .with_context(|| format!("{file}[services.{name}]"))?,
+            );
+        }
+        if specs.is_empty() {
+            anyhow::bail!(
+                "{file}Temporal is turned off and no [services.NAME] is declared: there is nothing to run"
+            );
+        }
+        let graph = Graph::new(
+            specs
+                .iter()
+                .map(|s| Node {
+                    name: s.name.clone(),
+                    depends_on: s.depends_on.clone(),
+                    ports: s.ports.iter().map(|p| p.port).collect(),
+                })
+                .collect(),
+        )
+        .map_err(|e| anyhow::anyhow!("{file}{e}"))?;
+        let services = specs
+            .into_iter()
+            .map(|spec| {
+                Arc::new(Ctx {
+                    settings: settings.clone(),
+                    spec,
+                })
+            })
+            .collect();
+        Ok(Self {
+            settings,
+            services,
+            graph,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Ctx>> {
+        self.services.iter().find(|c| c.spec.name == name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.services.iter().map(|c| c.spec.name.as_str()).collect()
+    }
+
+    /// Checks that every name is a service, with the known ones when not.
+    pub fn check_names(&self, names: &[String]) -> Result<()> {
+        for n in names {
+            if self.get(n).is_none() {
+                anyhow::bail!(
+                    "no service named {n:?} (this stack has: {})",
+                    self.names().join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
 }

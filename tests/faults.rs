@@ -271,7 +271,7 @@ fn reaping_a_dead_instance_never_touches_another_live_one() {
     let settings = Settings::resolve(Overrides {
         home: Some(env.home.clone()),
         port: Some(env.port),
-        temporal_bin: None,
+        ..Default::default()
     })
     .unwrap();
     let ctx = stigmer::lifecycle::Ctx::new(settings);
@@ -280,7 +280,7 @@ fn reaping_a_dead_instance_never_touches_another_live_one() {
     // A record of some other, dead instance (its group still "exists" as ours
     // only through the live service's group id here): the live one survives.
     let mut other = match stigmer::pidfile::read(&env.home.join("temporal.pid")) {
-        stigmer::pidfile::PidFile::Valid(r) => r,
+        stigmer::pidfile::PidFile::Valid(r) => *r,
         other => panic!("{other:?}"),
     };
     let dead = {

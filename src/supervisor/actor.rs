@@ -207,7 +207,7 @@ impl Actor {
             }
         }
         if self.sup_lock.is_some() {
-            let _ = std::fs::remove_file(self.ctx.settings.state.supervisor_state_path());
+            let _ = std::fs::remove_file(&self.ctx.spec.paths.supervisor_state);
         }
     }
 
@@ -307,9 +307,7 @@ impl Actor {
                     let mut progress = move |left: &[ProcEntry]| {
                         let _ = ptx.send(Internal::Progress(left.to_vec()));
                     };
-                    let rec = crate::pidfile::read(&ctx.settings.state.pid_path())
-                        .record()
-                        .cloned();
+                    let rec = crate::pidfile::read(&ctx.spec.paths.pid).record().cloned();
                     let r = lifecycle::stop_record(&ctx, rec.as_ref(), grace, force, &mut progress)
                         .await;
                     let ev = match r {
@@ -348,7 +346,7 @@ impl Actor {
                     tracing::warn!("killed leftover group members {killed:?}");
                 }
                 if rec.is_some() {
-                    let _ = crate::pidfile::remove(&ctx.settings.state.pid_path());
+                    let _ = crate::pidfile::remove(&ctx.spec.paths.pid);
                 }
             }
             Action::Schedule { at, epoch } => self.timer = Some((at, epoch)),
@@ -369,7 +367,7 @@ impl Actor {
             self.event(Event::Stop);
             return;
         }
-        let start_guard = match lock::try_hold(&self.ctx.settings.state.start_lock_path()) {
+        let start_guard = match lock::try_hold(&self.ctx.spec.paths.start_lock) {
             Ok(g) => g,
             Err(_) => {
                 self.event(Event::LostRace { gen });
@@ -415,7 +413,7 @@ impl Actor {
             // Another starter's service holds the lock (and so maybe the
             // port): we lost a race, we did not fail. Adopt it.
             Err(SpawnError::LockHeld(_)) | Err(SpawnError::PortBusy { .. })
-                if lock::is_held(&self.ctx.settings.state.lock_path()).unwrap_or(false) =>
+                if lock::is_held(&self.ctx.spec.paths.lock).unwrap_or(false) =>
             {
                 self.event(Event::LostRace { gen });
                 self.refresh();
@@ -566,10 +564,7 @@ impl Actor {
                 message: c.message.clone(),
             };
             if let Ok(bytes) = serde_json::to_vec(&info) {
-                let _ = crate::state::write_atomic(
-                    &self.ctx.settings.state.supervisor_state_path(),
-                    &bytes,
-                );
+                let _ = crate::state::write_atomic(&self.ctx.spec.paths.supervisor_state, &bytes);
             }
         }
     }

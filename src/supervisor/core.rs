@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::RestartPolicy;
+use crate::config::{RestartMode, RestartPolicy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -343,7 +343,26 @@ impl Core {
                             Some(h) => format!("{exit} ({h})"),
                             None => exit.to_string(),
                         };
-                        self.failure(now, why)
+                        let clean = exit == ExitInfo::Code(0);
+                        match self.policy.mode {
+                            RestartMode::Always => self.failure(now, why),
+                            RestartMode::OnFailure if !clean => self.failure(now, why),
+                            // A clean exit under on-failure, or any exit under never.
+                            mode => {
+                                self.pid = None;
+                                self.epoch += 1;
+                                self.phase = if clean { Stopped } else { Failed };
+                                self.message = Some(format!(
+                                    "{why}; not restarted (restart = {})",
+                                    if mode == RestartMode::Never {
+                                        "never"
+                                    } else {
+                                        "on-failure"
+                                    }
+                                ));
+                                vec![Action::ReapGroup]
+                            }
+                        }
                     }
                     _ => vec![],
                 }
@@ -397,6 +416,7 @@ mod tests {
 
     fn policy() -> RestartPolicy {
         RestartPolicy {
+            mode: crate::config::RestartMode::Always,
             initial: Duration::from_millis(100),
             max: Duration::from_millis(400),
             max_failures: 4,

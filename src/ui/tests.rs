@@ -69,6 +69,7 @@ fn record(pid: i32) -> PidRecord {
         started_by: "stigmer".into(),
         tag: "temporal:0:x".into(),
         ready_at_ms: None,
+        log_offset: None,
     }
 }
 
