@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "stigmer",
     version,
-    about = "Keeps a local Temporal dev server alive and honest"
+    about = "Keeps local dev services (Temporal and the programs that use it) alive and honest"
 )]
 pub struct Cli {
     /// State directory (default: $STIGMER_HOME, else ~/.stigmer)
@@ -26,7 +26,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Top {
-    /// Manage the local Temporal dev server
+    /// Manage the local services: Temporal and those of the config
     #[command(subcommand)]
     Local(Local),
     /// Open the terminal dashboard
@@ -35,42 +35,60 @@ pub enum Top {
 
 #[derive(Debug, Subcommand)]
 pub enum Local {
-    /// Start Temporal (or reuse the running one) and wait until it is ready
+    /// Start services (or reuse running ones) in dependency order and wait until ready
     Start {
+        /// Services to start, with what they depend on (default: every autostart service)
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
         /// Stay in the foreground and supervise: restart on crash, stop on Ctrl-C
         #[arg(long)]
         foreground: bool,
     },
-    /// Stop gracefully (SIGTERM to the group), escalating to SIGKILL
+    /// Stop gracefully (SIGTERM to each group, dependents first), escalating to SIGKILL
     Stop {
-        /// Seconds to wait before SIGKILL (default: config grace_secs, else 15)
+        /// Services to stop, with what depends on them (default: all)
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// Seconds to wait before SIGKILL (default: each service's grace_secs)
         #[arg(long, value_name = "SECS")]
         grace: Option<f64>,
     },
-    /// SIGKILL the whole group now
-    Kill,
+    /// SIGKILL the services' whole groups now
+    Kill {
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
     /// Stop, then start
     Restart {
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
         #[arg(long, value_name = "SECS")]
         grace: Option<f64>,
     },
     /// Show state, lock, ports, health and processes
     Status {
+        /// One service (default: the whole stack)
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Remove stale state and kill orphaned/escaped processes proven ours
     Clean {
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
         /// Only list what would be done
         #[arg(long)]
         dry_run: bool,
     },
-    /// Print Temporal's log
+    /// Print a service's log, or every service's, each line prefixed with its name
     Logs {
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
         /// Keep printing new lines
         #[arg(short, long)]
         follow: bool,
-        /// How many lines to print first
+        /// How many lines to print first (per service)
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
     },

@@ -7,11 +7,13 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::{Cli, Local, Top};
 use crate::config::{Overrides, Settings};
-use crate::inspect::{self, Status};
-use crate::lifecycle::{self, Ctx, StartOutcome};
+use crate::inspect::{self, State, Status};
+use crate::lifecycle::{self, StartOutcome};
 use crate::logtail::LogTail;
+use crate::ops;
 use crate::output::short;
-use crate::supervisor::{self, actor::Options, Command, Phase};
+use crate::service::{Ctx, Stack, TEMPORAL};
+use crate::supervisor::{self, actor::Options, Phase, StackCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let ov = Overrides {
@@ -28,10 +30,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Top::Dash => rt.block_on(crate::dash::run(ov)),
         Top::Local(cmd) => {
-            let verbose = matches!(cmd, Local::Start { foreground: true });
+            let verbose = matches!(
+                cmd,
+                Local::Start {
+                    foreground: true,
+                    ..
+                }
+            );
             init_cli_tracing(verbose);
-            let settings = Settings::resolve(ov)?;
-            rt.block_on(local(Ctx::new(settings), cmd))
+            let stack = Stack::new(Settings::resolve(ov)?)?;
+            rt.block_on(local(stack, cmd))
         }
     }
 }
@@ -54,118 +62,278 @@ fn init_cli_tracing(verbose: bool) {
         .try_init();
 }
 
-fn grace_of(ctx: &Ctx, grace: Option<f64>) -> Result<Duration> {
+fn grace_of(grace: Option<f64>) -> Result<Option<Duration>> {
     match grace {
-        None => Ok(ctx.spec.grace),
-        Some(g) if g.is_finite() && (0.0..=3600.0).contains(&g) => Ok(Duration::from_secs_f64(g)),
+        None => Ok(None),
+        Some(g) if g.is_finite() && (0.0..=3600.0).contains(&g) => {
+            Ok(Some(Duration::from_secs_f64(g)))
+        }
         Some(g) => bail!("--grace {g} must be between 0 and 3600 seconds"),
     }
 }
 
-async fn local(ctx: Ctx, cmd: Local) -> Result<ExitCode> {
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn local(stack: Stack, cmd: Local) -> Result<ExitCode> {
     match cmd {
-        Local::Start { foreground: false } => {
-            let out = lifecycle::start(&ctx).await?;
-            print_started(&ctx, &out);
-            Ok(ExitCode::SUCCESS)
+        Local::Start {
+            names,
+            foreground: false,
+        } => {
+            let set = ops::start_set(&stack, &names)?;
+            Ok(exit(start(&stack, &set).await))
         }
-        Local::Start { foreground: true } => foreground(ctx).await,
-        Local::Stop { grace } => {
-            let grace = grace_of(&ctx, grace)?;
-            stop(&ctx, grace, false).await
-        }
-        Local::Kill => stop(&ctx, Duration::ZERO, true).await,
-        Local::Restart { grace } => {
-            let grace = grace_of(&ctx, grace)?;
-            stop(&ctx, grace, false).await?;
-            let out = lifecycle::start(&ctx).await?;
-            print_started(&ctx, &out);
-            Ok(ExitCode::SUCCESS)
-        }
-        Local::Status { json } => {
-            let st = inspect::inspect(&ctx).await;
-            if json {
-                crate::outln!("{}", serde_json::to_string_pretty(&st)?);
-            } else {
-                crate::out!("{}", human_status(&st));
+        Local::Start {
+            names,
+            foreground: true,
+        } => {
+            if !names.is_empty() {
+                bail!("start --foreground supervises the whole stack; leave out the names");
             }
-            Ok(ExitCode::SUCCESS)
+            foreground(stack).await
         }
-        Local::Clean { dry_run } => {
-            let plan = lifecycle::clean(&ctx, dry_run).await?;
-            if plan.actions.is_empty() {
+        Local::Stop { names, grace } => {
+            let grace = grace_of(grace)?;
+            let set = ops::stop_set(&stack, &names)?;
+            say_dependents(&names, &set);
+            Ok(exit(stop(&stack, &set, grace, false).await))
+        }
+        Local::Kill { names } => {
+            let set = ops::stop_set(&stack, &names)?;
+            say_dependents(&names, &set);
+            Ok(exit(stop(&stack, &set, Some(Duration::ZERO), true).await))
+        }
+        Local::Restart { names, grace } => {
+            let grace = grace_of(grace)?;
+            let set = ops::stop_set(&stack, &names)?;
+            say_dependents(&names, &set);
+            if !stop(&stack, &set, grace, false).await {
+                return Ok(ExitCode::FAILURE);
+            }
+            // What was stopped comes back, with anything it needs.
+            let names: Vec<String> = set.into_iter().collect();
+            let set = ops::start_set(&stack, &names)?;
+            Ok(exit(start(&stack, &set).await))
+        }
+        Local::Status { name, json } => status(&stack, name, json).await,
+        Local::Clean { names, dry_run } => {
+            let set = ops::stop_set(&stack, &names)?;
+            let mut any = false;
+            for ctx in stack.services.iter().filter(|c| set.contains(&c.spec.name)) {
+                let plan = lifecycle::clean(ctx, dry_run).await?;
+                for a in &plan.actions {
+                    any = true;
+                    crate::outln!(
+                        "{}{}{a}",
+                        prefix(&stack, &ctx.spec.name),
+                        if dry_run { "would " } else { "" }
+                    );
+                }
+            }
+            if !any {
                 crate::outln!("Nothing to clean.");
             }
-            for a in &plan.actions {
-                crate::outln!("{}{a}", if dry_run { "would " } else { "" });
-            }
             Ok(ExitCode::SUCCESS)
         }
-        Local::Logs { follow, lines } => logs(&ctx, follow, lines).await,
+        Local::Logs {
+            name,
+            follow,
+            lines,
+        } => logs(&stack, name, follow, lines).await,
+    }
+}
+
+/// `name: ` when the stack has more than one service; nothing for Temporal
+/// alone, whose output stays as it always was.
+fn prefix(stack: &Stack, name: &str) -> String {
+    if stack.services.len() > 1 {
+        format!("{name}: ")
+    } else {
+        String::new()
+    }
+}
+
+/// Says which services a stop of `names` adds because they depend on them.
+fn say_dependents(names: &[String], set: &std::collections::BTreeSet<String>) {
+    if names.is_empty() {
+        return;
+    }
+    let extra: Vec<&str> = set
+        .iter()
+        .filter(|s| !names.contains(s))
+        .map(String::as_str)
+        .collect();
+    if !extra.is_empty() {
+        crate::outln!(
+            "also stopping what depends on {}: {}",
+            names.join(", "),
+            extra.join(", ")
+        );
+    }
+}
+
+async fn start(stack: &Stack, set: &std::collections::BTreeSet<String>) -> bool {
+    ops::start(stack, set, |ctx, r| match r {
+        Ok(out) => print_started(ctx, out),
+        Err(e) => crate::errln!("stigmer: {}", with_name(ctx, e)),
+    })
+    .await
+}
+
+/// An error line naming its service unless it already does.
+fn with_name(ctx: &Ctx, e: &str) -> String {
+    let name = &ctx.spec.name;
+    if e.starts_with(name.as_str()) {
+        e.to_string()
+    } else {
+        format!("{name}: {e}")
     }
 }
 
 fn print_started(ctx: &Ctx, out: &StartOutcome) {
-    let s = &ctx.settings;
-    let where_ = format!(
-        "gRPC 127.0.0.1:{}, UI http://127.0.0.1:{}, HTTP API 127.0.0.1:{}",
-        s.grpc_port, s.ui_port, s.http_port
-    );
+    let name = &ctx.spec.name;
+    let where_ = if name == TEMPORAL {
+        let s = &ctx.settings;
+        format!(
+            " — gRPC 127.0.0.1:{}, UI http://127.0.0.1:{}, HTTP API 127.0.0.1:{}",
+            s.grpc_port, s.ui_port, s.http_port
+        )
+    } else if ctx.spec.ports.is_empty() {
+        String::new()
+    } else {
+        let ports: Vec<String> = ctx.spec.ports.iter().map(|p| p.port.to_string()).collect();
+        format!(" — port {}", ports.join(", "))
+    };
+    let name = if name == TEMPORAL { "Temporal" } else { name };
     match out {
         StartOutcome::Started { pid, ready_in } => {
             crate::outln!(
-                "Temporal started (PID {pid}), ready in {} ms — {where_}",
+                "{name} started (PID {pid}), ready in {} ms{where_}",
                 ready_in.as_millis()
             )
         }
         StartOutcome::Reused { pid } => {
-            crate::outln!("Temporal already running (PID {pid}); reused — {where_}")
+            crate::outln!("{name} already running (PID {pid}); reused{where_}")
         }
     }
 }
 
-async fn stop(ctx: &Ctx, grace: Duration, force: bool) -> Result<ExitCode> {
-    let mut last = 0usize;
-    let mut progress = |left: &[crate::process::scan::ProcEntry]| {
-        if left.len() != last {
-            last = left.len();
-            if !left.is_empty() {
-                crate::errln!(
-                    "waiting for {} process(es): {:?}",
-                    left.len(),
-                    left.iter().map(|p| p.pid).collect::<Vec<_>>()
-                );
-            }
+async fn stop(
+    stack: &Stack,
+    set: &std::collections::BTreeSet<String>,
+    grace: Option<Duration>,
+    force: bool,
+) -> bool {
+    ops::stop(stack, set, grace, force, |ctx, r| {
+        let name = if ctx.spec.name == TEMPORAL {
+            "Temporal"
+        } else {
+            &ctx.spec.name
+        };
+        match r {
+            Ok(rep) if !rep.was_running => crate::outln!("{name} is not running."),
+            Ok(rep) => crate::outln!(
+                "{name} stopped in {} ms{}.",
+                rep.took.as_millis(),
+                if rep.forced && !force {
+                    " (did not exit in time: killed with SIGKILL)"
+                } else if force {
+                    " (SIGKILL)"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => crate::errln!("stigmer: {}", with_name(ctx, e)),
         }
+    })
+    .await
+}
+
+/// The worst of several states: what a stack's one-word state says.
+fn worst(states: impl Iterator<Item = State>) -> State {
+    let rank = |s: State| match s {
+        State::Running => 0,
+        State::Starting => 1,
+        State::Stopped => 2,
+        State::Stale => 3,
+        State::Unhealthy => 4,
+        State::Failed => 5,
     };
-    let rep = lifecycle::stop(ctx, grace, force, &mut progress).await?;
-    if !rep.was_running {
-        crate::outln!("Temporal is not running.");
+    states.max_by_key(|s| rank(*s)).unwrap_or(State::Stopped)
+}
+
+/// A service's status object: exactly what `status --json` printed for
+/// Temporal alone, plus `name`.
+fn status_json(name: &str, st: &Status) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(st)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("name".into(), name.into());
+    }
+    Ok(v)
+}
+
+async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitCode> {
+    let ctxs: Vec<&std::sync::Arc<Ctx>> = match &name {
+        Some(n) => {
+            stack.check_names(std::slice::from_ref(n))?;
+            stack.get(n).into_iter().collect()
+        }
+        None => stack.services.iter().collect(),
+    };
+    let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
+    if json {
+        let v = if name.is_some() {
+            status_json(&ctxs[0].spec.name, &all[0])?
+        } else {
+            let services = ctxs
+                .iter()
+                .zip(&all)
+                .map(|(c, st)| status_json(&c.spec.name, st))
+                .collect::<Result<Vec<_>>>()?;
+            serde_json::json!({
+                "state": worst(all.iter().map(|s| s.state)),
+                "services": services,
+            })
+        };
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if name.is_none() && ctxs.len() > 1 {
+        for (c, st) in ctxs.iter().zip(&all) {
+            crate::outln!(
+                "{:<16} {:<10} {}",
+                c.spec.name,
+                st.state.name(),
+                st.pid.map(|p| format!("PID {p}")).unwrap_or_else(|| "-".into())
+            );
+        }
+        for (c, st) in ctxs.iter().zip(&all) {
+            crate::outln!("\n── {} ──", c.spec.name);
+            crate::out!("{}", human_status(st));
+        }
     } else {
-        crate::outln!(
-            "Temporal stopped in {} ms{}.",
-            rep.took.as_millis(),
-            if rep.forced && !force {
-                " (did not exit in time: killed with SIGKILL)"
-            } else if force {
-                " (SIGKILL)"
-            } else {
-                ""
-            }
-        );
+        crate::out!("{}", human_status(&all[0]));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn foreground(ctx: Ctx) -> Result<ExitCode> {
-    if let Err(e) = crate::lock::try_hold(&ctx.settings.state.supervisor_lock_path()) {
+async fn foreground(stack: Stack) -> Result<ExitCode> {
+    let state = stack.settings.state.clone();
+    if let Err(e) = crate::lock::try_hold(&state.supervisor_lock_path()) {
         bail!(
             "{e}: another `stigmer` supervisor (dash or start --foreground) already supervises {}",
-            ctx.settings.state.root().display()
+            state.root().display()
         );
     }
-    let handle = supervisor::actor::spawn(
-        ctx,
+    let one = stack.services.len() == 1;
+    let handle = supervisor::stack::spawn(
+        stack,
         Options {
             inspect_every: Duration::from_secs(2),
             autostart: true,
@@ -183,23 +351,33 @@ async fn foreground(ctx: Ctx) -> Result<ExitCode> {
             return;
         };
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
-        tracing::info!("signal received: stopping Temporal");
-        let _ = cmds.send(Command::Shutdown { stop: true }).await;
+        tracing::info!("signal received: stopping the stack");
+        let _ = cmds.send(StackCommand::Shutdown { stop: true }).await;
     });
-    let mut announced = None;
+    let mut announced: std::collections::HashMap<String, (Phase, Option<i32>)> =
+        Default::default();
     let mut failed = false;
     loop {
         {
             let s = snaps.borrow_and_update();
-            if announced != Some((s.phase, s.pid)) {
-                announced = Some((s.phase, s.pid));
-                match (s.phase, s.pid) {
+            for v in &s.services {
+                let now = (v.snap.phase, v.snap.pid);
+                if announced.get(&v.name) == Some(&now) {
+                    continue;
+                }
+                announced.insert(v.name.clone(), now);
+                let name = if v.name == TEMPORAL { "Temporal" } else { &v.name };
+                match now {
                     (Phase::Running, Some(pid)) => {
-                        crate::errln!("Temporal running (PID {pid}), supervising; Ctrl-C stops it")
+                        crate::errln!("{name} running (PID {pid}), supervising; Ctrl-C stops it")
                     }
                     (Phase::Failed, _) => {
-                        crate::errln!("Temporal failed: {}", s.message.clone().unwrap_or_default());
-                        failed = true;
+                        crate::errln!(
+                            "{name} failed: {}",
+                            v.snap.message.clone().unwrap_or_default()
+                        );
+                        // Temporal alone: nothing left to supervise.
+                        failed |= one;
                     }
                     _ => {}
                 }
@@ -212,32 +390,56 @@ async fn foreground(ctx: Ctx) -> Result<ExitCode> {
     if failed {
         let _ = handle
             .commands
-            .send(Command::Shutdown { stop: false })
+            .send(StackCommand::Shutdown { stop: false })
             .await;
     }
     let _ = handle.join.await;
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit(!failed))
 }
 
-async fn logs(ctx: &Ctx, follow: bool, lines: usize) -> Result<ExitCode> {
-    let path = ctx.spec.paths.log.clone();
-    if let Some(why) = crate::state::file_problem(&path) {
-        bail!("{why}");
-    }
-    for l in LogTail::last_lines(&path, lines) {
-        crate::outln!("{l}");
+async fn logs(stack: &Stack, name: Option<String>, follow: bool, lines: usize) -> Result<ExitCode> {
+    let ctxs: Vec<&std::sync::Arc<Ctx>> = match &name {
+        Some(n) => {
+            stack.check_names(std::slice::from_ref(n))?;
+            stack.get(n).into_iter().collect()
+        }
+        None => stack.services.iter().collect(),
+    };
+    let named = ctxs.len() > 1;
+    let label = |c: &Ctx| {
+        if named {
+            format!("{:<w$} | ", c.spec.name, w = ctxs.iter().map(|c| c.spec.name.len()).max().unwrap_or(0))
+        } else {
+            String::new()
+        }
+    };
+    for c in &ctxs {
+        let path = &c.spec.paths.log;
+        if let Some(why) = crate::state::file_problem(path) {
+            if !named {
+                bail!("{why}");
+            }
+            crate::errln!("stigmer: {why}");
+            continue;
+        }
+        let l = label(c);
+        for line in LogTail::last_lines(path, lines) {
+            crate::outln!("{l}{line}");
+        }
     }
     if !follow {
         return Ok(ExitCode::SUCCESS);
     }
-    let mut tail = LogTail::at_end(&path);
+    // Interleaved by arrival: every log is polled in turn.
+    let mut tails: Vec<(String, LogTail)> = ctxs
+        .iter()
+        .map(|c| (label(c), LogTail::at_end(&c.spec.paths.log)))
+        .collect();
     loop {
-        for l in tail.poll() {
-            crate::outln!("{l}");
+        for (l, tail) in &mut tails {
+            for line in tail.poll() {
+                crate::outln!("{l}{line}");
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

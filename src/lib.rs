@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod lock;
 pub mod logtail;
+pub mod ops;
 pub mod output;
 pub mod pidfile;
 pub mod ports;

@@ -304,6 +304,12 @@ pub enum StartOutcome {
 
 /// `stigmer local start`: idempotent, serialised with other starters.
 pub async fn start(ctx: &Ctx) -> Result<StartOutcome> {
+    start_notify(ctx, || {}).await
+}
+
+/// `start`, calling `on_running` once a process of the service runs (spawned
+/// or found), before it is ready: what a `started` dependency waits for.
+pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartOutcome> {
     write_intent(ctx, Want::Running);
     let _guard = lock::hold_within(&ctx.spec.paths.start_lock, Duration::from_secs(120))
         .await
@@ -325,6 +331,7 @@ pub async fn start(ctx: &Ctx) -> Result<StartOutcome> {
             return Ok(StartOutcome::Reused { pid });
         }
         State::Starting => {
+            on_running();
             let rec = st.record().cloned().context("PID file vanished")?;
             let left = ctx.spec.ready_timeout.saturating_sub(Duration::from_millis(
                 now_ms().saturating_sub(rec.started_at_ms),
@@ -352,6 +359,7 @@ pub async fn start(ctx: &Ctx) -> Result<StartOutcome> {
         tracing::info!("clean: {line}");
     }
     let spawned = spawn(ctx)?;
+    on_running();
     let rec = spawned.record.clone();
     match wait_ready(ctx, &rec, ctx.spec.ready_timeout).await {
         Ok(d) => Ok(StartOutcome::Started {

@@ -95,11 +95,53 @@ enum Internal {
     Progress(Vec<ProcEntry>),
 }
 
+/// The state dir's one supervisor lock, shared by the actors of a stack: the
+/// process that holds it restarts services; any other only watches.
+pub struct SupLock {
+    path: std::path::PathBuf,
+    held: std::sync::Mutex<Option<HeldLock>>,
+}
+
+impl SupLock {
+    /// Tries to take the lock at once.
+    pub fn new(path: std::path::PathBuf) -> Arc<Self> {
+        let held = lock::try_hold(&path).ok();
+        Arc::new(Self {
+            path,
+            held: std::sync::Mutex::new(held),
+        })
+    }
+
+    pub fn held(&self) -> bool {
+        self.held.lock().map(|h| h.is_some()).unwrap_or(false)
+    }
+
+    /// Takes the lock if the other supervisor has left; says whether we hold it.
+    pub fn try_acquire(&self) -> bool {
+        let Ok(mut h) = self.held.lock() else {
+            return false;
+        };
+        if h.is_none() {
+            *h = lock::try_hold(&self.path).ok();
+            if h.is_some() {
+                tracing::info!("now the supervisor (the other one left)");
+            }
+        }
+        h.is_some()
+    }
+}
+
 pub fn spawn(ctx: Ctx, opts: Options) -> Handle {
+    let sup = SupLock::new(ctx.settings.state.supervisor_lock_path());
+    spawn_with(Arc::new(ctx), opts, sup)
+}
+
+/// An actor for one service of a stack, sharing the stack's supervisor lock.
+pub fn spawn_with(ctx: Arc<Ctx>, opts: Options, sup: Arc<SupLock>) -> Handle {
     let (cmd_tx, cmd_rx) = mpsc::channel(32);
     let (snap_tx, snap_rx) = watch::channel(Snapshot::empty());
     let join = tokio::spawn(async move {
-        let mut actor = Actor::new(ctx, opts, snap_tx);
+        let mut actor = Actor::new(ctx, opts, snap_tx, sup);
         actor.run(cmd_rx).await;
     });
     Handle {
@@ -116,7 +158,7 @@ struct Actor {
     snap_tx: watch::Sender<Snapshot>,
     io_tx: mpsc::UnboundedSender<Internal>,
     io_rx: mpsc::UnboundedReceiver<Internal>,
-    sup_lock: Option<HeldLock>,
+    sup: Arc<SupLock>,
     current: Option<PidRecord>,
     timer: Option<(Instant, u64)>,
     stop_task: Option<JoinHandle<()>>,
@@ -130,17 +172,21 @@ struct Actor {
 }
 
 impl Actor {
-    fn new(ctx: Ctx, opts: Options, snap_tx: watch::Sender<Snapshot>) -> Self {
+    fn new(
+        ctx: Arc<Ctx>,
+        opts: Options,
+        snap_tx: watch::Sender<Snapshot>,
+        sup: Arc<SupLock>,
+    ) -> Self {
         let (io_tx, io_rx) = mpsc::unbounded_channel();
-        let sup_lock = lock::try_hold(&ctx.settings.state.supervisor_lock_path()).ok();
         Self {
             core: Core::new(ctx.spec.restart),
-            ctx: Arc::new(ctx),
+            ctx,
             opts,
             snap_tx,
             io_tx,
             io_rx,
-            sup_lock,
+            sup,
             current: None,
             timer: None,
             stop_task: None,
@@ -161,7 +207,7 @@ impl Actor {
     }
 
     async fn run(&mut self, mut cmd_rx: mpsc::Receiver<Command>) {
-        if self.sup_lock.is_none() {
+        if !self.sup.held() {
             tracing::warn!("another supervisor is active: watching only, no automatic restarts");
         }
         // Adopt what is already running before deciding anything.
@@ -206,7 +252,7 @@ impl Actor {
                 break;
             }
         }
-        if self.sup_lock.is_some() {
+        if self.sup.held() {
             let _ = std::fs::remove_file(&self.ctx.spec.paths.supervisor_state);
         }
     }
@@ -459,13 +505,7 @@ impl Actor {
     }
 
     fn supervising(&mut self) -> bool {
-        if self.sup_lock.is_none() {
-            self.sup_lock = lock::try_hold(&self.ctx.settings.state.supervisor_lock_path()).ok();
-            if self.sup_lock.is_some() {
-                tracing::info!("now the supervisor (the other one left)");
-            }
-        }
-        self.sup_lock.is_some()
+        self.sup.try_acquire()
     }
 
     fn refresh(&mut self) {
@@ -547,14 +587,14 @@ impl Actor {
             last_exit: c.last_exit,
             backoff_until: c.backoff_until,
             message: c.message.clone(),
-            supervising: self.sup_lock.is_some(),
+            supervising: self.sup.held(),
             stopping_alive: self.stopping_alive.clone(),
             status: self.status.clone(),
             usage: self.usage.clone(),
             status_at: self.status_at,
         };
         self.snap_tx.send_replace(snap);
-        if self.sup_lock.is_some() && self.last_published_phase != Some(c.phase) {
+        if self.sup.held() && self.last_published_phase != Some(c.phase) {
             self.last_published_phase = Some(c.phase);
             let info = SupervisorInfo {
                 pid: std::process::id() as i32,

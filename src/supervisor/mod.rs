@@ -6,3 +6,6 @@ pub mod core;
 
 pub use self::actor::{Command, Handle, Snapshot};
 pub use self::core::{Core, ExitInfo, Phase};
+pub mod stack;
+
+pub use self::stack::{StackCommand, StackHandle, StackSnapshot};

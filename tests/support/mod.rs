@@ -223,7 +223,7 @@ impl Env {
     }
 
     pub fn status(&self) -> serde_json::Value {
-        let out = self.ok(&["local", "status", "--json"]);
+        let out = self.ok(&["local", "status", "temporal", "--json"]);
         serde_json::from_str(&out).expect("status JSON")
     }
 

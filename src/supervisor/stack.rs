@@ -1,0 +1,339 @@
+//! Supervising a stack: one actor per service (each with its own pure core),
+//! and a coordinator that starts a service only when its dependencies meet
+//! their condition (the pure `stack::Graph::decide`), stops dependents
+//! before what they depend on, and merges the actors' snapshots into one.
+
+use std::collections::{BTreeSet, HashMap};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::actor::{self, Command, Handle, Options, Snapshot, SupLock};
+use super::core::Phase;
+use crate::service::Stack;
+use crate::stack::{Decision, Unit};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackCommand {
+    /// A command for one service. `Start` also starts its dependencies
+    /// first; `Stop` and `Kill` also stop what depends on it, first.
+    Service(String, Command),
+    /// Every `autostart` service, in dependency order.
+    StartAll,
+    /// Every service, dependents first.
+    StopAll,
+    Refresh,
+    /// End supervision; with `stop`, stop the whole stack first.
+    Shutdown { stop: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceView {
+    pub name: String,
+    pub snap: Snapshot,
+    /// Why it is not moving: "waiting for temporal", "not started: …".
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StackSnapshot {
+    pub services: Vec<ServiceView>,
+}
+
+impl StackSnapshot {
+    pub fn get(&self, name: &str) -> Option<&ServiceView> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+pub struct StackHandle {
+    pub commands: mpsc::Sender<StackCommand>,
+    pub snapshots: watch::Receiver<StackSnapshot>,
+    pub join: JoinHandle<()>,
+}
+
+pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let sup = SupLock::new(stack.settings.state.supervisor_lock_path());
+    let actors: Vec<Handle> = stack
+        .services
+        .iter()
+        .map(|ctx| {
+            actor::spawn_with(
+                ctx.clone(),
+                Options {
+                    autostart: false,
+                    ..opts
+                },
+                sup.clone(),
+            )
+        })
+        .collect();
+    let first = StackSnapshot {
+        services: stack
+            .services
+            .iter()
+            .zip(&actors)
+            .map(|(c, h)| ServiceView {
+                name: c.spec.name.clone(),
+                snap: h.snapshots.borrow().clone(),
+                note: None,
+            })
+            .collect(),
+    };
+    let (snap_tx, snap_rx) = watch::channel(first);
+    let join = tokio::spawn(async move {
+        let mut co = Coordinator {
+            stack,
+            actors,
+            wanted: BTreeSet::new(),
+            stopping: BTreeSet::new(),
+            notes: HashMap::new(),
+            snap_tx,
+        };
+        co.run(cmd_rx, opts.autostart).await;
+    });
+    StackHandle {
+        commands: cmd_tx,
+        snapshots: snap_rx,
+        join,
+    }
+}
+
+struct Coordinator {
+    stack: Stack,
+    actors: Vec<Handle>,
+    /// Asked to start, not yet handed to its actor (dependencies first).
+    wanted: BTreeSet<String>,
+    /// Asked to stop, not yet handed to its actor (dependents first).
+    stopping: BTreeSet<String>,
+    notes: HashMap<String, String>,
+    snap_tx: watch::Sender<StackSnapshot>,
+}
+
+impl Coordinator {
+    async fn run(&mut self, mut cmd_rx: mpsc::Receiver<StackCommand>, autostart: bool) {
+        // Any actor's new snapshot wakes us (one pending wake is enough).
+        let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
+        for h in &self.actors {
+            let mut rx = h.snapshots.clone();
+            let tx = wake_tx.clone();
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let _ = tx.try_send(());
+                }
+            });
+        }
+        drop(wake_tx);
+        if autostart {
+            // Let every actor adopt what already runs before deciding.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            self.command(StackCommand::StartAll).await;
+        }
+        let mut shutting_down = false;
+        loop {
+            self.step().await;
+            if shutting_down && self.stopping.is_empty() && self.all_idle() {
+                break;
+            }
+            tokio::select! {
+                cmd = cmd_rx.recv() => match cmd {
+                    None | Some(StackCommand::Shutdown { stop: false }) => break,
+                    Some(StackCommand::Shutdown { stop: true }) => {
+                        shutting_down = true;
+                        self.command(StackCommand::StopAll).await;
+                    }
+                    Some(c) => self.command(c).await,
+                },
+                w = wake_rx.recv() => if w.is_none() { break },
+            }
+        }
+        for h in &self.actors {
+            let _ = h.commands.send(Command::Shutdown { stop: false }).await;
+        }
+        for h in self.actors.drain(..) {
+            let _ = h.join.await;
+        }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.stack.services.iter().position(|c| c.spec.name == name)
+    }
+
+    fn phase(&self, name: &str) -> Phase {
+        self.index(name)
+            .map(|i| self.actors[i].snapshots.borrow().phase)
+            .unwrap_or(Phase::Stopped)
+    }
+
+    fn all_idle(&self) -> bool {
+        self.actors.iter().all(|h| {
+            let s = h.snapshots.borrow();
+            matches!(s.phase, Phase::Stopped | Phase::Failed)
+        })
+    }
+
+    async fn send(&self, name: &str, c: Command) {
+        if let Some(i) = self.index(name) {
+            let _ = self.actors[i].commands.send(c).await;
+        }
+    }
+
+    async fn command(&mut self, c: StackCommand) {
+        let g = &self.stack.graph;
+        match c {
+            StackCommand::StartAll => {
+                let names: Vec<&str> = self
+                    .stack
+                    .services
+                    .iter()
+                    .filter(|c| c.spec.autostart)
+                    .map(|c| c.spec.name.as_str())
+                    .collect();
+                let set = g.with_dependencies(&names).unwrap_or_default();
+                self.want(set);
+            }
+            StackCommand::StopAll => {
+                self.wanted.clear();
+                self.stopping = self.stack.names().into_iter().map(String::from).collect();
+            }
+            StackCommand::Service(name, Command::Start) => {
+                let set = g.with_dependencies(&[name.as_str()]).unwrap_or_default();
+                self.want(set);
+            }
+            StackCommand::Service(name, Command::Stop) => {
+                let set = g.with_dependents(&[name.as_str()]).unwrap_or_default();
+                for s in &set {
+                    self.wanted.remove(s);
+                }
+                self.stopping.extend(set);
+            }
+            StackCommand::Service(name, Command::Kill) => {
+                // Force is for now: every one at once, no ordering.
+                let set = g.with_dependents(&[name.as_str()]).unwrap_or_default();
+                for s in &set {
+                    self.wanted.remove(s);
+                    self.stopping.remove(s);
+                    self.send(s, Command::Kill).await;
+                }
+            }
+            StackCommand::Service(name, c) => self.send(&name, c).await,
+            StackCommand::Refresh => {
+                for h in &self.actors {
+                    let _ = h.commands.try_send(Command::Refresh);
+                }
+            }
+            StackCommand::Shutdown { .. } => {}
+        }
+    }
+
+    fn want(&mut self, set: BTreeSet<String>) {
+        for s in set {
+            self.stopping.remove(&s);
+            self.notes.remove(&s);
+            self.wanted.insert(s);
+        }
+    }
+
+    /// Hands over whatever may go now, and publishes.
+    async fn step(&mut self) {
+        // Starts: those already on their way need nothing from us.
+        let wanted: Vec<String> = self.wanted.iter().cloned().collect();
+        for s in wanted {
+            if matches!(
+                self.phase(&s),
+                Phase::Running | Phase::Starting | Phase::Backoff
+            ) {
+                self.wanted.remove(&s);
+            }
+        }
+        let units: HashMap<String, Unit> = self
+            .stack
+            .services
+            .iter()
+            .zip(&self.actors)
+            .map(|(c, h)| {
+                let name = &c.spec.name;
+                let s = h.snapshots.borrow();
+                let u = match s.phase {
+                    Phase::Running => Unit::Running { ready: true },
+                    Phase::Starting | Phase::Backoff => Unit::Starting,
+                    _ if self.wanted.contains(name) => Unit::Waiting,
+                    Phase::Failed => Unit::Failed(s.message.clone().unwrap_or_default()),
+                    _ => Unit::Stopped,
+                };
+                (name.clone(), u)
+            })
+            .collect();
+        for (name, d) in self.stack.graph.decide(&units) {
+            match d {
+                Decision::Spawn => {
+                    self.wanted.remove(&name);
+                    self.notes.remove(&name);
+                    self.send(&name, Command::Start).await;
+                }
+                Decision::Wait(deps) => {
+                    self.notes
+                        .insert(name, format!("waiting for {}", deps.join(", ")));
+                }
+                Decision::Blocked(why) => {
+                    tracing::warn!("{why}");
+                    self.wanted.remove(&name);
+                    self.notes.insert(name, why);
+                }
+            }
+        }
+        // Stops: a service goes once nothing that depends on it still runs.
+        let stopping: Vec<String> = self.stopping.iter().cloned().collect();
+        for s in stopping {
+            let dependents = self
+                .stack
+                .graph
+                .with_dependents(&[s.as_str()])
+                .unwrap_or_default();
+            let clear = dependents.iter().filter(|d| **d != s).all(|d| {
+                !self.stopping.contains(d) && matches!(self.phase(d), Phase::Stopped | Phase::Failed)
+            });
+            if clear {
+                self.stopping.remove(&s);
+                self.notes.remove(&s);
+                self.send(&s, Command::Stop).await;
+            } else {
+                self.notes
+                    .insert(s.clone(), "stops after what depends on it".into());
+            }
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let services = self
+            .stack
+            .services
+            .iter()
+            .zip(&self.actors)
+            .map(|(c, h)| {
+                let snap = h.snapshots.borrow().clone();
+                // A running service whose dependency is down keeps running
+                // (workers reconnect); say what it waits for.
+                let note = self.notes.get(&c.spec.name).cloned().or_else(|| {
+                    let down: Vec<&str> = c
+                        .spec
+                        .depends_on
+                        .iter()
+                        .map(|(d, _)| d.as_str())
+                        .filter(|d| self.phase(d) != Phase::Running)
+                        .collect();
+                    (snap.phase == Phase::Running && !down.is_empty())
+                        .then(|| format!("waiting for {}", down.join(", ")))
+                });
+                ServiceView {
+                    name: c.spec.name.clone(),
+                    snap,
+                    note,
+                }
+            })
+            .collect();
+        self.snap_tx.send_replace(StackSnapshot { services });
+    }
+}
