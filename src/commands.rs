@@ -310,7 +310,9 @@ async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitC
                 "{:<16} {:<10} {}",
                 c.spec.name,
                 st.state.name(),
-                st.pid.map(|p| format!("PID {p}")).unwrap_or_else(|| "-".into())
+                st.pid
+                    .map(|p| format!("PID {p}"))
+                    .unwrap_or_else(|| "-".into())
             );
         }
         for (c, st) in ctxs.iter().zip(&all) {
@@ -354,8 +356,7 @@ async fn foreground(stack: Stack) -> Result<ExitCode> {
         tracing::info!("signal received: stopping the stack");
         let _ = cmds.send(StackCommand::Shutdown { stop: true }).await;
     });
-    let mut announced: std::collections::HashMap<String, (Phase, Option<i32>)> =
-        Default::default();
+    let mut announced: std::collections::HashMap<String, (Phase, Option<i32>)> = Default::default();
     let mut failed = false;
     loop {
         {
@@ -366,7 +367,11 @@ async fn foreground(stack: Stack) -> Result<ExitCode> {
                     continue;
                 }
                 announced.insert(v.name.clone(), now);
-                let name = if v.name == TEMPORAL { "Temporal" } else { &v.name };
+                let name = if v.name == TEMPORAL {
+                    "Temporal"
+                } else {
+                    &v.name
+                };
                 match now {
                     (Phase::Running, Some(pid)) => {
                         crate::errln!("{name} running (PID {pid}), supervising; Ctrl-C stops it")
@@ -408,7 +413,11 @@ async fn logs(stack: &Stack, name: Option<String>, follow: bool, lines: usize) -
     let named = ctxs.len() > 1;
     let label = |c: &Ctx| {
         if named {
-            format!("{:<w$} | ", c.spec.name, w = ctxs.iter().map(|c| c.spec.name.len()).max().unwrap_or(0))
+            format!(
+                "{:<w$} | ",
+                c.spec.name,
+                w = ctxs.iter().map(|c| c.spec.name.len()).max().unwrap_or(0)
+            )
         } else {
             String::new()
         }

@@ -38,6 +38,8 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub phase: Phase,
+    /// The core's generation: it grows with every spawn or adoption.
+    pub gen: u64,
     pub pid: Option<i32>,
     pub restarts: u32,
     pub failures_in_window: usize,
@@ -59,6 +61,7 @@ impl Snapshot {
     pub fn empty() -> Self {
         Self {
             phase: Phase::Stopped,
+            gen: 0,
             pid: None,
             restarts: 0,
             failures_in_window: 0,
@@ -581,6 +584,7 @@ impl Actor {
         let c = &self.core;
         let snap = Snapshot {
             phase: c.phase,
+            gen: c.gen,
             pid: c.pid,
             restarts: c.restarts,
             failures_in_window: c.failures.len(),

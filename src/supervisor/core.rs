@@ -781,4 +781,52 @@ mod tests {
             "adoption never resets the count"
         );
     }
+
+    fn exit(core: &mut Core, t: Instant, code: i32) -> Vec<Action> {
+        let gen = core.gen;
+        core.handle(
+            t,
+            Event::Exited {
+                gen,
+                exit: ExitInfo::Code(code),
+                user_stop: false,
+                hint: None,
+            },
+        )
+    }
+
+    #[test]
+    fn restart_modes_decide_what_an_unrequested_exit_leads_to() {
+        let t = Instant::now();
+        for (mode, code, phase, respawns) in [
+            (RestartMode::Always, 0, Phase::Starting, true),
+            (RestartMode::Always, 3, Phase::Starting, true),
+            (RestartMode::OnFailure, 3, Phase::Starting, true),
+            (RestartMode::OnFailure, 0, Phase::Stopped, false),
+            (RestartMode::Never, 3, Phase::Failed, false),
+            (RestartMode::Never, 0, Phase::Stopped, false),
+        ] {
+            let mut core = Core::new(RestartPolicy { mode, ..policy() });
+            running(&mut core, t);
+            let acts = exit(&mut core, t + Duration::from_secs(5), code);
+            assert_eq!(core.phase, phase, "{mode:?} exit {code}");
+            assert_eq!(
+                acts.iter().any(|a| matches!(a, Action::Spawn { .. })),
+                respawns,
+                "{mode:?} exit {code}: {acts:?}"
+            );
+            // The group is always reaped, restarted or not.
+            assert!(acts.contains(&Action::ReapGroup), "{acts:?}");
+            if !respawns {
+                assert!(core
+                    .message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("not restarted"));
+                // A user's start still starts it.
+                let acts = core.handle(t + Duration::from_secs(6), Event::Start);
+                assert!(matches!(acts[..], [Action::Spawn { .. }]));
+            }
+        }
+    }
 }

@@ -24,7 +24,9 @@ pub enum StackCommand {
     StopAll,
     Refresh,
     /// End supervision; with `stop`, stop the whole stack first.
-    Shutdown { stop: bool },
+    Shutdown {
+        stop: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +89,7 @@ pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
             stack,
             actors,
             wanted: BTreeSet::new(),
+            handed: HashMap::new(),
             stopping: BTreeSet::new(),
             notes: HashMap::new(),
             snap_tx,
@@ -105,6 +108,9 @@ struct Coordinator {
     actors: Vec<Handle>,
     /// Asked to start, not yet handed to its actor (dependencies first).
     wanted: BTreeSet<String>,
+    /// Handed a start, with its actor's generation then: counts as starting
+    /// until the actor has taken it (its generation or phase moved).
+    handed: HashMap<String, u64>,
     /// Asked to stop, not yet handed to its actor (dependents first).
     stopping: BTreeSet<String>,
     notes: HashMap<String, String>,
@@ -126,8 +132,7 @@ impl Coordinator {
         }
         drop(wake_tx);
         if autostart {
-            // Let every actor adopt what already runs before deciding.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            // Each actor reads commands only after adopting what runs.
             self.command(StackCommand::StartAll).await;
         }
         let mut shutting_down = false;
@@ -238,6 +243,14 @@ impl Coordinator {
     /// Hands over whatever may go now, and publishes.
     async fn step(&mut self) {
         // Starts: those already on their way need nothing from us.
+        let actors = &self.actors;
+        let index = |n: &str| self.stack.services.iter().position(|c| c.spec.name == n);
+        self.handed.retain(|n, g| {
+            index(n).is_some_and(|i| {
+                let s = actors[i].snapshots.borrow();
+                s.gen == *g && s.phase == Phase::Stopped
+            })
+        });
         let wanted: Vec<String> = self.wanted.iter().cloned().collect();
         for s in wanted {
             if matches!(
@@ -256,6 +269,7 @@ impl Coordinator {
                 let name = &c.spec.name;
                 let s = h.snapshots.borrow();
                 let u = match s.phase {
+                    _ if self.handed.contains_key(name) => Unit::Starting,
                     Phase::Running => Unit::Running { ready: true },
                     Phase::Starting | Phase::Backoff => Unit::Starting,
                     _ if self.wanted.contains(name) => Unit::Waiting,
@@ -270,6 +284,10 @@ impl Coordinator {
                 Decision::Spawn => {
                     self.wanted.remove(&name);
                     self.notes.remove(&name);
+                    if let Some(i) = self.index(&name) {
+                        let g = self.actors[i].snapshots.borrow().gen;
+                        self.handed.insert(name.clone(), g);
+                    }
                     self.send(&name, Command::Start).await;
                 }
                 Decision::Wait(deps) => {
@@ -292,7 +310,8 @@ impl Coordinator {
                 .with_dependents(&[s.as_str()])
                 .unwrap_or_default();
             let clear = dependents.iter().filter(|d| **d != s).all(|d| {
-                !self.stopping.contains(d) && matches!(self.phase(d), Phase::Stopped | Phase::Failed)
+                !self.stopping.contains(d)
+                    && matches!(self.phase(d), Phase::Stopped | Phase::Failed)
             });
             if clear {
                 self.stopping.remove(&s);
