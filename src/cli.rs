@@ -29,8 +29,12 @@ pub enum Top {
     /// Manage the local services: Temporal and those of the config
     #[command(subcommand)]
     Local(Local),
-    /// Open the terminal dashboard
-    Dash,
+    /// Open the terminal dashboard (starts the autostart services that are not running)
+    Dash {
+        /// Only watch: start nothing when opening
+        #[arg(long)]
+        no_start: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

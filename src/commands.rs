@@ -28,7 +28,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Top::Dash => rt.block_on(crate::dash::run(ov)),
+        Top::Dash { no_start } => rt.block_on(crate::dash::run(ov, !no_start)),
         Top::Local(cmd) => {
             let verbose = matches!(
                 cmd,

@@ -13,9 +13,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::config::{Overrides, Settings};
-use crate::lifecycle::Ctx;
 use crate::logtail::LogTail;
-use crate::supervisor::{self, actor::Options, Command, Handle, Phase};
+use crate::service::Stack;
+use crate::supervisor::{self, actor::Options, Phase, StackCommand, StackHandle};
 use crate::ui::{App, Quit};
 
 fn init_tracing() {
@@ -30,7 +30,7 @@ fn init_tracing() {
         .try_init();
 }
 
-pub async fn run(ov: Overrides) -> Result<ExitCode> {
+pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
@@ -39,51 +39,86 @@ pub async fn run(ov: Overrides) -> Result<ExitCode> {
         );
     }
     init_tracing();
-    let settings = Settings::resolve(ov)?;
-    let ctx = Ctx::new(settings);
-    if let Err(why) = &ctx.spec.program {
-        tracing::error!("{why}");
+    let stack = Stack::new(Settings::resolve(ov)?)?;
+    for c in &stack.services {
+        if let Err(why) = &c.spec.program {
+            tracing::error!("{why}");
+        }
     }
-    let handle = supervisor::actor::spawn(
-        ctx.clone(),
+    let services = stack.services.clone();
+    let handle = supervisor::stack::spawn(
+        stack,
         Options {
             inspect_every: Duration::from_secs(2),
-            autostart: false,
+            autostart,
         },
     );
-    let mut app = App::new(ctx.clone(), handle.snapshots.borrow().clone());
-    let log_path = ctx.spec.paths.log.clone();
-    app.push_log(LogTail::last_lines(&log_path, 500));
-    let (log_tx, log_rx) = mpsc::channel::<Vec<String>>(8);
-    let tail_task = tokio::spawn(tail_log(LogTail::at_end(&log_path), log_tx));
+    let mut app = App::for_stack(services.clone(), handle.snapshots.borrow().clone());
+    let (log_tx, log_rx) = mpsc::channel::<(usize, Vec<String>)>(16);
+    let mut tails = Vec::new();
+    for (i, c) in services.iter().enumerate() {
+        let path = c.spec.paths.log.clone();
+        app.push_log_of(i, LogTail::last_lines(&path, 500));
+        tails.push(tokio::spawn(tail_log(
+            i,
+            LogTail::at_end(&path),
+            log_tx.clone(),
+        )));
+    }
+    drop(log_tx);
 
     let mut terminal = ratatui::try_init().context("cannot open the terminal (is this a TTY?)")?;
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     let result = event_loop(&mut terminal, &mut app, &handle, log_rx).await;
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
-    tail_task.abort();
-
+    for t in tails {
+        t.abort();
+    }
+    let one = services.len() == 1;
+    let label = |name: &str| {
+        if name == crate::service::TEMPORAL {
+            "Temporal".to_string()
+        } else {
+            name.to_string()
+        }
+    };
     match app.quit {
         Some(Quit::Stop) => {
-            // The actor stops the service, then ends; bounded by the grace.
-            let bound = ctx.spec.grace + Duration::from_secs(15);
+            // The supervisor stops the stack, dependents first, then ends;
+            // bounded by the longest grace along the way.
+            let grace: Duration = services.iter().map(|c| c.spec.grace).sum();
+            let bound = grace + Duration::from_secs(15);
             if tokio::time::timeout(bound, handle.join).await.is_err() {
                 crate::errln!(
-                    "stigmer: Temporal did not stop within {bound:?}; run `stigmer local kill`"
+                    "stigmer: the services did not stop within {bound:?}; run `stigmer local kill`"
                 );
                 return Ok(ExitCode::FAILURE);
             }
-            crate::outln!("Temporal stopped.");
+            if one {
+                crate::outln!("{} stopped.", label(&services[0].spec.name));
+            } else {
+                crate::outln!("All services stopped.");
+            }
         }
         _ => {
             let _ = handle
                 .commands
-                .send(Command::Shutdown { stop: false })
+                .send(StackCommand::Shutdown { stop: false })
                 .await;
             let _ = tokio::time::timeout(Duration::from_secs(2), handle.join).await;
-            if let Some(pid) = app.status().and_then(|s| s.pid) {
-                crate::outln!("Temporal left running (PID {pid}); `stigmer local stop` stops it.");
+            for v in &app.stack.services {
+                if let Some(pid) = v.snap.status.as_ref().and_then(|s| s.pid) {
+                    crate::outln!(
+                        "{} left running (PID {pid}); `stigmer local stop{}` stops it.",
+                        label(&v.name),
+                        if one {
+                            String::new()
+                        } else {
+                            format!(" {}", v.name)
+                        }
+                    );
+                }
             }
         }
     }
@@ -93,7 +128,7 @@ pub async fn run(ov: Overrides) -> Result<ExitCode> {
 /// Follows the log file; sends new lines in batches over a bounded channel.
 /// Woken by inotify on the log directory (a write, a truncation, a rotation),
 /// with a 1 s safety poll; 25 ms polling only if inotify is unavailable.
-async fn tail_log(mut tail: LogTail, tx: mpsc::Sender<Vec<String>>) {
+async fn tail_log(i: usize, mut tail: LogTail, tx: mpsc::Sender<(usize, Vec<String>)>) {
     use notify::Watcher;
     let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
     let dir = tail
@@ -117,7 +152,7 @@ async fn tail_log(mut tail: LogTail, tx: mpsc::Sender<Vec<String>>) {
     };
     loop {
         let batch = tail.poll();
-        if !batch.is_empty() && tx.send(batch).await.is_err() {
+        if !batch.is_empty() && tx.send((i, batch)).await.is_err() {
             return;
         }
         tokio::select! {
@@ -128,17 +163,19 @@ async fn tail_log(mut tail: LogTail, tx: mpsc::Sender<Vec<String>>) {
 }
 
 fn moving(app: &App) -> bool {
-    matches!(
-        app.snap.phase,
-        Phase::Backoff | Phase::Stopping | Phase::Starting
-    )
+    app.stack.services.iter().any(|v| {
+        matches!(
+            v.snap.phase,
+            Phase::Backoff | Phase::Stopping | Phase::Starting
+        )
+    })
 }
 
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
-    handle: &Handle,
-    mut log_rx: mpsc::Receiver<Vec<String>>,
+    handle: &StackHandle,
+    mut log_rx: mpsc::Receiver<(usize, Vec<String>)>,
 ) -> Result<()> {
     let mut events = EventStream::new();
     let mut snaps = handle.snapshots.clone();
@@ -174,12 +211,12 @@ async fn event_loop(
                     return Ok(()); // the actor ended (quit-and-stop finished)
                 }
                 let snap = snaps.borrow_and_update().clone();
-                app.set_snapshot(snap);
+                app.set_stack(snap);
             }
-            Some(batch) = log_rx.recv() => {
-                app.push_log(batch);
-                while let Ok(more) = log_rx.try_recv() {
-                    app.push_log(more);
+            Some((i, batch)) = log_rx.recv() => {
+                app.push_log_of(i, batch);
+                while let Ok((i, more)) = log_rx.try_recv() {
+                    app.push_log_of(i, more);
                 }
             }
             // Countdowns and progress move every 250 ms; otherwise once a second.

@@ -38,13 +38,18 @@ impl Tmux {
 
     /// Runs `stigmer dash` for `env` in a 120×40 pane; the pane outlives it
     /// so the restored terminal can be inspected.
+    /// Watching only (`--no-start`): the tests press the keys.
     fn launch(&self, env: &Env) {
         self.launch_as(env, "dash");
     }
 
     fn launch_as(&self, env: &Env, session: &str) {
+        self.launch_with(env, session, "--no-start");
+    }
+
+    fn launch_with(&self, env: &Env, session: &str, args: &str) {
         let line = format!(
-            "{STIGMER} --home {} --port {} dash; echo DASH-EXITED $?; sleep 120",
+            "{STIGMER} --home {} --port {} dash {args}; echo DASH-EXITED $?; sleep 120",
             env.home.display(),
             env.port
         );
@@ -311,4 +316,54 @@ fn two_dashboards_pressing_start_together_make_one_service_and_neither_kills_it(
         other.contains(&format!("PID {pid}")) && !other.contains("FAILED"),
         "{other}"
     );
+}
+
+#[test]
+fn dash_on_a_stack_starts_it_selects_a_service_stops_it_and_the_other_keeps_running() {
+    let env = Env::fixture("d-stack", &[], "");
+    let api = env.port + 1;
+    let mut cfg = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
+    cfg += &format!(
+        "\n[services.api]\ncommand = [{FIXTURE:?}, \"--http\", \"{api}\"]\nports = [{api}]\n\
+         ready = {{ http = \"http://127.0.0.1:{api}/\" }}\ndepends_on = {{ temporal = \"ready\" }}\ngrace_secs = 3.0\n"
+    );
+    env.write_config(&cfg);
+    let tmux = Tmux::new("stack");
+    // No --no-start: opening the dash starts the autostart services.
+    tmux.launch_with(&env, "dash", "");
+    tmux.wait("both services running", Duration::from_secs(30), |s| {
+        s.contains("Services") && s.matches(" running ").count() >= 2
+    });
+    let temporal = env.recorded_pid().expect("temporal PID");
+    let api_pid: i32 = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(env.home.join("api.pid")).unwrap(),
+    )
+    .unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    // Select the api, stop it: only it stops.
+    tmux.keys("]");
+    tmux.wait("the api selected", Duration::from_secs(5), |s| {
+        s.contains("stigmer  api ")
+    });
+    tmux.keys("t");
+    tmux.wait("the api stopped", Duration::from_secs(15), |s| {
+        s.contains("api             stopped") && s.contains("temporal        running")
+    });
+    assert!(group_gone(api_pid));
+    assert!(alive(temporal), "stopping api touched Temporal");
+    // The merged log names its lines.
+    tmux.keys("a");
+    tmux.wait("the merged log", Duration::from_secs(5), |s| {
+        s.contains("Log · all services") && s.contains("temporal │ fixture")
+    });
+    tmux.keys("q");
+    let screen = tmux.wait("exit", Duration::from_secs(10), |s| {
+        s.contains("DASH-EXITED 0")
+    });
+    assert!(
+        screen.contains(&format!("Temporal left running (PID {temporal})")),
+        "{screen}"
+    );
+    assert!(alive(temporal));
 }

@@ -8,6 +8,11 @@ pub enum UiAction {
     Start,
     Stop,
     Kill,
+    StartAll,
+    StopAll,
+    NextService,
+    PrevService,
+    ToggleMergedLog,
     Restart,
     Clean,
     Quit,
@@ -38,19 +43,49 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[KeyCode::Char('s')],
         label: "s",
-        help: "start (or adopt) Temporal",
+        help: "start selected (and what it needs)",
         action: UiAction::Start,
     },
     Binding {
         keys: &[KeyCode::Char('t')],
         label: "t",
-        help: "graceful stop (SIGTERM, then SIGKILL after the grace)",
+        help: "stop selected + dependents (TERM→KILL)",
         action: UiAction::Stop,
+    },
+    Binding {
+        keys: &[KeyCode::Char('S')],
+        label: "S",
+        help: "start the whole stack",
+        action: UiAction::StartAll,
+    },
+    Binding {
+        keys: &[KeyCode::Char('T')],
+        label: "T",
+        help: "stop the whole stack, dependents first",
+        action: UiAction::StopAll,
+    },
+    Binding {
+        keys: &[KeyCode::Char(']')],
+        label: "]",
+        help: "select the next service",
+        action: UiAction::NextService,
+    },
+    Binding {
+        keys: &[KeyCode::Char('[')],
+        label: "[",
+        help: "select the previous service",
+        action: UiAction::PrevService,
+    },
+    Binding {
+        keys: &[KeyCode::Char('a')],
+        label: "a",
+        help: "all services' log / selected's log",
+        action: UiAction::ToggleMergedLog,
     },
     Binding {
         keys: &[KeyCode::Char('k')],
         label: "k",
-        help: "force kill the group (asks y/n)",
+        help: "force kill selected's group (y/n)",
         action: UiAction::Kill,
     },
     Binding {
@@ -62,7 +97,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[KeyCode::Char('c')],
         label: "c",
-        help: "clean stale state (shows what, asks y/n)",
+        help: "clean stale state (shows what, y/n)",
         action: UiAction::Clean,
     },
     Binding {
@@ -146,13 +181,13 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[KeyCode::Char('q')],
         label: "q",
-        help: "quit, leave Temporal running",
+        help: "quit, leave services running",
         action: UiAction::Quit,
     },
     Binding {
         keys: &[KeyCode::Char('Q')],
         label: "Q",
-        help: "quit and stop Temporal",
+        help: "quit and stop every service",
         action: UiAction::QuitAndStop,
     },
 ];

@@ -7,6 +7,7 @@ pub mod log;
 pub mod panels;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
@@ -14,7 +15,7 @@ use ratatui::Frame;
 
 use crate::inspect::Status;
 use crate::lifecycle::{clean_from, Ctx};
-use crate::supervisor::{Command, Snapshot};
+use crate::supervisor::{Command, Snapshot, StackCommand, StackSnapshot};
 use keys::UiAction;
 use log::LogView;
 
@@ -23,16 +24,22 @@ pub const MIN_HEIGHT: u16 = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
+    Services,
     Processes,
     Events,
     Log,
 }
 
 impl Focus {
-    const ALL: [Focus; 3] = [Focus::Log, Focus::Processes, Focus::Events];
-    fn step(self, by: isize) -> Focus {
-        let i = Self::ALL.iter().position(|f| *f == self).unwrap_or(0) as isize;
-        Self::ALL[(i + by).rem_euclid(Self::ALL.len() as isize) as usize]
+    const ALL: [Focus; 4] = [Focus::Log, Focus::Services, Focus::Processes, Focus::Events];
+    /// The next panel; the services panel exists only for a stack.
+    fn step(self, by: isize, stack: bool) -> Focus {
+        let all: Vec<Focus> = Self::ALL
+            .into_iter()
+            .filter(|f| stack || *f != Focus::Services)
+            .collect();
+        let i = all.iter().position(|f| *f == self).unwrap_or(0) as isize;
+        all[(i + by).rem_euclid(all.len() as isize) as usize]
     }
 }
 
@@ -52,9 +59,10 @@ pub enum Quit {
     Stop,
 }
 
-/// What does not change while the dash runs.
+/// What does not change while the dash runs (for the selected service).
 #[derive(Debug, Clone)]
 pub struct Info {
+    pub name: String,
     pub home: PathBuf,
     pub log_path: PathBuf,
     pub grpc: u16,
@@ -68,8 +76,9 @@ impl Info {
     pub fn of(ctx: &Ctx) -> Self {
         let s = &ctx.settings;
         Self {
+            name: ctx.spec.name.clone(),
             home: s.state.root().to_path_buf(),
-            log_path: s.state.log_path(),
+            log_path: ctx.spec.paths.log.clone(),
             grpc: s.grpc_port,
             ui: s.ui_port,
             http: s.http_port,
@@ -80,10 +89,20 @@ impl Info {
 
 pub struct App {
     pub info: Info,
+    /// The selected service.
     pub ctx: Ctx,
+    /// The selected service's supervision.
     pub snap: Snapshot,
+    pub services: Vec<Arc<Ctx>>,
+    pub stack: StackSnapshot,
+    pub selected: usize,
     pub focus: Focus,
+    /// The log on screen: the selected service's, or all merged.
     pub log: LogView,
+    /// The other views, by service index; index `services.len()` is the
+    /// merged one. The one on screen is held in `log`, its slot empty.
+    pub views: Vec<LogView>,
+    pub shown: usize,
     pub dialog: Option<Dialog>,
     pub quit: Option<Quit>,
     pub proc_offset: usize,
@@ -94,19 +113,55 @@ pub struct App {
 }
 
 impl App {
+    /// The dash of Temporal alone.
     pub fn new(ctx: Ctx, snap: Snapshot) -> Self {
-        Self {
+        let name = ctx.spec.name.clone();
+        let stack = StackSnapshot {
+            services: vec![crate::supervisor::stack::ServiceView {
+                name,
+                snap,
+                note: None,
+            }],
+        };
+        Self::for_stack(vec![Arc::new(ctx)], stack)
+    }
+
+    pub fn for_stack(services: Vec<Arc<Ctx>>, stack: StackSnapshot) -> Self {
+        let ctx = (*services[0]).clone();
+        let n = services.len();
+        let mut app = Self {
             info: Info::of(&ctx),
             ctx,
-            snap,
+            snap: Snapshot::empty(),
+            services,
+            stack,
+            selected: 0,
             focus: Focus::Log,
             log: LogView::new(),
+            views: (0..=n).map(|_| LogView::new()).collect(),
+            shown: 0,
             dialog: None,
             quit: None,
             proc_offset: 0,
             events: tui_logger::TuiWidgetState::new(),
             notice: None,
             dirty: true,
+        };
+        app.sync_selected();
+        app
+    }
+
+    pub fn is_stack(&self) -> bool {
+        self.services.len() > 1
+    }
+
+    pub fn merged_shown(&self) -> bool {
+        self.shown == self.services.len()
+    }
+
+    fn sync_selected(&mut self) {
+        if let Some(v) = self.stack.services.get(self.selected) {
+            self.snap = v.snap.clone();
         }
     }
 
@@ -114,20 +169,86 @@ impl App {
         self.snap.status.as_deref()
     }
 
+    /// Why the selected service is not moving (waiting for a dependency…).
+    pub fn note(&self) -> Option<&str> {
+        self.stack
+            .services
+            .get(self.selected)
+            .and_then(|v| v.note.as_deref())
+    }
+
+    /// The dash of Temporal alone gets a single service's snapshot.
     pub fn set_snapshot(&mut self, snap: Snapshot) {
-        self.snap = snap;
+        if let Some(v) = self.stack.services.get_mut(self.selected) {
+            v.snap = snap;
+        }
+        self.sync_selected();
         self.dirty = true;
     }
 
+    pub fn set_stack(&mut self, stack: StackSnapshot) {
+        self.stack = stack;
+        self.sync_selected();
+        self.dirty = true;
+    }
+
+    /// Lines of the selected service (or of Temporal alone).
     pub fn push_log(&mut self, lines: Vec<String>) {
-        if !lines.is_empty() {
-            self.log.push(lines);
-            self.dirty = true;
+        self.push_log_of(self.selected, lines);
+    }
+
+    /// New lines of service `i`: to its view and, named, to the merged one.
+    pub fn push_log_of(&mut self, i: usize, lines: Vec<String>) {
+        if lines.is_empty() || i >= self.services.len() {
+            return;
+        }
+        if self.is_stack() {
+            let name = &self.services[i].spec.name;
+            let named: Vec<String> = lines.iter().map(|l| format!("{name} │ {l}")).collect();
+            self.view_mut(self.services.len()).push(named);
+        }
+        self.view_mut(i).push(lines);
+        self.dirty = true;
+    }
+
+    fn view_mut(&mut self, i: usize) -> &mut LogView {
+        if i == self.shown {
+            &mut self.log
+        } else {
+            &mut self.views[i]
         }
     }
 
+    fn show_view(&mut self, i: usize) {
+        if i == self.shown {
+            return;
+        }
+        std::mem::swap(&mut self.log, &mut self.views[self.shown]);
+        std::mem::swap(&mut self.log, &mut self.views[i]);
+        self.shown = i;
+    }
+
+    fn select(&mut self, by: isize) {
+        let n = self.services.len() as isize;
+        if n < 2 {
+            return;
+        }
+        self.selected = (self.selected as isize + by).rem_euclid(n) as usize;
+        self.ctx = (*self.services[self.selected]).clone();
+        self.info = Info::of(&self.ctx);
+        self.proc_offset = 0;
+        self.sync_selected();
+        if !self.merged_shown() {
+            self.show_view(self.selected);
+        }
+    }
+
+    fn for_selected(&self, c: Command) -> StackCommand {
+        StackCommand::Service(self.ctx.spec.name.clone(), c)
+    }
+
     /// A key in, maybe a command for the supervisor out.
-    pub fn on_key(&mut self, key: KeyEvent) -> Option<Command> {
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<StackCommand> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
@@ -169,11 +290,11 @@ impl App {
                 }
                 Dialog::ConfirmKill if close => {
                     self.dialog = None;
-                    yes.then_some(Command::Kill)
+                    yes.then(|| self.for_selected(Command::Kill))
                 }
                 Dialog::ConfirmClean(_) if close => {
                     self.dialog = None;
-                    yes.then_some(Command::Clean)
+                    yes.then(|| self.for_selected(Command::Clean))
                 }
                 _ => None,
             };
@@ -192,11 +313,24 @@ impl App {
         self.dirty = true;
     }
 
-    fn act(&mut self, action: UiAction) -> Option<Command> {
+    fn act(&mut self, action: UiAction) -> Option<StackCommand> {
         match action {
-            UiAction::Start => return Some(Command::Start),
-            UiAction::Stop => return Some(Command::Stop),
-            UiAction::Restart => return Some(Command::Restart),
+            UiAction::Start => return Some(self.for_selected(Command::Start)),
+            UiAction::Stop => return Some(self.for_selected(Command::Stop)),
+            UiAction::Restart => return Some(self.for_selected(Command::Restart)),
+            UiAction::StartAll => return Some(StackCommand::StartAll),
+            UiAction::StopAll => return Some(StackCommand::StopAll),
+            UiAction::NextService => self.select(1),
+            UiAction::PrevService => self.select(-1),
+            UiAction::ToggleMergedLog => {
+                if !self.is_stack() {
+                    self.notice = Some("one service: its log is the whole log".into());
+                } else if self.merged_shown() {
+                    self.show_view(self.selected);
+                } else {
+                    self.show_view(self.services.len());
+                }
+            }
             UiAction::Kill => self.dialog = Some(Dialog::ConfirmKill),
             UiAction::Clean => {
                 let plan = self
@@ -214,11 +348,11 @@ impl App {
             UiAction::Quit => self.quit = Some(Quit::Leave),
             UiAction::QuitAndStop => {
                 self.quit = Some(Quit::Stop);
-                return Some(Command::Shutdown { stop: true });
+                return Some(StackCommand::Shutdown { stop: true });
             }
             UiAction::Help => self.dialog = Some(Dialog::Help),
-            UiAction::FocusNext => self.focus = self.focus.step(1),
-            UiAction::FocusPrev => self.focus = self.focus.step(-1),
+            UiAction::FocusNext => self.focus = self.focus.step(1, self.is_stack()),
+            UiAction::FocusPrev => self.focus = self.focus.step(-1, self.is_stack()),
             UiAction::Up | UiAction::Down | UiAction::PageUp | UiAction::PageDown => {
                 let n = if matches!(action, UiAction::PageUp | UiAction::PageDown) {
                     10
@@ -227,6 +361,7 @@ impl App {
                 };
                 let up = matches!(action, UiAction::Up | UiAction::PageUp);
                 match self.focus {
+                    Focus::Services => self.select(if up { -1 } else { 1 }),
                     Focus::Log => {
                         if up {
                             self.log.scroll_up(n)

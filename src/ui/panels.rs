@@ -40,14 +40,24 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let [header, top, mid, bottom, footer] = Layout::vertical([
+    // A stack gets a services panel above the selected service's panels.
+    let services_h = if app.is_stack() {
+        (app.services.len() as u16 + 3).min(9)
+    } else {
+        0
+    };
+    let [header, services, top, mid, bottom, footer] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(services_h),
         Constraint::Length(9),
-        Constraint::Percentage(35),
+        Constraint::Percentage(if app.is_stack() { 25 } else { 35 }),
         Constraint::Min(5),
         Constraint::Length(1),
     ])
     .areas(area);
+    if app.is_stack() {
+        draw_services(app, f, services, now);
+    }
     let [service, right] =
         Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)]).areas(top);
     let [ports, lock] = Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(right);
@@ -69,7 +79,10 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
             area,
             " Force kill ",
             vec![
-                "SIGKILL the whole Temporal process group now?".into(),
+                format!(
+                    "SIGKILL the whole {} process group now?",
+                    display_name(&app.info.name)
+                ),
                 "Unsaved work in flight is lost; persisted workflows survive.".into(),
             ],
         ),
@@ -83,6 +96,120 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
         }
         None => {}
     }
+}
+
+/// "Temporal" for the built-in, the service's own name otherwise.
+fn display_name(name: &str) -> &str {
+    if name == crate::service::TEMPORAL {
+        "Temporal"
+    } else {
+        name
+    }
+}
+
+/// A stable colour per service, for its name in the merged log.
+fn service_color(i: usize) -> Color {
+    const PALETTE: [Color; 6] = [
+        Color::Cyan,
+        Color::Magenta,
+        Color::LightGreen,
+        Color::LightBlue,
+        Color::Yellow,
+        Color::LightRed,
+    ];
+    PALETTE[i % PALETTE.len()]
+}
+
+/// One row per service: state, PID, uptime, restarts, readiness, CPU and
+/// memory of its processes, and why it waits when it does.
+fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) {
+    let header = Row::new([
+        "", "service", "state", "PID", "up", "restarts", "ready", "CPU", "mem", "note",
+    ])
+    .style(Style::new().fg(DIM));
+    let rows: Vec<Row> = app
+        .stack
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let s = &v.snap;
+            let st = s.status.as_deref();
+            let up = st
+                .and_then(|st| st.uptime_secs)
+                .map(|u| {
+                    let since = s
+                        .status_at
+                        .map(|t| now.saturating_duration_since(t).as_secs())
+                        .unwrap_or(0);
+                    human_secs(u + since)
+                })
+                .unwrap_or_else(|| "-".into());
+            let ready = match st {
+                Some(st) if st.ready() => Span::styled("yes", Style::new().fg(OK)),
+                Some(st) if st.pid.is_some() => Span::styled("no", Style::new().fg(WARN)),
+                _ => Span::styled("-", Style::new().fg(DIM)),
+            };
+            let (cpu, mem) = s
+                .usage
+                .values()
+                .fold((0.0f32, 0u64), |(c, m), (c2, m2)| (c + c2, m + m2));
+            let note = v
+                .note
+                .clone()
+                .or_else(|| {
+                    (s.phase == Phase::Failed).then(|| s.message.clone().unwrap_or_default())
+                })
+                .unwrap_or_default();
+            let mark = if i == app.selected { "▶" } else { " " };
+            Row::new(vec![
+                Span::raw(mark),
+                Span::styled(v.name.clone(), Style::new().fg(service_color(i)).bold()),
+                Span::styled(format!(" {} ", s.phase.name()), phase_style(s.phase)),
+                Span::raw(s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into())),
+                Span::raw(up),
+                Span::raw(s.restarts.to_string()),
+                ready,
+                Span::raw(if s.pid.is_some() {
+                    format!("{cpu:.1}%")
+                } else {
+                    "-".into()
+                }),
+                Span::raw(if s.pid.is_some() {
+                    format!("{:.0}M", mem as f64 / 1048576.0)
+                } else {
+                    "-".into()
+                }),
+                Span::styled(note, Style::new().fg(WARN)),
+            ])
+            .style(if i == app.selected {
+                Style::new().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::new()
+            })
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(1),
+            Constraint::Length(14),
+            Constraint::Length(10),
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Length(8),
+            Constraint::Length(5),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Min(10),
+        ],
+    )
+    .header(header)
+    .block(block(
+        "Services · [ ] select · S start all · T stop all · a all logs".into(),
+        app.focus == Focus::Services,
+    ));
+    f.render_widget(table, area);
 }
 
 fn phase_style(phase: Phase) -> Style {
@@ -111,7 +238,7 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
             " stigmer ",
             Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
         ),
-        Span::raw(" temporal "),
+        Span::raw(format!(" {} ", app.info.name)),
         Span::styled(
             format!(" {} ", s.phase.name().to_uppercase()),
             phase_style(s.phase),
@@ -158,11 +285,15 @@ fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         }),
     ]));
     // What is going on right now, most urgent first.
-    let status_line = if app.info.program.is_err() {
+    let status_line = if app.info.program.is_err() && app.info.name == crate::service::TEMPORAL {
         Line::styled(
             "Temporal CLI not found: see the log panel for how to install it",
             Style::new().fg(BAD),
         )
+    } else if app.info.program.is_err() {
+        Line::styled("program not found: see the log panel", Style::new().fg(BAD))
+    } else if let Some(note) = app.note() {
+        Line::styled(note.to_string(), Style::new().fg(WARN))
     } else if s.phase == Phase::Stopping {
         let left: Vec<String> = s.stopping_alive.iter().map(|p| p.pid.to_string()).collect();
         Line::styled(
@@ -192,11 +323,24 @@ fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         Line::styled(m.clone(), Style::new().fg(color))
     } else if let Some(a) = st.and_then(|st| st.advice.clone()) {
         Line::styled(a, Style::new().fg(WARN))
-    } else {
+    } else if app.info.name == crate::service::TEMPORAL {
         Line::raw(format!(
             "gRPC :{}  UI http://127.0.0.1:{}",
             app.info.grpc, app.info.ui
         ))
+    } else {
+        let ports: Vec<String> = app
+            .ctx
+            .spec
+            .ports
+            .iter()
+            .map(|p| format!(":{}", p.port))
+            .collect();
+        Line::raw(if ports.is_empty() {
+            "no ports declared".to_string()
+        } else {
+            format!("ports {}", ports.join(" "))
+        })
     };
     lines.push(status_line);
     if let Some(st) = st {
@@ -458,7 +602,8 @@ fn draw_events(app: &App, f: &mut Frame, area: Rect) {
 
 fn draw_log(app: &App, f: &mut Frame, area: Rect) {
     let v = &app.log;
-    if let Err(why) = &app.info.program {
+    let merged = app.merged_shown();
+    if let (Err(why), false) = (&app.info.program, merged) {
         let text = vec![Line::styled(why.clone(), Style::new().fg(BAD).bold())];
         let title = format!("Log · {}", app.info.log_path.display());
         f.render_widget(
@@ -476,6 +621,23 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
     let lines: Vec<Line> = (start..end)
         .map(|i| {
             let text = v.lines[i].as_str();
+            if merged && v.current != Some(i) {
+                // "name │ line": the name in its service's colour.
+                if let Some((name, rest)) = text.split_once(" │ ") {
+                    let k = app
+                        .services
+                        .iter()
+                        .position(|c| c.spec.name == name)
+                        .unwrap_or(0);
+                    return Line::from(vec![
+                        Span::styled(
+                            format!("{name:>w$} │ ", w = name_width(app)),
+                            Style::new().fg(service_color(k)),
+                        ),
+                        Span::raw(rest.to_string()),
+                    ]);
+                }
+            }
             if v.current == Some(i) {
                 Line::styled(text.to_string(), Style::new().bg(WARN).fg(Color::Black))
             } else if !q.is_empty() && super::log::contains_ci(text, q) {
@@ -498,19 +660,36 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
         (None, Some(s)) => format!(" · /{s}"),
         _ => String::new(),
     };
-    let title = format!("Log · {} · {mode}{search}", app.info.log_path.display());
+    let title = if merged {
+        format!("Log · all services · {mode}{search}")
+    } else {
+        format!("Log · {} · {mode}{search}", app.info.log_path.display())
+    };
     f.render_widget(
         Paragraph::new(lines).block(block(title, app.focus == Focus::Log)),
         area,
     );
 }
 
+fn name_width(app: &App) -> usize {
+    app.services
+        .iter()
+        .map(|c| c.spec.name.len())
+        .max()
+        .unwrap_or(0)
+}
+
 fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
     let line = match &app.notice {
         Some(n) => Line::styled(n.clone(), Style::new().fg(WARN)),
-        None if app.quit == Some(super::Quit::Stop) => {
-            Line::styled("stopping Temporal, then quitting…", Style::new().fg(WARN))
-        }
+        None if app.quit == Some(super::Quit::Stop) => Line::styled(
+            if app.is_stack() {
+                "stopping every service (dependents first), then quitting…"
+            } else {
+                "stopping Temporal, then quitting…"
+            },
+            Style::new().fg(WARN),
+        ),
         None => Line::styled(hints(), Style::new().fg(DIM)),
     };
     f.render_widget(line, area);
@@ -528,16 +707,24 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 fn draw_help(f: &mut Frame, area: Rect) {
-    let mut lines: Vec<Line> = KEYMAP
-        .iter()
-        .map(|b| {
-            Line::from(vec![
-                Span::styled(
-                    format!("{:>8}  ", b.label),
-                    Style::new().bold().fg(Color::Cyan),
-                ),
-                Span::raw(b.help),
-            ])
+    // Two columns, so the whole table fits an 80×24 terminal.
+    let entry = |b: &super::keys::Binding| {
+        vec![
+            Span::styled(
+                format!("{:>7} ", b.label),
+                Style::new().bold().fg(Color::Cyan),
+            ),
+            Span::raw(format!("{:<38}", b.help)),
+        ]
+    };
+    let half = KEYMAP.len().div_ceil(2);
+    let mut lines: Vec<Line> = (0..half)
+        .map(|i| {
+            let mut spans = entry(&KEYMAP[i]);
+            if let Some(b) = KEYMAP.get(i + half) {
+                spans.extend(entry(b));
+            }
+            Line::from(spans)
         })
         .collect();
     lines.push(Line::raw(""));
@@ -545,7 +732,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
         "  mouse wheel scrolls the log · Esc closes",
         Style::new().fg(DIM),
     ));
-    let r = centered(area, 74, lines.len() as u16 + 2);
+    let r = centered(area, 96, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     f.render_widget(Paragraph::new(lines).block(block("Keys".into(), true)), r);
 }

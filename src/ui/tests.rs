@@ -17,6 +17,7 @@ use crate::pidfile::PidRecord;
 use crate::ports::PortRole;
 use crate::process::scan::ProcEntry;
 use crate::state::StateDir;
+use crate::supervisor::StackCommand;
 use crate::supervisor::{ExitInfo, Phase, Snapshot};
 
 const TEMPORAL: &str = "temporal server start-dev --ip 127.0.0.1 --port 7233";
@@ -206,6 +207,10 @@ fn screen(app: &App, w: u16, h: u16) -> String {
     out
 }
 
+fn svc(c: Command) -> StackCommand {
+    StackCommand::Service("temporal".into(), c)
+}
+
 fn key(c: KeyCode) -> KeyEvent {
     KeyEvent::new(c, KeyModifiers::NONE)
 }
@@ -337,9 +342,12 @@ fn too_small_terminal_gets_a_message() {
 #[test]
 fn keys_become_supervisor_commands() {
     let mut a = app(snapshot(Phase::Running, running(4242)));
-    assert_eq!(a.on_key(key(KeyCode::Char('s'))), Some(Command::Start));
-    assert_eq!(a.on_key(key(KeyCode::Char('t'))), Some(Command::Stop));
-    assert_eq!(a.on_key(key(KeyCode::Char('r'))), Some(Command::Restart));
+    assert_eq!(a.on_key(key(KeyCode::Char('s'))), Some(svc(Command::Start)));
+    assert_eq!(a.on_key(key(KeyCode::Char('t'))), Some(svc(Command::Stop)));
+    assert_eq!(
+        a.on_key(key(KeyCode::Char('r'))),
+        Some(svc(Command::Restart))
+    );
     // Force kill asks first.
     assert_eq!(a.on_key(key(KeyCode::Char('k'))), None);
     assert_eq!(a.dialog, Some(Dialog::ConfirmKill));
@@ -353,7 +361,7 @@ fn keys_become_supervisor_commands() {
     a.on_key(key(KeyCode::Char('k')));
     assert_eq!(a.on_key(key(KeyCode::Esc)), None);
     a.on_key(key(KeyCode::Char('k')));
-    assert_eq!(a.on_key(key(KeyCode::Char('y'))), Some(Command::Kill));
+    assert_eq!(a.on_key(key(KeyCode::Char('y'))), Some(svc(Command::Kill)));
     // Nothing stale: clean says so instead of asking.
     assert_eq!(a.on_key(key(KeyCode::Char('c'))), None);
     assert!(a.dialog.is_none() && a.notice.as_deref().unwrap().contains("nothing to clean"));
@@ -363,7 +371,7 @@ fn keys_become_supervisor_commands() {
     let mut b = app(snapshot(Phase::Running, running(4242)));
     assert_eq!(
         b.on_key(key(KeyCode::Char('Q'))),
-        Some(Command::Shutdown { stop: true })
+        Some(StackCommand::Shutdown { stop: true })
     );
     let mut c = app(snapshot(Phase::Running, running(4242)));
     assert_eq!(
@@ -381,7 +389,7 @@ fn clean_confirmation_sends_clean() {
     st.pid_file.detail = Some("it is empty".into());
     let mut a = app(snapshot(Phase::Stopped, st));
     a.on_key(key(KeyCode::Char('c')));
-    assert_eq!(a.on_key(key(KeyCode::Char('y'))), Some(Command::Clean));
+    assert_eq!(a.on_key(key(KeyCode::Char('y'))), Some(svc(Command::Clean)));
 }
 
 #[test]
@@ -412,4 +420,124 @@ fn search_focus_and_scroll_keys() {
     assert_eq!(a.focus, Focus::Processes);
     a.on_key(key(KeyCode::BackTab));
     assert_eq!(a.focus, Focus::Log);
+}
+
+/// Temporal, an API and a worker that depends on both.
+fn stack_app() -> App {
+    let state = StateDir::open(std::env::temp_dir().join("stigmer-snap")).unwrap();
+    let text = r#"
+[services.api]
+command = ["/bin/sleep", "1000"]
+ports = [8080]
+ready = { http = "http://127.0.0.1:8080/health" }
+
+[services.worker]
+command = ["/bin/sleep", "1000"]
+depends_on = { temporal = "ready", api = "ready" }
+"#;
+    let file = FileConfig::parse(std::path::Path::new("stigmer.toml"), text.as_bytes()).unwrap();
+    let mut settings = Settings::from_parts(state, file, Overrides::default()).unwrap();
+    settings.config_dir = PathBuf::from("/srv/app");
+    let stack = crate::service::Stack::new(settings).unwrap();
+    let mut services = stack.services.clone();
+    Arc::make_mut(&mut services[0]).spec.program = Ok(PathBuf::from("/opt/temporal"));
+    let mut api = running(5000);
+    api.uptime_secs = Some(61);
+    api.state = State::Starting;
+    if let Some(h) = api.health.last_mut() {
+        h.ok = false;
+    }
+    let mut worker_snap = snapshot(Phase::Stopped, stopped());
+    worker_snap.message = None;
+    let view =
+        |name: &str, snap: Snapshot, note: Option<&str>| crate::supervisor::stack::ServiceView {
+            name: name.into(),
+            snap,
+            note: note.map(String::from),
+        };
+    let mut t = snapshot(Phase::Running, running(4242));
+    t.restarts = 2;
+    let snap = StackSnapshot {
+        services: vec![
+            view("temporal", t, None),
+            view("api", snapshot(Phase::Starting, api), None),
+            view("worker", worker_snap, Some("waiting for api")),
+        ],
+    };
+    let mut a = App::for_stack(services, snap);
+    a.push_log_of(0, vec!["temporal says hello".into()]);
+    a.push_log_of(1, vec!["api listening on :8080".into()]);
+    a.push_log_of(2, vec!["worker polling hello-queue".into()]);
+    a
+}
+
+#[test]
+fn snapshot_stack_services_panel() {
+    let a = stack_app();
+    let text = screen(&a, 110, 34);
+    assert!(text.contains("waiting for api"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn stack_keys_select_services_and_act_on_the_selected_one() {
+    let mut a = stack_app();
+    assert_eq!(a.info.name, "temporal");
+    a.on_key(key(KeyCode::Char(']')));
+    assert_eq!(a.info.name, "api");
+    assert_eq!(
+        a.on_key(key(KeyCode::Char('t'))),
+        Some(StackCommand::Service("api".into(), Command::Stop))
+    );
+    // The log panel follows the selection: the api's lines only.
+    assert!(a.log.lines.iter().all(|l| l.contains("api")));
+    a.on_key(key(KeyCode::Char('[')));
+    a.on_key(key(KeyCode::Char('[')));
+    assert_eq!(a.info.name, "worker");
+    assert_eq!(
+        a.on_key(key(KeyCode::Char('S'))),
+        Some(StackCommand::StartAll)
+    );
+    assert_eq!(
+        a.on_key(key(KeyCode::Char('T'))),
+        Some(StackCommand::StopAll)
+    );
+    assert_eq!(
+        a.on_key(key(KeyCode::Char('Q'))),
+        Some(StackCommand::Shutdown { stop: true })
+    );
+}
+
+#[test]
+fn snapshot_stack_merged_log_names_each_line() {
+    let mut a = stack_app();
+    a.on_key(key(KeyCode::Char('a')));
+    assert!(a.merged_shown());
+    assert_eq!(a.log.lines.len(), 3);
+    let text = screen(&a, 110, 34);
+    assert!(text.contains("Log · all services"), "{text}");
+    assert!(
+        text.contains("worker │ worker polling hello-queue"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+    // Colours: each name in its service's colour.
+    let mut t = Terminal::new(TestBackend::new(110, 34)).unwrap();
+    t.draw(|f| a.draw(f, Instant::now())).unwrap();
+    let buf = t.backend().buffer().clone();
+    let colour_of = |needle: &str| {
+        (0..buf.area.height).find_map(|y| {
+            let row: String = (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            let col = row.find(needle)?;
+            let x = row[..col].chars().count() as u16;
+            Some(buf[(x, y)].fg)
+        })
+    };
+    let (t_col, w_col) = (colour_of("temporal │"), colour_of("  worker │"));
+    assert!(
+        t_col.is_some() && w_col.is_some() && t_col != w_col,
+        "{t_col:?} {w_col:?}"
+    );
 }
