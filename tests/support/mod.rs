@@ -102,6 +102,8 @@ pub fn port_open(port: u16) -> bool {
 pub struct Env {
     pub home: PathBuf,
     pub port: u16,
+    /// `--config FILE` for every command (cleanup included), when set.
+    pub config: Option<PathBuf>,
     _port_lock: File,
     children: Vec<Child>,
 }
@@ -144,6 +146,7 @@ impl Env {
         Self {
             home,
             port,
+            config: None,
             _port_lock: lock,
             children: vec![],
         }
@@ -191,9 +194,13 @@ impl Env {
         c.arg("--home")
             .arg(&self.home)
             .arg("--port")
-            .arg(self.port.to_string())
-            .args(args);
+            .arg(self.port.to_string());
+        if let Some(cfg) = &self.config {
+            c.arg("--config").arg(cfg);
+        }
+        c.args(args);
         c.env_remove("STIGMER_HOME")
+            .env_remove("STIGMER_CONFIG")
             .env_remove("STIGMER_PORT")
             .env("STIGMER_LOG", "stigmer=info");
         c.stdin(Stdio::null())

@@ -1,0 +1,131 @@
+//! The example stack (`examples/stack/`) against the real Temporal and a real
+//! Python worker: started in dependency order, the worker polls its task
+//! queue and runs a workflow, and stop takes dependents first.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+/// A copy of the example with this test's ports and the project's Python.
+fn example_copy(env: &Env, greeter_port: u16) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/stack");
+    let dir = env.home.join("example");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["greeter.py", "worker.py"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python");
+    assert!(
+        python.exists(),
+        "the example's Python is missing: run `bash scripts/setup.sh` (installs temporalio into .tools/)"
+    );
+    let text = std::fs::read_to_string(src.join("stigmer.toml"))
+        .unwrap()
+        .replace(
+            "../../.tools/venv/bin/python",
+            &python.display().to_string(),
+        )
+        .replace("8089", &greeter_port.to_string());
+    std::fs::write(dir.join("stigmer.toml"), text).unwrap();
+    dir.join("stigmer.toml")
+}
+
+fn record(env: &Env, name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(env.home.join(format!("{name}.pid"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn temporal_cli(args: &[&str], timeout: Duration) -> String {
+    let child = Command::new(temporal_bin())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("temporal CLI");
+    let out = wait_output(child, timeout, &format!("temporal {}", args.join(" ")));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn example_stack_starts_in_order_polls_its_queue_runs_a_workflow_and_stops_dependents_first() {
+    let mut env = Env::temporal("x-example");
+    let greeter = env.port + 1;
+    // Every command from here on, the cleanup's `local kill` included.
+    env.config = Some(example_copy(&env, greeter));
+    let out = env.ok(&["local", "start"]);
+    for name in ["Temporal", "greeter", "worker"] {
+        assert!(out.contains(&format!("{name} started (PID")), "{out}");
+    }
+    // The worker was spawned only after Temporal answered, and says so itself.
+    let (t, w) = (record(&env, "temporal"), record(&env, "worker"));
+    assert!(
+        w["started_at_ms"].as_u64() >= t["ready_at_ms"].as_u64(),
+        "{t} {w}"
+    );
+    let address = format!("127.0.0.1:{}", env.port);
+    let log = std::fs::read_to_string(env.home.join("logs/worker.log")).unwrap();
+    assert!(
+        log.contains(&format!("temporal answered at {address}: True")),
+        "{log}"
+    );
+    let wpid = w["pid"].as_i64().unwrap();
+    let environ = std::fs::read(format!("/proc/{wpid}/environ")).unwrap();
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|kv| kv == format!("TEMPORAL_ADDRESS={address}").as_bytes()),
+        "TEMPORAL_ADDRESS not set for the worker"
+    );
+
+    // Temporal sees the worker's pollers on its task queue, by PID.
+    let mut described = String::new();
+    let polled = wait_until(Duration::from_secs(20), || {
+        described = temporal_cli(
+            &[
+                "task-queue",
+                "describe",
+                "--task-queue",
+                "hello",
+                "--address",
+                &address,
+            ],
+            Duration::from_secs(15),
+        );
+        described.contains(&format!("{wpid}@"))
+    });
+    assert!(polled, "no poller of PID {wpid}:\n{described}");
+
+    // A workflow runs through the worker and the greeter.
+    let result = temporal_cli(
+        &[
+            "workflow",
+            "execute",
+            "--type",
+            "Greet",
+            "--task-queue",
+            "hello",
+            "--input",
+            "\"stigmer\"",
+            "--address",
+            &address,
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(result.contains("Hello, stigmer!"), "{result}");
+
+    // Stop: the worker first, then what it depends on.
+    let out = env.ok(&["local", "stop"]);
+    let pos = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s:?} in {out}"));
+    assert!(pos("worker stopped") < pos("greeter stopped"), "{out}");
+    assert!(pos("worker stopped") < pos("Temporal stopped"), "{out}");
+    assert!(group_gone(wpid as i32));
+}
