@@ -1,6 +1,7 @@
 //! `cargo bench --bench stigmer`: stigmer against bare Temporal and against
 //! its budgets, on this machine, in one run. Prints a table of medians with
-//! min/max. Rounds: STIGMER_BENCH_ROUNDS (default 5). Real processes only.
+//! min/max. Rounds: STIGMER_BENCH_ROUNDS (default 5); STIGMER_BENCH_ONLY
+//! (e.g. `stack`) runs some sections only. Real processes only.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -438,6 +439,82 @@ fn running_temporal(name: &str) -> (Env, stigmer::lifecycle::Ctx, tokio::runtime
     )
 }
 
+/// The example stack (Temporal, greeter, Python worker that depends on
+/// both): `local start` until all are ready, against the same programs
+/// started by hand along the critical path, max(Temporal, greeter) + worker.
+fn stack(table: &mut Table) {
+    use std::io::BufRead;
+    let (mut ours, mut bare) = (Stat::default(), Stat::default());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".tools/venv/bin/python");
+    for i in 0..rounds() {
+        let mut env = Env::temporal(&format!("bench-stack-{i}"));
+        let greeter_port = env.port + 1;
+        let config = env.example_stack(greeter_port);
+        let dir = config.parent().unwrap().to_path_buf();
+
+        // Bare: Temporal, then (separately) the greeter, then the worker.
+        let t0 = Instant::now();
+        let mut temporal = Bare::spawn(&env);
+        poll(Duration::from_secs(60), Duration::from_millis(1), || {
+            http_ready(env.http_port())
+        })
+        .expect("bare ready");
+        let t_temporal = t0.elapsed();
+        let t0 = Instant::now();
+        let mut greeter = Command::new(&python)
+            .arg(dir.join("greeter.py"))
+            .env("GREETER_PORT", greeter_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("greeter");
+        poll(Duration::from_secs(30), Duration::from_millis(1), || {
+            port_open(greeter_port)
+        })
+        .expect("greeter ready");
+        let t_greeter = t0.elapsed();
+        let t0 = Instant::now();
+        let mut worker = Command::new(&python)
+            .arg(dir.join("worker.py"))
+            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", env.port))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("worker");
+        let out = std::io::BufReader::new(worker.stdout.take().unwrap());
+        let polling = out
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("worker polling task queue"));
+        assert!(polling, "the bare worker never polled");
+        let t_worker = t0.elapsed();
+        bare.push(t_temporal.max(t_greeter) + t_worker);
+        for c in [&mut worker, &mut greeter] {
+            let _ = c.kill(); // our own children
+            let _ = c.wait();
+        }
+        temporal.stop();
+        assert!(poll(Duration::from_secs(10), Duration::from_millis(5), || {
+            !port_open(env.port)
+        })
+        .is_some());
+
+        env.config = Some(config);
+        let t0 = Instant::now();
+        env.ok(&["local", "start"]);
+        ours.push(t0.elapsed());
+        env.ok(&["local", "stop"]);
+    }
+    table.row(
+        "stack start → all ready (example: Temporal + greeter ∥, then worker)",
+        ours.fmt(" ms"),
+        format!("bare critical path {}", bare.fmt(" ms")),
+        format!("{:.2}×", ours.med() / bare.med()),
+        "≤ 1.05×",
+    );
+}
+
 fn render(table: &mut Table) {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
@@ -536,10 +613,21 @@ fn main() {
             .unwrap_or(0)
     );
     let mut table = Table(vec![]);
-    lifecycle(&mut table);
-    dashboard(&mut table);
-    render(&mut table);
-    scan(&mut table);
+    // STIGMER_BENCH_ONLY=stack (comma-separated) runs just those sections.
+    let only = std::env::var("STIGMER_BENCH_ONLY").unwrap_or_default();
+    let run = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
+    let sections: [(&str, fn(&mut Table)); 5] = [
+        ("lifecycle", lifecycle),
+        ("stack", stack),
+        ("dashboard", dashboard),
+        ("render", render),
+        ("scan", scan),
+    ];
+    for (name, f) in sections {
+        if run(name) {
+            f(&mut table);
+        }
+    }
     table.print();
     println!("\n(total {:.0} s)", t0.elapsed().as_secs_f64());
 }

@@ -4,35 +4,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use support::*;
-
-/// A copy of the example with this test's ports and the project's Python.
-fn example_copy(env: &Env, greeter_port: u16) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/stack");
-    let dir = env.home.join("example");
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["greeter.py", "worker.py"] {
-        std::fs::copy(src.join(f), dir.join(f)).unwrap();
-    }
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python");
-    assert!(
-        python.exists(),
-        "the example's Python is missing: run `bash scripts/setup.sh` (installs temporalio into .tools/)"
-    );
-    let text = std::fs::read_to_string(src.join("stigmer.toml"))
-        .unwrap()
-        .replace(
-            "../../.tools/venv/bin/python",
-            &python.display().to_string(),
-        )
-        .replace("8089", &greeter_port.to_string());
-    std::fs::write(dir.join("stigmer.toml"), text).unwrap();
-    dir.join("stigmer.toml")
-}
 
 fn record(env: &Env, name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(env.home.join(format!("{name}.pid"))).unwrap();
@@ -60,7 +35,7 @@ fn example_stack_starts_in_order_polls_its_queue_runs_a_workflow_and_stops_depen
     let mut env = Env::temporal("x-example");
     let greeter = env.port + 1;
     // Every command from here on, the cleanup's `local kill` included.
-    env.config = Some(example_copy(&env, greeter));
+    env.config = Some(env.example_stack(greeter));
     let out = env.ok(&["local", "start"]);
     for name in ["Temporal", "greeter", "worker"] {
         assert!(out.contains(&format!("{name} started (PID")), "{out}");

@@ -178,6 +178,32 @@ impl Env {
         env
     }
 
+    /// A copy of `examples/stack/` in this state dir, with this test's
+    /// greeter port and the project's Python; its config file.
+    pub fn example_stack(&self, greeter_port: u16) -> PathBuf {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let src = root.join("examples/stack");
+        let dir = self.home.join("example");
+        std::fs::create_dir_all(&dir).expect("example dir");
+        for f in ["greeter.py", "worker.py"] {
+            std::fs::copy(src.join(f), dir.join(f)).expect("copy example");
+        }
+        let python = root.join(".tools/venv/bin/python");
+        assert!(
+            python.exists(),
+            "the example's Python is missing: run `bash scripts/setup.sh` (installs temporalio into .tools/)"
+        );
+        let text = std::fs::read_to_string(src.join("stigmer.toml"))
+            .expect("example config")
+            .replace(
+                "../../.tools/venv/bin/python",
+                &python.display().to_string(),
+            )
+            .replace("8089", &greeter_port.to_string());
+        std::fs::write(dir.join("stigmer.toml"), text).expect("write example config");
+        dir.join("stigmer.toml")
+    }
+
     pub fn write_config(&self, text: &str) {
         std::fs::write(self.home.join("config.toml"), text).expect("config");
     }
