@@ -600,6 +600,9 @@ fn scan(table: &mut Table) {
     }
 }
 
+/// A named part of the benchmark.
+type Section = (&'static str, fn(&mut Table));
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--exact") {
         return; // `cargo test --benches` probing: nothing to list
@@ -616,7 +619,7 @@ fn main() {
     // STIGMER_BENCH_ONLY=stack (comma-separated) runs just those sections.
     let only = std::env::var("STIGMER_BENCH_ONLY").unwrap_or_default();
     let run = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
-    let sections: [(&str, fn(&mut Table)); 5] = [
+    let sections: [Section; 5] = [
         ("lifecycle", lifecycle),
         ("stack", stack),
         ("dashboard", dashboard),

@@ -256,7 +256,8 @@ pub enum ReadyError {
 
 /// Checks readiness until it passes, the leader dies, or the deadline
 /// passes. Network checks are retried every 5 ms (a refused connection on
-/// loopback costs microseconds), a program every 250 ms; a log is followed.
+/// loopback costs microseconds), a program every 250 ms; a log is followed
+/// every 5 ms.
 pub async fn wait_ready(
     ctx: &Ctx,
     rec: &PidRecord,
@@ -267,7 +268,9 @@ pub async fn wait_ready(
     let every = match &ctx.spec.readiness {
         Readiness::Http { .. } | Readiness::Tcp(_) => Duration::from_millis(5),
         Readiness::Exec(_) => Duration::from_millis(250),
-        Readiness::Log(_) | Readiness::Uptime(_) => Duration::from_millis(20),
+        // Reading what a log gained since the last look costs microseconds.
+        Readiness::Log(_) => Duration::from_millis(5),
+        Readiness::Uptime(_) => Duration::from_millis(20),
     };
     let mut tail =
         crate::logtail::LogTail::from_offset(&ctx.spec.paths.log, rec.log_offset.unwrap_or(0));
