@@ -677,7 +677,7 @@ fn find_program(explicit: Option<&Path>, home_bin: &Path) -> Result<PathBuf, Str
         })
 }
 
-fn is_executable(p: &Path) -> bool {
+pub(crate) fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

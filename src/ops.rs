@@ -23,13 +23,13 @@ pub type Report<T> = (String, Result<T, String>);
 pub async fn start(
     stack: &Stack,
     set: &BTreeSet<String>,
-    mut report: impl FnMut(&Ctx, &Result<StartOutcome, String>),
+    report: impl FnMut(&Ctx, &Result<StartOutcome, String>),
 ) -> bool {
     let mut units: HashMap<String, watch::Sender<Unit>> = HashMap::new();
     for name in set {
         units.insert(name.clone(), watch::channel(Unit::Waiting).0);
     }
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Report<StartOutcome>>();
+    let (done_tx, done_rx) = mpsc::unbounded_channel::<Report<StartOutcome>>();
     for name in set {
         let Some(ctx) = stack.get(name).cloned() else {
             continue;
@@ -48,6 +48,15 @@ pub async fn start(
         });
     }
     drop(done_tx);
+    collect(stack, done_rx, report).await
+}
+
+/// Hands each service's result to `report` as it arrives; all fine?
+async fn collect<T>(
+    stack: &Stack,
+    mut done_rx: mpsc::UnboundedReceiver<Report<T>>,
+    mut report: impl FnMut(&Ctx, &Result<T, String>),
+) -> bool {
     let mut ok = true;
     while let Some((name, r)) = done_rx.recv().await {
         ok &= r.is_ok();
@@ -104,13 +113,13 @@ pub async fn stop(
     set: &BTreeSet<String>,
     grace: Option<Duration>,
     force: bool,
-    mut report: impl FnMut(&Ctx, &Result<StopReport, String>),
+    report: impl FnMut(&Ctx, &Result<StopReport, String>),
 ) -> bool {
     let mut gone: HashMap<String, watch::Sender<bool>> = HashMap::new();
     for name in set {
         gone.insert(name.clone(), watch::channel(false).0);
     }
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Report<StopReport>>();
+    let (done_tx, done_rx) = mpsc::unbounded_channel::<Report<StopReport>>();
     for name in set {
         let Some(ctx) = stack.get(name).cloned() else {
             continue;
@@ -137,14 +146,7 @@ pub async fn stop(
         });
     }
     drop(done_tx);
-    let mut ok = true;
-    while let Some((name, r)) = done_rx.recv().await {
-        ok &= r.is_ok();
-        if let Some(ctx) = stack.get(&name) {
-            report(ctx, &r);
-        }
-    }
-    ok
+    collect(stack, done_rx, report).await
 }
 
 /// The services a start of `names` covers: those named and, transitively,

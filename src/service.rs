@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::config::{
-    parse_http_url, restart_policy, DependsOn, RestartMode, RestartPolicy, ServiceConfig, Settings,
+    is_executable, parse_http_url, restart_policy, DependsOn, RestartMode, RestartPolicy,
+    ServiceConfig, Settings,
 };
 use crate::ports::PortRole;
 use crate::stack::{Condition, Graph, Node};
@@ -275,13 +276,6 @@ impl ServiceSpec {
             std::process::id()
         )
     }
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 /// A bare program name on the service's PATH (its own `env` PATH first).
