@@ -278,14 +278,19 @@ fn status_json(name: &str, st: &Status) -> Result<serde_json::Value> {
     Ok(v)
 }
 
-async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitCode> {
-    let ctxs: Vec<&std::sync::Arc<Ctx>> = match &name {
+/// The named service, or every one; an unknown name lists the known.
+fn one_or_all<'a>(stack: &'a Stack, name: Option<&str>) -> Result<Vec<&'a std::sync::Arc<Ctx>>> {
+    match name {
         Some(n) => {
-            stack.check_names(std::slice::from_ref(n))?;
-            stack.get(n).into_iter().collect()
+            stack.check_names(&[n.to_string()])?;
+            Ok(stack.get(n).into_iter().collect())
         }
-        None => stack.services.iter().collect(),
-    };
+        None => Ok(stack.services.iter().collect()),
+    }
+}
+
+async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitCode> {
+    let ctxs = one_or_all(stack, name.as_deref())?;
     let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
     if json {
         let v = if name.is_some() {
@@ -403,13 +408,7 @@ async fn foreground(stack: Stack) -> Result<ExitCode> {
 }
 
 async fn logs(stack: &Stack, name: Option<String>, follow: bool, lines: usize) -> Result<ExitCode> {
-    let ctxs: Vec<&std::sync::Arc<Ctx>> = match &name {
-        Some(n) => {
-            stack.check_names(std::slice::from_ref(n))?;
-            stack.get(n).into_iter().collect()
-        }
-        None => stack.services.iter().collect(),
-    };
+    let ctxs = one_or_all(stack, name.as_deref())?;
     let named = ctxs.len() > 1;
     let label = |c: &Ctx| {
         if named {

@@ -582,14 +582,8 @@ impl Settings {
             http_port,
             program,
             args,
-            grace: cfg
-                .grace_secs
-                .map(Duration::from_secs_f64)
-                .unwrap_or(Duration::from_secs(15)),
-            ready_timeout: cfg
-                .ready_timeout_secs
-                .map(Duration::from_secs_f64)
-                .unwrap_or(Duration::from_secs(60)),
+            grace: secs_or(cfg.grace_secs, 15),
+            ready_timeout: secs_or(cfg.ready_timeout_secs, 60),
             restart,
             enabled: cfg.enabled.unwrap_or(true),
             autostart: cfg.autostart.unwrap_or(true),
@@ -658,23 +652,31 @@ fn find_program(explicit: Option<&Path>, home_bin: &Path) -> Result<PathBuf, Str
             ))
         };
     }
-    let from_path = std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("temporal"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    from_path
-        .into_iter()
-        .chain(std::iter::once(home_bin.join("temporal")))
-        .find(|p| is_executable(p))
+    find_on_path("temporal", None)
+        .or_else(|| Some(home_bin.join("temporal")).filter(|p| is_executable(p)))
         .ok_or_else(|| {
             format!(
                 "Temporal CLI not found on PATH or at {}. {INSTALL_HINT}",
                 home_bin.join("temporal").display()
             )
         })
+}
+
+/// An executable `prog` in the directories of `path` (else `$PATH`).
+pub(crate) fn find_on_path(prog: &str, path: Option<&str>) -> Option<PathBuf> {
+    let path = match path {
+        Some(p) => std::ffi::OsString::from(p),
+        None => std::env::var_os("PATH")?,
+    };
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| is_executable(p))
+}
+
+/// Seconds from the config, else the default.
+pub(crate) fn secs_or(v: Option<f64>, default_secs: u64) -> Duration {
+    v.map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(default_secs))
 }
 
 pub(crate) fn is_executable(p: &Path) -> bool {

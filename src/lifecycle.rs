@@ -282,17 +282,18 @@ pub async fn wait_ready(
             },
             _ => crate::ready::probe(&ctx.spec, rec).await,
         };
-        let alive = matches!(identity.verify(), Verdict::Match(_));
+        // A check can pass on a port or a log line left by a dead process.
+        if !matches!(identity.verify(), Verdict::Match(_)) {
+            return Err(ReadyError::Exited);
+        }
         match result {
-            Ok(_) if alive => {
+            Ok(_) => {
                 let path = &ctx.spec.paths.pid;
                 if let Err(e) = pidfile::mark_ready(path, rec.pid, now_ms()) {
                     tracing::warn!("could not record readiness in {}: {e}", path.display());
                 }
                 return Ok(t0.elapsed());
             }
-            _ if !alive => return Err(ReadyError::Exited),
-            Ok(_) => unreachable!(),
             Err(last) if t0.elapsed() >= timeout => return Err(ReadyError::Timeout(timeout, last)),
             Err(_) => tokio::time::sleep(every).await,
         }

