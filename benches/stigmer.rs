@@ -522,7 +522,7 @@ fn render(table: &mut Table) {
     let status = rt.block_on(stigmer::inspect::inspect(&ctx));
     let mut snap = stigmer::supervisor::Snapshot::empty();
     snap.status = Some(std::sync::Arc::new(status));
-    let mut app = stigmer::ui::App::new(ctx, snap);
+    let mut app = stigmer::ui::App::new(stigmer::ui::Info::of(&ctx), snap);
     app.push_log(
         (0..10_000)
             .map(|i| format!("log line {i} with some text in it, like Temporal writes"))

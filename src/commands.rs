@@ -486,11 +486,7 @@ pub fn human_status(st: &Status) -> String {
         o,
         "pid file  {:<10} {}",
         st.pid_file.state,
-        st.pid_file
-            .identity
-            .clone()
-            .or(st.pid_file.detail.clone())
-            .unwrap_or_default()
+        st.pid_file.summary().unwrap_or_default()
     );
     for p in &st.ports {
         let owner = match (p.owner_pid, &p.owner_cmd) {

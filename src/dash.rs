@@ -16,7 +16,7 @@ use crate::config::{Overrides, Settings};
 use crate::logtail::LogTail;
 use crate::service::Stack;
 use crate::supervisor::{self, actor::Options, Phase, StackCommand, StackHandle};
-use crate::ui::{App, Quit};
+use crate::ui::{App, Info, Quit};
 
 fn init_tracing() {
     use tracing_subscriber::prelude::*;
@@ -53,7 +53,8 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
             autostart,
         },
     );
-    let mut app = App::for_stack(services.clone(), handle.snapshots.borrow().clone());
+    let infos = services.iter().map(|c| Info::of(c)).collect();
+    let mut app = App::for_stack(infos, handle.snapshots.borrow().clone());
     let (log_tx, log_rx) = mpsc::channel::<(usize, Vec<String>)>(16);
     let mut tails = Vec::new();
     for (i, c) in services.iter().enumerate() {

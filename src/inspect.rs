@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::Ctx;
+use crate::blocking::blocking;
 use crate::pidfile::{self, PidFile, PidRecord};
+use crate::ports::Listener;
 use crate::ports::{self, PortRole};
 use crate::process::scan::{scan, ProcEntry, Scan, ScanRequest};
 use crate::process::Verdict;
+use crate::service::Ctx;
 use crate::service::{Readiness, TAG_VAR};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,14 +53,70 @@ pub struct LockStatus {
     pub holders: Vec<Holder>,
 }
 
+/// What the PID file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PidFileState {
+    Missing,
+    Valid,
+    Corrupt,
+}
+
+impl std::fmt::Display for PidFileState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PidFileState::Missing => "missing",
+            PidFileState::Valid => "valid",
+            PidFileState::Corrupt => "corrupt",
+        })
+    }
+}
+
+/// Whether the recorded process is still the one we started. Printed (and
+/// serialised) as `match`, `zombie`, `gone` or `mismatch: why`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Match,
+    Zombie,
+    Gone,
+    Mismatch(String),
+}
+
+impl From<&Verdict> for Identity {
+    fn from(v: &Verdict) -> Self {
+        match v {
+            Verdict::Match(_) => Identity::Match,
+            Verdict::Zombie => Identity::Zombie,
+            Verdict::Gone => Identity::Gone,
+            Verdict::Mismatch(why) => Identity::Mismatch(why.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::Match => f.write_str("match"),
+            Identity::Zombie => f.write_str("zombie"),
+            Identity::Gone => f.write_str("gone"),
+            Identity::Mismatch(why) => write!(f, "mismatch: {why}"),
+        }
+    }
+}
+
+impl Serialize for Identity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PidFileStatus {
     pub path: String,
-    /// missing, valid or corrupt
-    pub state: String,
+    pub state: PidFileState,
     pub detail: Option<String>,
-    /// match, zombie, gone or mismatch (with why), for a valid file.
-    pub identity: Option<String>,
+    /// For a valid file.
+    pub identity: Option<Identity>,
     pub record: Option<PidRecord>,
 }
 
@@ -108,10 +166,23 @@ pub struct Status {
     pub supervisor: Option<SupervisorInfo>,
     /// State files that cannot be used (symlinks, FIFOs), each with advice.
     pub problems: Vec<String>,
+    /// Temp files of interrupted atomic writes whose writer is gone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_temp_files: Vec<std::path::PathBuf>,
     /// What to do about it, when anything.
     pub advice: Option<String>,
     pub processes_scanned: usize,
     pub inspect_ms: f64,
+}
+
+impl PidFileStatus {
+    /// The identity of a valid file, or why a corrupt one is unusable.
+    pub fn summary(&self) -> Option<String> {
+        match (&self.identity, &self.detail) {
+            (Some(id), _) => Some(id.to_string()),
+            (None, d) => d.clone(),
+        }
+    }
 }
 
 impl Status {
@@ -119,7 +190,7 @@ impl Status {
         self.pid_file.record.as_ref()
     }
     pub fn leader_alive(&self) -> bool {
-        self.pid_file.identity.as_deref() == Some("match")
+        self.pid_file.identity == Some(Identity::Match)
     }
     pub fn ready(&self) -> bool {
         self.health.last().is_some_and(|h| h.ok)
@@ -160,50 +231,242 @@ pub fn classify(
     (members, escaped, orphans)
 }
 
-/// Everything at once. `probe` says whether to run the network probes.
-pub async fn inspect(ctx: &Ctx) -> Status {
-    let t0 = Instant::now();
-    let state = &ctx.settings.state;
-    let spec = &ctx.spec;
-    let mut health = Vec::new();
+/// What `inspect` reads from files and `/proc`: blocking work, done in one
+/// pass off the runtime's threads.
+struct Gathered {
+    pf: PidFile,
+    /// Whether the lock is held, or why its file cannot be used.
+    held: Result<bool, String>,
+    lock_time: Duration,
+    verdict: Option<Verdict>,
+    verify_time: Duration,
+    problems: Vec<String>,
+    scan: Scan,
+    listeners: Vec<Listener>,
+    supervisor: Option<SupervisorInfo>,
+    stale_temp_files: Vec<std::path::PathBuf>,
+    boot_secs: Option<f64>,
+}
 
+fn gather(ctx: &Ctx, probes: &[Option<Duration>]) -> Gathered {
+    let spec = &ctx.spec;
+    let root = ctx.settings.state.root();
     let pf = pidfile::read(&spec.paths.pid);
     let t = Instant::now();
-    let lock_path = spec.paths.lock.clone();
-    let held_r = crate::lock::is_held(&lock_path);
-    let held = matches!(held_r, Ok(true));
+    let lock_path = &spec.paths.lock;
+    let held = crate::lock::is_held(lock_path).map_err(|e| crate::state::refusal(lock_path, &e));
+    let lock_time = t.elapsed();
     let mut problems = Vec::new();
-    health.push(HealthLayer {
-        layer: "lock",
-        ok: held,
-        latency_ms: ms(t.elapsed()),
-        detail: match &held_r {
-            Ok(true) => "held".into(),
-            Ok(false) => "free".into(),
-            Err(e) => {
-                let why = crate::state::refusal(&lock_path, e);
-                problems.push(why.clone());
-                why
-            }
-        },
-    });
-    if let Some(note) = crate::state::disk_full_note(state.root()) {
-        problems.push(note);
+    if let Err(why) = &held {
+        problems.push(why.clone());
     }
+    problems.extend(crate::state::disk_full_note(root));
     // A symlinked or special log file is refused at spawn; say so before.
     problems.extend(crate::state::file_problem(&spec.paths.log));
 
-    let rec = pf.record().cloned();
+    let rec = pf.record();
     let t = Instant::now();
-    let verdict = rec.as_ref().map(|r| r.identity(&spec.tag_prefix).verify());
-    let vt = t.elapsed();
-    let (proc_ok, proc_detail, id_ok, id_detail) = match (&rec, &verdict) {
-        (None, _) | (_, None) => (
-            false,
-            "no PID file".to_string(),
-            false,
-            "nothing to check".to_string(),
-        ),
+    let verdict = rec.map(|r| r.identity(&spec.tag_prefix).verify());
+    let verify_time = t.elapsed();
+
+    // The listener table, which names owners, only when the probes' picture
+    // or the leader changed.
+    let key = format!(
+        "{:?}{:?}",
+        probes.iter().map(Option::is_some).collect::<Vec<_>>(),
+        rec.map(|r| r.pid)
+    );
+    let listeners = if probes.iter().any(Option::is_some) {
+        ports::listeners_cached(&key)
+    } else {
+        vec![]
+    };
+    let inodes: Vec<u64> = listeners
+        .iter()
+        .filter(|l| spec.ports.iter().any(|p| p.port == l.port))
+        .map(|l| l.inode)
+        .collect();
+    let pgids: Vec<i32> = rec.iter().map(|r| r.pgid).collect();
+    let scan = scan(&ScanRequest {
+        tag_var: TAG_VAR,
+        tag_prefix: &spec.tag_prefix,
+        pgids: &pgids,
+        lock_path: matches!(held, Ok(true)).then_some(lock_path.as_path()),
+        socket_inodes: &inodes,
+    });
+    Gathered {
+        pf,
+        held,
+        lock_time,
+        verdict,
+        verify_time,
+        problems,
+        scan,
+        listeners,
+        supervisor: read_supervisor(ctx),
+        stale_temp_files: crate::state::stale_temp_files(root),
+        boot_secs: uptime_secs(),
+    }
+}
+
+/// The facts a service's state is decided from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Facts {
+    /// Its lock is held (by anyone).
+    pub held: bool,
+    /// The recorded leader is alive and proven ours.
+    pub leader_alive: bool,
+    /// Its readiness check passes now.
+    pub ready: bool,
+    /// It was ready once (recorded in the PID file).
+    pub ever_ready: bool,
+    /// Its start began less than its ready timeout ago.
+    pub within_ready_timeout: bool,
+    /// The supervisor gave up on it (crash loop).
+    pub supervisor_failed: bool,
+    /// Anything left behind: a PID file, an unusable state file, escaped or
+    /// orphaned processes.
+    pub leftovers: bool,
+}
+
+/// The state, from the facts alone.
+pub(crate) fn decide(f: Facts) -> State {
+    if f.held && f.leader_alive && f.ready {
+        State::Running
+    } else if f.held && f.leader_alive && !f.ever_ready && f.within_ready_timeout {
+        // Never ready yet, and still within its time to get there.
+        State::Starting
+    } else if f.held {
+        State::Unhealthy
+    } else if f.supervisor_failed {
+        State::Failed
+    } else if f.leftovers || f.leader_alive {
+        State::Stale
+    } else {
+        State::Stopped
+    }
+}
+
+/// What to do about a state, in words.
+fn advice(
+    state: State,
+    f: Facts,
+    problems: &[String],
+    pid: Option<i32>,
+    leader_stopped: bool,
+    holders: &[Holder],
+) -> Option<String> {
+    match state {
+        _ if !problems.is_empty() => Some(problems.join("; ")),
+        State::Unhealthy if f.leader_alive && f.ever_ready => Some(format!(
+            "PID {} was ready but does not answer its readiness check now{}; `stigmer local restart` restarts it",
+            pid.unwrap_or_default(),
+            if leader_stopped { " (it is stopped: SIGSTOP?)" } else { " (hung or overloaded?)" }
+        )),
+        State::Unhealthy => Some(format!(
+            "the lock is held by {} but the service is not healthy; run `stigmer local stop` (or `clean`) to clear it",
+            if holders.is_empty() {
+                "an unknown process".to_string()
+            } else {
+                holders.iter().map(|h| format!("PID {} ({})", h.pid, h.cmd)).collect::<Vec<_>>().join(", ")
+            }
+        )),
+        State::Stale => Some("stale state left behind; `stigmer local clean` removes it (start does too)".into()),
+        State::Failed => Some("crash loop: the supervisor gave up; see the log, then start again".into()),
+        _ => None,
+    }
+}
+
+/// Everything at once: the network probes, the facts from files and `/proc`
+/// (off the runtime's threads), then the pure decision.
+pub async fn inspect(ctx: &Ctx) -> Status {
+    let t0 = Instant::now();
+    let spec = &ctx.spec;
+
+    // Open or closed by a connect probe (microseconds).
+    let mut probes = Vec::new();
+    for p in &spec.ports {
+        probes.push(
+            ports::probe_tcp(p.port, Duration::from_millis(300))
+                .await
+                .ok(),
+        );
+    }
+    let g = blocking(|| gather(ctx, &probes));
+    let rec = g.pf.record().cloned();
+    let leader_alive = matches!(g.verdict, Some(Verdict::Match(_)));
+    let held = matches!(g.held, Ok(true));
+
+    let t = Instant::now();
+    let r = match &rec {
+        Some(r) if leader_alive => crate::ready::probe(spec, r).await,
+        // Nothing of ours runs: a network check still says who answers.
+        _ if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {
+            crate::ready::probe(spec, &PidRecord::placeholder()).await
+        }
+        _ => Err("not running".into()),
+    };
+    let ready_time = t.elapsed();
+    let ready = r.is_ok() && leader_alive;
+
+    let live_pgid = rec.as_ref().filter(|_| leader_alive).map(|r| r.pgid);
+    let (members, escaped, orphans) = classify(&g.scan, live_pgid);
+    let s = &g.scan;
+    let tick = ticks_per_sec();
+    let holders: Vec<Holder> = s
+        .lock_holders
+        .iter()
+        .map(|pid| {
+            let e = s.get(*pid);
+            Holder {
+                pid: *pid,
+                cmd: e.map(|e| e.cmd.clone()).unwrap_or_default(),
+                age_secs: e.and_then(|e| {
+                    g.boot_secs
+                        .map(|b| (b - e.start_ticks as f64 / tick).max(0.0) as u64)
+                }),
+            }
+        })
+        .collect();
+
+    let ours = |pid: i32| -> bool {
+        s.get(pid)
+            .is_some_and(|p| p.tag.is_some() || Some(p.pgid) == live_pgid)
+    };
+    let port_status: Vec<PortStatus> = spec
+        .ports
+        .iter()
+        .zip(&probes)
+        .map(|(p, probe)| {
+            let l = g
+                .listeners
+                .iter()
+                .find(|l| l.port == p.port)
+                .filter(|_| probe.is_some());
+            let owner = l.and_then(|l| s.socket_owners.get(&l.inode).copied());
+            PortStatus {
+                role: p.role,
+                port: p.port,
+                open: probe.is_some(),
+                latency_ms: probe.map(ms),
+                owner_pid: owner,
+                owner_cmd: owner.and_then(|o| s.get(o).map(|e| e.cmd.clone())),
+                ours: owner.map(ours),
+            }
+        })
+        .collect();
+
+    let mut health = vec![HealthLayer {
+        layer: "lock",
+        ok: held,
+        latency_ms: ms(g.lock_time),
+        detail: match &g.held {
+            Ok(true) => "held".into(),
+            Ok(false) => "free".into(),
+            Err(why) => why.clone(),
+        },
+    }];
+    let (proc_ok, proc_detail, id_ok, id_detail) = match (&rec, &g.verdict) {
         (Some(r), Some(Verdict::Match(st))) => (
             true,
             format!("PID {} alive ({})", r.pid, st.state),
@@ -228,11 +491,17 @@ pub async fn inspect(ctx: &Ctx) -> Status {
             false,
             why.clone(),
         ),
+        _ => (
+            false,
+            "no PID file".to_string(),
+            false,
+            "nothing to check".to_string(),
+        ),
     };
     health.push(HealthLayer {
         layer: "process",
         ok: proc_ok,
-        latency_ms: ms(vt),
+        latency_ms: ms(g.verify_time),
         detail: proc_detail,
     });
     health.push(HealthLayer {
@@ -241,201 +510,69 @@ pub async fn inspect(ctx: &Ctx) -> Status {
         latency_ms: 0.0,
         detail: id_detail,
     });
-    let leader_alive = matches!(verdict, Some(Verdict::Match(_)));
-
-    // Open or closed by a connect probe (microseconds); the listener table,
-    // which names owners, only when that picture or the leader changed.
-    let mut probes = Vec::new();
-    for p in &spec.ports {
-        probes.push(
-            ports::probe_tcp(p.port, Duration::from_millis(300))
-                .await
-                .ok(),
-        );
-    }
-    let key = format!(
-        "{:?}{:?}",
-        probes.iter().map(Option::is_some).collect::<Vec<_>>(),
-        rec.as_ref().map(|r| r.pid)
-    );
-    let listeners = if probes.iter().any(Option::is_some) {
-        ports::listeners_cached(&key)
-    } else {
-        vec![]
-    };
-    let inodes: Vec<u64> = listeners
-        .iter()
-        .filter(|l| spec.ports.iter().any(|p| p.port == l.port))
-        .map(|l| l.inode)
-        .collect();
-    let pgids: Vec<i32> = rec.iter().map(|r| r.pgid).collect();
-    let s = scan(&ScanRequest {
-        tag_var: TAG_VAR,
-        tag_prefix: &spec.tag_prefix,
-        pgids: &pgids,
-        lock_path: held.then_some(lock_path.as_path()),
-        socket_inodes: &inodes,
-    });
-    let live_pgid = if leader_alive {
-        rec.as_ref().map(|r| r.pgid)
-    } else {
-        None
-    };
-    let (members, escaped, orphans) = classify(&s, live_pgid);
-    let boot_secs = uptime_secs();
-    let tick = ticks_per_sec();
-    let holders: Vec<Holder> = s
-        .lock_holders
-        .iter()
-        .map(|pid| {
-            let e = s.get(*pid);
-            Holder {
-                pid: *pid,
-                cmd: e.map(|e| e.cmd.clone()).unwrap_or_default(),
-                age_secs: e.and_then(|e| {
-                    boot_secs.map(|b| (b - e.start_ticks as f64 / tick).max(0.0) as u64)
-                }),
-            }
-        })
-        .collect();
-
-    let ours = |pid: i32| -> bool {
-        s.get(pid)
-            .is_some_and(|p| p.tag.is_some() || Some(p.pgid) == live_pgid)
-    };
-    let mut port_status = Vec::new();
-    for (p, probe) in spec.ports.iter().zip(&probes) {
-        let l = listeners
-            .iter()
-            .find(|l| l.port == p.port)
-            .filter(|_| probe.is_some());
-        let owner = l.and_then(|l| s.socket_owners.get(&l.inode).copied());
-        port_status.push(PortStatus {
-            role: p.role,
-            port: p.port,
-            open: probe.is_some(),
-            latency_ms: probe.map(ms),
-            owner_pid: owner,
-            owner_cmd: owner.and_then(|o| s.get(o).map(|e| e.cmd.clone())),
-            ours: owner.map(ours),
-        });
-    }
-
-    if let Some((p, probe)) = spec
-        .ports
-        .iter()
-        .zip(&probes)
-        .find(|(p, _)| p.role == PortRole::Grpc)
-    {
+    if let Some(p) = port_status.iter().find(|p| p.role == PortRole::Grpc) {
         health.push(HealthLayer {
             layer: "grpc",
-            ok: probe.is_some(),
-            latency_ms: probe.map(ms).unwrap_or(0.0),
-            detail: match probe {
-                Some(_) => format!("port {} accepts TCP", p.port),
-                None => format!("port {}: connection refused", p.port),
+            ok: p.open,
+            latency_ms: p.latency_ms.unwrap_or(0.0),
+            detail: if p.open {
+                format!("port {} accepts TCP", p.port)
+            } else {
+                format!("port {}: connection refused", p.port)
             },
         });
     }
-    let t = Instant::now();
-    let r = match &rec {
-        Some(r) if leader_alive => crate::ready::probe(spec, r).await,
-        // Nothing of ours runs: a network check still says who answers.
-        _ if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {
-            let dummy = PidRecord::placeholder();
-            crate::ready::probe(spec, &dummy).await
-        }
-        _ => Err("not running".into()),
-    };
-    let http_ok = r.is_ok() && leader_alive;
     health.push(HealthLayer {
         layer: spec.readiness.layer(),
-        ok: http_ok,
-        latency_ms: ms(t.elapsed()),
+        ok: ready,
+        latency_ms: ms(ready_time),
         detail: match r {
             Ok(d) | Err(d) => d,
         },
     });
 
-    let supervisor = read_supervisor(ctx);
     let started_ms = rec.as_ref().map(|r| r.started_at_ms);
     let age = started_ms.map(|s| Duration::from_millis(now_ms().saturating_sub(s)));
-    let state_now = if held && leader_alive && http_ok {
-        State::Running
-    } else if held
-        && leader_alive
-        && rec.as_ref().is_some_and(|r| r.ready_at_ms.is_none())
-        && age.is_some_and(|a| a < spec.ready_timeout)
-    {
-        // Never ready yet, and still within its time to get there.
-        State::Starting
-    } else if held {
-        State::Unhealthy
-    } else if supervisor.as_ref().is_some_and(|s| s.phase == "failed") {
-        State::Failed
-    } else if !matches!(pf, PidFile::Missing)
-        || !problems.is_empty()
-        || !escaped.is_empty()
-        || !orphans.is_empty()
-        || leader_alive
-    {
-        State::Stale
-    } else {
-        State::Stopped
+    let facts = Facts {
+        held,
+        leader_alive,
+        ready,
+        ever_ready: rec.as_ref().is_some_and(|r| r.ready_at_ms.is_some()),
+        within_ready_timeout: age.is_some_and(|a| a < spec.ready_timeout),
+        supervisor_failed: g.supervisor.as_ref().is_some_and(|s| s.phase == "failed"),
+        leftovers: !matches!(g.pf, PidFile::Missing)
+            || !g.problems.is_empty()
+            || !escaped.is_empty()
+            || !orphans.is_empty(),
     };
-
-    let advice = match state_now {
-        _ if !problems.is_empty() => Some(problems.join("; ")),
-        State::Unhealthy if leader_alive && rec.as_ref().is_some_and(|r| r.ready_at_ms.is_some()) => {
-            let stopped = matches!(&verdict, Some(Verdict::Match(st)) if st.state == 'T');
-            Some(format!(
-                "PID {} was ready but does not answer its readiness check now{}; `stigmer local restart` restarts it",
-                rec.as_ref().map(|r| r.pid).unwrap_or_default(),
-                if stopped { " (it is stopped: SIGSTOP?)" } else { " (hung or overloaded?)" }
-            ))
-        }
-        State::Unhealthy => Some(format!(
-            "the lock is held by {} but the service is not healthy; run `stigmer local stop` (or `clean`) to clear it",
-            if holders.is_empty() {
-                "an unknown process".to_string()
-            } else {
-                holders.iter().map(|h| format!("PID {} ({})", h.pid, h.cmd)).collect::<Vec<_>>().join(", ")
-            }
-        )),
-        State::Stale => Some("stale state left behind; `stigmer local clean` removes it (start does too)".into()),
-        State::Failed => Some("crash loop: the supervisor gave up; see the log, then start again".into()),
-        _ => None,
-    };
+    let state = decide(facts);
+    let leader_stopped = matches!(&g.verdict, Some(Verdict::Match(st)) if st.state == 'T');
+    let pid = rec.as_ref().filter(|_| leader_alive).map(|r| r.pid);
+    let advice = advice(state, facts, &g.problems, pid, leader_stopped, &holders);
 
     let pid_file = PidFileStatus {
         path: spec.paths.pid.display().to_string(),
-        state: match &pf {
-            PidFile::Missing => "missing",
-            PidFile::Valid(_) => "valid",
-            PidFile::Corrupt(_) => "corrupt",
-        }
-        .into(),
-        detail: match &pf {
+        state: match &g.pf {
+            PidFile::Missing => PidFileState::Missing,
+            PidFile::Valid(_) => PidFileState::Valid,
+            PidFile::Corrupt(_) => PidFileState::Corrupt,
+        },
+        detail: match &g.pf {
             PidFile::Corrupt(why) => Some(why.clone()),
             _ => None,
         },
-        identity: verdict.as_ref().map(|v| match v {
-            Verdict::Match(_) => "match".into(),
-            Verdict::Zombie => "zombie".into(),
-            Verdict::Gone => "gone".into(),
-            Verdict::Mismatch(why) => format!("mismatch: {why}"),
-        }),
+        identity: g.verdict.as_ref().map(Identity::from),
         record: rec.clone(),
     };
 
     Status {
-        state: state_now,
-        pid: rec.as_ref().filter(|_| leader_alive).map(|r| r.pid),
-        pgid: rec.as_ref().filter(|_| leader_alive).map(|r| r.pgid),
+        state,
+        pid,
+        pgid: live_pgid,
         started_at: started_ms.filter(|_| leader_alive).map(rfc3339_ms),
         uptime_secs: age.filter(|_| leader_alive).map(|a| a.as_secs()),
         lock: LockStatus {
-            path: lock_path.display().to_string(),
+            path: spec.paths.lock.display().to_string(),
             held,
             holders,
         },
@@ -445,8 +582,9 @@ pub async fn inspect(ctx: &Ctx) -> Status {
         members,
         escaped,
         orphans,
-        supervisor,
-        problems,
+        supervisor: g.supervisor,
+        problems: g.problems,
+        stale_temp_files: g.stale_temp_files,
         advice,
         processes_scanned: s.total,
         inspect_ms: ms(t0.elapsed()),
@@ -480,4 +618,151 @@ fn uptime_secs() -> Option<f64> {
 
 pub fn ticks_per_sec() -> f64 {
     rustix::param::clock_ticks_per_second() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A service that is up: its lock held, its leader ours and ready.
+    fn up() -> Facts {
+        Facts {
+            held: true,
+            leader_alive: true,
+            ready: true,
+            ever_ready: true,
+            within_ready_timeout: false,
+            supervisor_failed: false,
+            leftovers: true,
+        }
+    }
+
+    #[test]
+    fn running_needs_the_lock_the_leader_and_readiness() {
+        assert_eq!(decide(up()), State::Running);
+        for f in [
+            Facts {
+                held: false,
+                ..up()
+            },
+            Facts {
+                leader_alive: false,
+                ..up()
+            },
+            Facts {
+                ready: false,
+                ..up()
+            },
+        ] {
+            assert_ne!(decide(f), State::Running, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn starting_only_before_the_first_ready_and_within_the_timeout() {
+        let fresh = Facts {
+            ready: false,
+            ever_ready: false,
+            within_ready_timeout: true,
+            ..up()
+        };
+        assert_eq!(decide(fresh), State::Starting);
+        // Too late: it should have answered by now.
+        let late = Facts {
+            within_ready_timeout: false,
+            ..fresh
+        };
+        assert_eq!(decide(late), State::Unhealthy);
+        // It answered once and stopped answering: never "starting" again.
+        let hung = Facts {
+            ever_ready: true,
+            ..fresh
+        };
+        assert_eq!(decide(hung), State::Unhealthy);
+    }
+
+    #[test]
+    fn a_held_lock_without_our_leader_is_unhealthy_not_stale() {
+        let f = Facts {
+            leader_alive: false,
+            ready: false,
+            ..up()
+        };
+        assert_eq!(decide(f), State::Unhealthy);
+        let f = Facts {
+            supervisor_failed: true,
+            ..f
+        };
+        assert_eq!(decide(f), State::Unhealthy, "the lock's holder wins");
+    }
+
+    #[test]
+    fn without_the_lock_failed_then_stale_then_stopped() {
+        let down = Facts::default();
+        assert_eq!(decide(down), State::Stopped);
+        assert_eq!(
+            decide(Facts {
+                leftovers: true,
+                ..down
+            }),
+            State::Stale
+        );
+        // Our leader alive without its lock is not a service: stale.
+        assert_eq!(
+            decide(Facts {
+                leader_alive: true,
+                ..down
+            }),
+            State::Stale
+        );
+        let gave_up = Facts {
+            supervisor_failed: true,
+            leftovers: true,
+            ..down
+        };
+        assert_eq!(decide(gave_up), State::Failed);
+    }
+
+    #[test]
+    fn advice_names_problems_first_and_a_stopped_process() {
+        let problems = vec!["logs/temporal.log is a symlink".to_string()];
+        let a = advice(State::Running, up(), &problems, Some(7), false, &[]);
+        assert_eq!(a.as_deref(), Some("logs/temporal.log is a symlink"));
+        let hung = Facts {
+            ready: false,
+            ..up()
+        };
+        let a = advice(State::Unhealthy, hung, &[], Some(7), true, &[]).unwrap();
+        assert!(a.contains("PID 7") && a.contains("SIGSTOP"), "{a}");
+        let holder = Holder {
+            pid: 9,
+            cmd: "sleep 100".into(),
+            age_secs: None,
+        };
+        let foreign = Facts {
+            leader_alive: false,
+            ready: false,
+            ..up()
+        };
+        let a = advice(State::Unhealthy, foreign, &[], None, false, &[holder]).unwrap();
+        assert!(a.contains("PID 9 (sleep 100)"), "{a}");
+        assert_eq!(
+            advice(State::Stopped, Facts::default(), &[], None, false, &[]),
+            None
+        );
+    }
+
+    #[test]
+    fn identity_prints_and_serialises_as_before() {
+        let id = Identity::Mismatch("PID 4 was reused".into());
+        assert_eq!(id.to_string(), "mismatch: PID 4 was reused");
+        assert_eq!(
+            serde_json::to_string(&Identity::Match).unwrap(),
+            "\"match\""
+        );
+        assert_eq!(
+            serde_json::to_string(&PidFileState::Corrupt).unwrap(),
+            "\"corrupt\""
+        );
+    }
 }

@@ -1,5 +1,7 @@
 //! stigmer: keeps a local Temporal dev server alive and honest.
 
+pub mod blocking;
+pub mod clean;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::blocking::blocking;
+pub use crate::clean::CleanPlan;
 use crate::inspect::{self, now_ms, State, Status};
 use crate::lock;
 use crate::pidfile::{self, PidRecord, PortRecord};
@@ -358,11 +360,11 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
         }
         State::Stale | State::Stopped | State::Failed => {}
     }
-    let cleaned = clean_from(ctx, &st, false);
+    let cleaned = blocking(|| clean_from(ctx, &st, false));
     for line in &cleaned.actions {
         tracing::info!("clean: {line}");
     }
-    let spawned = spawn(ctx)?;
+    let spawned = blocking(|| spawn(ctx))?;
     on_running();
     let rec = spawned.record.clone();
     match wait_ready(ctx, &rec, ctx.spec.ready_timeout).await {
@@ -452,7 +454,7 @@ pub async fn stop_record(
 ) -> Result<StopReport> {
     let t0 = Instant::now();
     let mut report = StopReport::default();
-    let alive = remaining(ctx, rec);
+    let alive = blocking(|| remaining(ctx, rec));
     report.was_running = !alive.is_empty();
     if report.was_running {
         let first = if force { Sig::Kill } else { Sig::Term };
@@ -643,7 +645,7 @@ async fn wait_gone(
     progress: &mut Progress<'_>,
 ) -> Vec<ProcEntry> {
     loop {
-        let left = remaining(ctx, rec);
+        let left = blocking(|| remaining(ctx, rec));
         progress(&left);
         if left.is_empty() || Instant::now() >= deadline {
             return left;
@@ -652,58 +654,10 @@ async fn wait_gone(
     }
 }
 
-/// What `clean` removes and kills.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct CleanPlan {
-    pub actions: Vec<String>,
-    pub kill: Vec<ProcEntry>,
-    pub remove_pid_file: bool,
-    /// Temp files of interrupted atomic writes whose writer is gone.
-    pub remove_temp: Vec<std::path::PathBuf>,
-}
-
-/// Plans (and unless `dry_run`, carries out) the removal of stale state:
-/// a PID file whose process is gone or not ours, orphaned group members and
-/// escaped processes proven ours by their tag. Never touches a live, healthy
-/// service, and never deletes the lock file.
+/// Plans the removal of stale state ([`crate::clean::plan`]) and, unless
+/// `dry_run`, carries it out: every kill re-proves the process ours.
 pub fn clean_from(ctx: &Ctx, st: &Status, dry_run: bool) -> CleanPlan {
-    let mut plan = CleanPlan::default();
-    let healthy = st.lock.held && st.leader_alive();
-    if !healthy && st.pid_file.state != "missing" {
-        plan.remove_pid_file = true;
-        plan.actions.push(format!(
-            "remove PID file {} ({})",
-            st.pid_file.path,
-            st.pid_file
-                .identity
-                .clone()
-                .or(st.pid_file.detail.clone())
-                .unwrap_or_else(|| st.pid_file.state.clone())
-        ));
-    }
-    let mut kill: Vec<ProcEntry> = st.orphans.clone();
-    kill.extend(st.escaped.iter().cloned());
-    if !healthy && st.leader_alive() {
-        // Our identity-proven leader is alive without the lock: not a service.
-        kill.extend(st.members.iter().cloned());
-    }
-    for p in &kill {
-        let why = if st.orphans.contains(p) {
-            "orphaned"
-        } else if st.escaped.contains(p) {
-            "escaped"
-        } else {
-            "unhealthy"
-        };
-        plan.actions
-            .push(format!("kill PID {} ({why}): {}", p.pid, p.cmd));
-    }
-    plan.kill = kill;
-    plan.remove_temp = crate::state::stale_temp_files(ctx.settings.state.root());
-    for t in &plan.remove_temp {
-        plan.actions
-            .push(format!("remove stale temp file {}", t.display()));
-    }
+    let plan = crate::clean::plan(st);
     if dry_run {
         return plan;
     }
@@ -733,7 +687,7 @@ pub async fn clean(ctx: &Ctx, dry_run: bool) -> Result<CleanPlan> {
         .await
         .context("waiting for a start in progress to finish")?;
     let st = inspect::inspect(ctx).await;
-    let plan = clean_from(ctx, &st, dry_run);
+    let plan = blocking(|| clean_from(ctx, &st, dry_run));
     if !dry_run && !plan.kill.is_empty() {
         let deadline = Instant::now() + Duration::from_secs(5);
         while plan.kill.iter().any(|p| {

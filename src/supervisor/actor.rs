@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::core::{Action, Core, Event, ExitInfo, Phase};
+use crate::blocking::blocking;
 use crate::inspect::{self, Status, SupervisorInfo};
 use crate::lifecycle::{self, write_intent, Ctx, SpawnError, Want};
 use crate::lock::{self, HeldLock};
@@ -390,7 +391,7 @@ impl Actor {
                 let rec = self.current.take();
                 let ctx = self.ctx.clone();
                 // Bounded (SIGKILL then at most 2 s); normally the group is already empty.
-                let killed = lifecycle::reap(&ctx, rec.as_ref());
+                let killed = blocking(|| lifecycle::reap(&ctx, rec.as_ref()));
                 if !killed.is_empty() {
                     tracing::warn!("killed leftover group members {killed:?}");
                 }
@@ -427,12 +428,12 @@ impl Actor {
         let st = self.status.clone();
         if let Some(st) = st.filter(|s| !s.lock.held) {
             // Stale files of a dead instance go before the new one starts.
-            let plan = lifecycle::clean_from(&self.ctx, &st, false);
+            let plan = blocking(|| lifecycle::clean_from(&self.ctx, &st, false));
             for a in plan.actions {
                 tracing::info!("clean: {a}");
             }
         }
-        let result = lifecycle::spawn(&self.ctx);
+        let result = blocking(|| lifecycle::spawn(&self.ctx));
         drop(start_guard);
         match result {
             Ok(spawned) => {

@@ -37,6 +37,8 @@ pub struct Binding {
     pub label: &'static str,
     pub help: &'static str,
     pub action: UiAction,
+    /// The footer's short form; `None` keeps the binding out of the footer.
+    pub footer: Option<&'static str>,
 }
 
 pub const KEYMAP: &[Binding] = &[
@@ -45,150 +47,175 @@ pub const KEYMAP: &[Binding] = &[
         label: "s",
         help: "start selected (and what it needs)",
         action: UiAction::Start,
+        footer: Some("s start"),
     },
     Binding {
         keys: &[KeyCode::Char('t')],
         label: "t",
         help: "stop selected + dependents (TERM→KILL)",
         action: UiAction::Stop,
+        footer: Some("t stop"),
     },
     Binding {
         keys: &[KeyCode::Char('S')],
         label: "S",
         help: "start the whole stack",
         action: UiAction::StartAll,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Char('T')],
         label: "T",
         help: "stop the whole stack, dependents first",
         action: UiAction::StopAll,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Char(']')],
         label: "]",
         help: "select the next service",
         action: UiAction::NextService,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Char('[')],
         label: "[",
         help: "select the previous service",
         action: UiAction::PrevService,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Char('a')],
         label: "a",
         help: "all services' log / selected's log",
         action: UiAction::ToggleMergedLog,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Char('k')],
         label: "k",
         help: "force kill selected's group (y/n)",
         action: UiAction::Kill,
+        footer: Some("k kill"),
     },
     Binding {
         keys: &[KeyCode::Char('r')],
         label: "r",
         help: "restart",
         action: UiAction::Restart,
+        footer: Some("r restart"),
     },
     Binding {
         keys: &[KeyCode::Char('c')],
         label: "c",
         help: "clean stale state (shows what, y/n)",
         action: UiAction::Clean,
+        footer: Some("c clean"),
     },
     Binding {
         keys: &[KeyCode::Tab, KeyCode::Right],
         label: "Tab →",
         help: "next panel",
         action: UiAction::FocusNext,
+        footer: Some("Tab focus"),
     },
     Binding {
         keys: &[KeyCode::BackTab, KeyCode::Left],
         label: "⇧Tab ←",
         help: "previous panel",
         action: UiAction::FocusPrev,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Up, KeyCode::Char('K')],
         label: "↑",
         help: "scroll up",
         action: UiAction::Up,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Down, KeyCode::Char('J')],
         label: "↓",
         help: "scroll down",
         action: UiAction::Down,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::PageUp],
         label: "PgUp",
         help: "page up",
         action: UiAction::PageUp,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::PageDown],
         label: "PgDn",
         help: "page down",
         action: UiAction::PageDown,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Home, KeyCode::Char('g')],
         label: "Home g",
         help: "oldest line",
         action: UiAction::Top,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::End, KeyCode::Char('G')],
         label: "End G",
         help: "newest line, follow",
         action: UiAction::Follow,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Char('f')],
         label: "f",
         help: "pause / follow the log",
         action: UiAction::ToggleFollow,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Char('/')],
         label: "/",
         help: "search the log",
         action: UiAction::Search,
+        footer: Some("/ search"),
     },
     Binding {
         keys: &[KeyCode::Char('n')],
         label: "n",
         help: "next (older) match",
         action: UiAction::NextMatch,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Char('N')],
         label: "N",
         help: "previous (newer) match",
         action: UiAction::PrevMatch,
+        footer: None,
     },
     Binding {
         keys: &[KeyCode::Char('?')],
         label: "?",
         help: "this help",
         action: UiAction::Help,
+        footer: Some("? help"),
     },
     Binding {
         keys: &[KeyCode::Char('q')],
         label: "q",
         help: "quit, leave services running",
         action: UiAction::Quit,
+        footer: Some("q quit"),
     },
     Binding {
         keys: &[KeyCode::Char('Q')],
         label: "Q",
         help: "quit and stop every service",
         action: UiAction::QuitAndStop,
+        footer: Some("Q quit+stop"),
     },
 ];
 
@@ -203,7 +230,32 @@ pub fn lookup(code: KeyCode, mods: KeyModifiers) -> Option<UiAction> {
         .map(|b| b.action)
 }
 
-/// The footer's short hints.
-pub fn hints() -> &'static str {
-    "s start  t stop  k kill  r restart  c clean  / search  Tab focus  ? help  q quit  Q quit+stop"
+/// The footer's short hints, generated from [`KEYMAP`] like the help.
+pub fn hints() -> String {
+    KEYMAP
+        .iter()
+        .filter_map(|b| b.footer)
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_footer_comes_from_the_key_map_and_names_real_keys() {
+        let h = hints();
+        for b in KEYMAP.iter().filter(|b| b.footer.is_some()) {
+            let f = b.footer.unwrap();
+            assert!(h.contains(f), "{f} missing from {h}");
+            let key = f.split_whitespace().next().unwrap();
+            assert!(
+                b.label.split_whitespace().any(|l| l == key),
+                "{f} vs {}",
+                b.label
+            );
+        }
+        assert!(h.starts_with("s start  t stop"), "{h}");
+    }
 }

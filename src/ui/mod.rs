@@ -7,14 +7,13 @@ pub mod log;
 pub mod panels;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 
 use crate::inspect::Status;
-use crate::lifecycle::{clean_from, Ctx};
+use crate::service::Ctx;
 use crate::supervisor::{Command, Snapshot, StackCommand, StackSnapshot};
 use keys::UiAction;
 use log::LogView;
@@ -70,6 +69,8 @@ pub struct Info {
     pub http: u16,
     /// The program, or why it cannot be found (with the install hint).
     pub program: Result<PathBuf, String>,
+    /// The ports it declares.
+    pub ports: Vec<u16>,
 }
 
 impl Info {
@@ -83,17 +84,17 @@ impl Info {
             ui: s.ui_port,
             http: s.http_port,
             program: ctx.spec.program.clone(),
+            ports: ctx.spec.ports.iter().map(|p| p.port).collect(),
         }
     }
 }
 
 pub struct App {
-    pub info: Info,
     /// The selected service.
-    pub ctx: Ctx,
+    pub info: Info,
     /// The selected service's supervision.
     pub snap: Snapshot,
-    pub services: Vec<Arc<Ctx>>,
+    pub services: Vec<Info>,
     pub stack: StackSnapshot,
     pub selected: usize,
     pub focus: Focus,
@@ -114,8 +115,8 @@ pub struct App {
 
 impl App {
     /// The dash of Temporal alone.
-    pub fn new(ctx: Ctx, snap: Snapshot) -> Self {
-        let name = ctx.spec.name.clone();
+    pub fn new(info: Info, snap: Snapshot) -> Self {
+        let name = info.name.clone();
         let stack = StackSnapshot {
             services: vec![crate::supervisor::stack::ServiceView {
                 name,
@@ -123,15 +124,13 @@ impl App {
                 note: None,
             }],
         };
-        Self::for_stack(vec![Arc::new(ctx)], stack)
+        Self::for_stack(vec![info], stack)
     }
 
-    pub fn for_stack(services: Vec<Arc<Ctx>>, stack: StackSnapshot) -> Self {
-        let ctx = (*services[0]).clone();
+    pub fn for_stack(services: Vec<Info>, stack: StackSnapshot) -> Self {
         let n = services.len();
         let mut app = Self {
-            info: Info::of(&ctx),
-            ctx,
+            info: services[0].clone(),
             snap: Snapshot::empty(),
             services,
             stack,
@@ -203,7 +202,7 @@ impl App {
             return;
         }
         if self.is_stack() {
-            let name = &self.services[i].spec.name;
+            let name = &self.services[i].name;
             let named: Vec<String> = lines.iter().map(|l| format!("{name} │ {l}")).collect();
             self.view_mut(self.services.len()).push(named);
         }
@@ -234,8 +233,7 @@ impl App {
             return;
         }
         self.selected = (self.selected as isize + by).rem_euclid(n) as usize;
-        self.ctx = (*self.services[self.selected]).clone();
-        self.info = Info::of(&self.ctx);
+        self.info = self.services[self.selected].clone();
         self.proc_offset = 0;
         self.sync_selected();
         if !self.merged_shown() {
@@ -244,7 +242,7 @@ impl App {
     }
 
     fn for_selected(&self, c: Command) -> StackCommand {
-        StackCommand::Service(self.ctx.spec.name.clone(), c)
+        StackCommand::Service(self.info.name.clone(), c)
     }
 
     /// A key in, maybe a command for the supervisor out.
@@ -333,10 +331,7 @@ impl App {
             }
             UiAction::Kill => self.dialog = Some(Dialog::ConfirmKill),
             UiAction::Clean => {
-                let plan = self
-                    .status()
-                    .map(|st| clean_from(&self.ctx, st, true))
-                    .unwrap_or_default();
+                let plan = self.status().map(crate::clean::plan).unwrap_or_default();
                 if plan.actions.is_empty() {
                     self.notice = Some(
                         "nothing to clean: no stale PID file, orphan or escaped process".into(),

@@ -11,6 +11,7 @@ use ratatui::Frame;
 
 use super::keys::{hints, KEYMAP};
 use super::{App, Dialog, Focus, MIN_HEIGHT, MIN_WIDTH};
+use crate::inspect::{Identity, PidFileState};
 use crate::output::short;
 use crate::process::scan::ProcEntry;
 use crate::supervisor::Phase;
@@ -329,13 +330,7 @@ fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
             app.info.grpc, app.info.ui
         ))
     } else {
-        let ports: Vec<String> = app
-            .ctx
-            .spec
-            .ports
-            .iter()
-            .map(|p| format!(":{}", p.port))
-            .collect();
+        let ports: Vec<String> = app.info.ports.iter().map(|p| format!(":{p}")).collect();
         Line::raw(if ports.is_empty() {
             "no ports declared".to_string()
         } else {
@@ -446,10 +441,14 @@ fn draw_lock(app: &App, f: &mut Frame, area: Rect) {
         };
         lines.push(held);
         let pf = &st.pid_file;
-        let id = pf.identity.clone().unwrap_or_default();
-        let color = match pf.state.as_str() {
-            "valid" if id == "match" => OK,
-            "missing" => DIM,
+        let id = pf
+            .identity
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let color = match (pf.state, &pf.identity) {
+            (PidFileState::Valid, Some(Identity::Match)) => OK,
+            (PidFileState::Missing, _) => DIM,
             _ => WARN,
         };
         let rec = pf
@@ -627,7 +626,7 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
                     let k = app
                         .services
                         .iter()
-                        .position(|c| c.spec.name == name)
+                        .position(|c| c.name == name)
                         .unwrap_or(0);
                     return Line::from(vec![
                         Span::styled(
@@ -672,11 +671,7 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
 }
 
 fn name_width(app: &App) -> usize {
-    app.services
-        .iter()
-        .map(|c| c.spec.name.len())
-        .max()
-        .unwrap_or(0)
+    app.services.iter().map(|c| c.name.len()).max().unwrap_or(0)
 }
 
 fn draw_footer(app: &App, f: &mut Frame, area: Rect) {

@@ -12,7 +12,10 @@ use ratatui::Terminal;
 
 use super::*;
 use crate::config::{FileConfig, Overrides, Settings};
-use crate::inspect::{HealthLayer, Holder, LockStatus, PidFileStatus, PortStatus, State, Status};
+use crate::inspect::{
+    HealthLayer, Holder, Identity, LockStatus, PidFileState, PidFileStatus, PortStatus, State,
+    Status,
+};
 use crate::pidfile::PidRecord;
 use crate::ports::PortRole;
 use crate::process::scan::ProcEntry;
@@ -100,7 +103,7 @@ fn stopped() -> Status {
         },
         pid_file: PidFileStatus {
             path: "/x/temporal.pid".into(),
-            state: "missing".into(),
+            state: PidFileState::Missing,
             detail: None,
             identity: None,
             record: None,
@@ -132,6 +135,7 @@ fn stopped() -> Status {
         orphans: vec![],
         supervisor: None,
         problems: vec![],
+        stale_temp_files: vec![],
         advice: None,
         processes_scanned: 300,
         inspect_ms: 2.0,
@@ -150,8 +154,8 @@ fn running(pid: i32) -> Status {
         cmd: TEMPORAL.into(),
         age_secs: Some(754),
     }];
-    st.pid_file.state = "valid".into();
-    st.pid_file.identity = Some("match".into());
+    st.pid_file.state = PidFileState::Valid;
+    st.pid_file.identity = Some(Identity::Match);
     st.pid_file.record = Some(record(pid));
     st.ports = vec![
         port(PortRole::Grpc, 7233, Some((pid, TEMPORAL, true))),
@@ -182,7 +186,7 @@ fn snapshot(phase: Phase, st: Status) -> Snapshot {
 }
 
 fn app(snap: Snapshot) -> App {
-    let mut a = App::new(ctx(), snap);
+    let mut a = App::new(Info::of(&ctx()), snap);
     a.push_log(vec![
         "Temporal CLI 1.9.1 (Server 1.32.0, UI 2.54.1)".into(),
         "Temporal Server:      localhost:7233".into(),
@@ -269,9 +273,10 @@ fn snapshot_backoff_countdown() {
 fn snapshot_stale_pid_file_with_clean_preview() {
     let mut st = stopped();
     st.state = State::Stale;
-    st.pid_file.state = "valid".into();
-    st.pid_file.identity =
-        Some("mismatch: PID 4242 was reused (start time 77 ≠ recorded 1000)".into());
+    st.pid_file.state = PidFileState::Valid;
+    st.pid_file.identity = Some(Identity::Mismatch(
+        "PID 4242 was reused (start time 77 ≠ recorded 1000)".into(),
+    ));
     st.pid_file.record = Some(record(4242));
     st.orphans = vec![proc(5001, 1, 4242, "temporal-helper --child", true)];
     st.advice =
@@ -385,7 +390,7 @@ fn keys_become_supervisor_commands() {
 fn clean_confirmation_sends_clean() {
     let mut st = stopped();
     st.state = State::Stale;
-    st.pid_file.state = "corrupt".into();
+    st.pid_file.state = PidFileState::Corrupt;
     st.pid_file.detail = Some("it is empty".into());
     let mut a = app(snapshot(Phase::Stopped, st));
     a.on_key(key(KeyCode::Char('c')));
@@ -464,7 +469,7 @@ depends_on = { temporal = "ready", api = "ready" }
             view("worker", worker_snap, Some("waiting for api")),
         ],
     };
-    let mut a = App::for_stack(services, snap);
+    let mut a = App::for_stack(services.iter().map(|c| Info::of(c)).collect(), snap);
     a.push_log_of(0, vec!["temporal says hello".into()]);
     a.push_log_of(1, vec!["api listening on :8080".into()]);
     a.push_log_of(2, vec!["worker polling hello-queue".into()]);
