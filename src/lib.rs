@@ -1,25 +1,26 @@
-//! stigmer: keeps a local Temporal dev server alive and honest.
+//! stigmer: keeps local dev services (Temporal and the programs that use it)
+//! alive and honest, and shows them in a terminal dashboard.
 
-pub mod blocking;
-pub mod clean;
+pub(crate) mod blocking;
+pub(crate) mod clean;
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 pub mod commands;
 pub mod config;
-pub mod dash;
+pub(crate) mod dash;
 pub mod inspect;
 pub mod lifecycle;
-pub mod lock;
-pub mod logtail;
-pub mod ops;
+pub(crate) mod lock;
+pub(crate) mod logtail;
+pub(crate) mod ops;
 pub mod output;
 pub mod pidfile;
-pub mod ports;
+pub(crate) mod ports;
 pub mod process;
-pub mod ready;
+pub(crate) mod ready;
 pub mod service;
-pub mod stack;
-pub mod state;
+pub(crate) mod stack;
+pub(crate) mod state;
 pub mod supervisor;
 pub mod ui;
-pub mod wait;
+pub(crate) mod wait;
