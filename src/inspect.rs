@@ -248,13 +248,26 @@ struct Gathered {
     boot_secs: Option<f64>,
 }
 
-fn gather(ctx: &Ctx, probes: &[Option<Duration>]) -> Gathered {
+/// How `inspect` asks whether the service's lock is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockCheck {
+    /// Read `/proc/locks`: never disturbs the lock; anyone may.
+    Observe,
+    /// Take it for an instant: fast, for callers holding the start lock.
+    AsStarter,
+}
+
+fn gather(ctx: &Ctx, probes: &[Option<Duration>], how: LockCheck) -> Gathered {
     let spec = &ctx.spec;
     let root = ctx.settings.state.root();
     let pf = pidfile::read(&spec.paths.pid);
     let t = Instant::now();
     let lock_path = &spec.paths.lock;
-    let held = crate::lock::is_held(lock_path).map_err(|e| crate::state::refusal(lock_path, &e));
+    let held = match how {
+        LockCheck::Observe => crate::lock::is_held(lock_path),
+        LockCheck::AsStarter => crate::lock::is_held_as_starter(lock_path),
+    }
+    .map_err(|e| crate::state::refusal(lock_path, &e));
     let lock_time = t.elapsed();
     let mut problems = Vec::new();
     if let Err(why) = &held {
@@ -380,6 +393,11 @@ fn advice(
 /// Everything at once: the network probes, the facts from files and `/proc`
 /// (off the runtime's threads), then the pure decision.
 pub async fn inspect(ctx: &Ctx) -> Status {
+    inspect_with(ctx, LockCheck::Observe).await
+}
+
+/// [`inspect`], asking about the lock the given way.
+pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
     let t0 = Instant::now();
     let spec = &ctx.spec;
 
@@ -392,7 +410,7 @@ pub async fn inspect(ctx: &Ctx) -> Status {
                 .ok(),
         );
     }
-    let g = blocking(|| gather(ctx, &probes));
+    let g = blocking(|| gather(ctx, &probes, how));
     let rec = g.pf.record().cloned();
     let leader_alive = matches!(g.verdict, Some(Verdict::Match(_)));
     let held = matches!(g.held, Ok(true));

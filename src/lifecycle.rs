@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blocking::blocking;
 pub use crate::clean::CleanPlan;
-use crate::inspect::{self, now_ms, State, Status};
+use crate::inspect::{self, now_ms, LockCheck, State, Status};
 use crate::lock;
 use crate::pidfile::{self, PidRecord, PortRecord};
 use crate::ports;
@@ -257,9 +257,9 @@ pub enum ReadyError {
 }
 
 /// Checks readiness until it passes, the leader dies, or the deadline
-/// passes. Network checks are retried every 5 ms (a refused connection on
+/// passes. Network checks are retried every 2 ms (a refused connection on
 /// loopback costs microseconds), a program every 250 ms; a log is followed
-/// every 5 ms.
+/// every 2 ms.
 pub async fn wait_ready(
     ctx: &Ctx,
     rec: &PidRecord,
@@ -268,10 +268,10 @@ pub async fn wait_ready(
     let t0 = Instant::now();
     let identity = rec.identity(&ctx.spec.tag_prefix);
     let every = match &ctx.spec.readiness {
-        Readiness::Http { .. } | Readiness::Tcp(_) => Duration::from_millis(5),
+        // A refused connect or reading what a log gained since the last
+        // look costs microseconds; a dependent's start waits on this.
+        Readiness::Http { .. } | Readiness::Tcp(_) | Readiness::Log(_) => Duration::from_millis(2),
         Readiness::Exec(_) => Duration::from_millis(250),
-        // Reading what a log gained since the last look costs microseconds.
-        Readiness::Log(_) => Duration::from_millis(5),
         Readiness::Uptime(_) => Duration::from_millis(20),
     };
     let mut tail =
@@ -320,7 +320,7 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
     let _guard = lock::hold_within(&ctx.spec.paths.start_lock, Duration::from_secs(120))
         .await
         .context("waiting for another start to finish")?;
-    let mut st = inspect::inspect(ctx).await;
+    let mut st = inspect::inspect_with(ctx, LockCheck::AsStarter).await;
     if st.state == State::Unhealthy && dying_instance(ctx, &st) {
         // Our own instance is being torn down (say, `kill -9`): the kernel
         // drops its lock when the last holder is gone. Wait, bounded.
@@ -329,7 +329,7 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
             !lock::is_held(&lock_path).unwrap_or(true)
         })
         .await;
-        st = inspect::inspect(ctx).await;
+        st = inspect::inspect_with(ctx, LockCheck::AsStarter).await;
     }
     match st.state {
         State::Running => {
@@ -686,7 +686,7 @@ pub async fn clean(ctx: &Ctx, dry_run: bool) -> Result<CleanPlan> {
     let _guard = lock::hold_within(&ctx.spec.paths.start_lock, Duration::from_secs(30))
         .await
         .context("waiting for a start in progress to finish")?;
-    let st = inspect::inspect(ctx).await;
+    let st = inspect::inspect_with(ctx, LockCheck::AsStarter).await;
     let plan = blocking(|| clean_from(ctx, &st, dry_run));
     if !dry_run && !plan.kill.is_empty() {
         let deadline = Instant::now() + Duration::from_secs(5);
