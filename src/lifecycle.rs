@@ -21,6 +21,7 @@ use crate::process::{Identity, Verdict};
 pub use crate::service::Ctx;
 use crate::service::{Readiness, ServiceSpec, TAG_VAR};
 use crate::state::{read_capped, write_atomic};
+use crate::wait::poll_until;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -325,7 +326,7 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
         // Our own instance is being torn down (say, `kill -9`): the kernel
         // drops its lock when the last holder is gone. Wait, bounded.
         let lock_path = ctx.spec.paths.lock.clone();
-        crate::wait::poll_until(Duration::from_secs(5), Duration::from_millis(10), || {
+        poll_until(Duration::from_secs(5), Duration::from_millis(10), || {
             !lock::is_held(&lock_path).unwrap_or(true)
         })
         .await;
@@ -485,13 +486,10 @@ pub async fn stop_record(
         // have exited and hold no lock, port or memory; only their parent can
         // reap them, and some inits do so lazily (seconds). Bounded either way.
         if let Some(r) = rec {
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while crate::process::signal::group_exists(r.pgid)
-                && !only_foreign_zombies(r.pgid)
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            poll_until(Duration::from_secs(3), Duration::from_millis(5), || {
+                !crate::process::signal::group_exists(r.pgid) || only_foreign_zombies(r.pgid)
+            })
+            .await;
         }
     }
     // Stopped means: lock free and ports closed too.
@@ -552,15 +550,11 @@ pub fn reap(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<i32> {
         .filter(|p| signal_ours(ctx, p, Sig::Kill) == SignalOutcome::Sent)
         .map(|p| p.pid)
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !killed.is_empty()
-        && killed
+    crate::wait::poll_until_blocking(Duration::from_secs(2), Duration::from_millis(5), || {
+        !killed
             .iter()
             .any(|pid| crate::process::read_stat(*pid).is_ok_and(|s| !s.is_zombie()))
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    });
     killed
 }
 
@@ -689,14 +683,13 @@ pub async fn clean(ctx: &Ctx, dry_run: bool) -> Result<CleanPlan> {
     let st = inspect::inspect_with(ctx, LockCheck::AsStarter).await;
     let plan = blocking(|| clean_from(ctx, &st, dry_run));
     if !dry_run && !plan.kill.is_empty() {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while plan.kill.iter().any(|p| {
-            crate::process::read_stat(p.pid)
-                .is_ok_and(|s| s.start_ticks == p.start_ticks && !s.is_zombie())
-        }) && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        poll_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            !plan.kill.iter().any(|p| {
+                crate::process::read_stat(p.pid)
+                    .is_ok_and(|s| s.start_ticks == p.start_ticks && !s.is_zombie())
+            })
+        })
+        .await;
     }
     Ok(plan)
 }

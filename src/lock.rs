@@ -13,7 +13,7 @@ use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::state::open_private;
 
@@ -118,15 +118,15 @@ pub fn try_hold(path: &Path) -> Result<HeldLock, LockError> {
 
 /// Takes an exclusive lock, waiting at most `timeout`.
 pub async fn hold_within(path: &Path, timeout: Duration) -> Result<HeldLock, LockError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match try_hold(path) {
-            Err(LockError::Busy(_)) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(10)).await
-            }
-            other => return other,
-        }
-    }
+    let mut last = None;
+    crate::wait::poll_until(timeout, Duration::from_millis(10), || {
+        let r = try_hold(path);
+        let busy = matches!(r, Err(LockError::Busy(_)));
+        last = Some(r);
+        !busy
+    })
+    .await;
+    last.unwrap_or_else(|| try_hold(path))
 }
 
 #[cfg(test)]

@@ -24,6 +24,26 @@ pub async fn poll_until(
     }
 }
 
+/// [`poll_until`] for blocking code (run it inside
+/// [`crate::blocking::blocking`] when called from async code).
+pub fn poll_until_blocking(
+    timeout: Duration,
+    every: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(every.min(deadline - now));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +72,25 @@ mod tests {
             .await
         );
         assert_eq!(m, 3);
+    }
+
+    #[test]
+    fn the_blocking_twin_gives_up_at_the_deadline_too() {
+        let t0 = std::time::Instant::now();
+        assert!(!poll_until_blocking(
+            Duration::from_millis(30),
+            Duration::from_millis(5),
+            || false
+        ));
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+        let mut n = 0;
+        assert!(poll_until_blocking(
+            Duration::from_secs(9),
+            Duration::from_millis(1),
+            || {
+                n += 1;
+                n == 2
+            }
+        ));
     }
 }
