@@ -47,6 +47,31 @@ pub enum Local {
         /// Stay in the foreground and supervise: restart on crash, stop on Ctrl-C
         #[arg(long)]
         foreground: bool,
+        /// Start them without a supervisor: nobody restarts them (default:
+        /// the state dir's supervisor starts them and keeps watching;
+        /// $STIGMER_UNSUPERVISED=1 sets this)
+        #[arg(long, env = "STIGMER_UNSUPERVISED", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+        unsupervised: bool,
+    },
+    /// The supervisor itself, detached (`start` runs it when none runs)
+    #[command(hide = true)]
+    Supervise,
+    /// Print the supervisor's event history (spawned, ready, exited, restarts, …)
+    Events {
+        /// Keep printing new events
+        #[arg(short, long)]
+        follow: bool,
+        /// One JSON object a line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Wait until services are ready (exit 0), or say why not at the timeout
+    Wait {
+        /// Services to wait for (default: every autostart service)
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+        timeout: f64,
     },
     /// Stop gracefully (SIGTERM to each group, dependents first), escalating to SIGKILL
     Stop {

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::{Cli, Local, Top};
 use crate::config::{Overrides, Settings};
+use crate::control;
 use crate::inspect::{self, State, Status};
 use crate::lifecycle::{self, StartOutcome};
 use crate::logtail::LogTail;
@@ -35,11 +36,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Local::Start {
                     foreground: true,
                     ..
-                }
+                } | Local::Supervise
             );
             init_cli_tracing(verbose);
+            let port = ov.port;
             let stack = Stack::new(Settings::resolve(ov)?)?;
-            rt.block_on(local(stack, cmd))
+            rt.block_on(local(stack, cmd, port))
         }
     }
 }
@@ -55,6 +57,7 @@ fn init_cli_tracing(verbose: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // Its report of a failed write is an `eprintln!`, which panics when
         // stderr is a closed pipe: a supervisor must outlive its terminal.
         .log_internal_errors(false)
@@ -80,18 +83,26 @@ fn exit(ok: bool) -> ExitCode {
     }
 }
 
-async fn local(stack: Stack, cmd: Local) -> Result<ExitCode> {
+async fn local(stack: Stack, cmd: Local, port: Option<u16>) -> Result<ExitCode> {
     match cmd {
         Local::Start {
             names,
             foreground: false,
+            unsupervised,
         } => {
             let set = ops::start_set(&stack, &names)?;
-            Ok(exit(start(&stack, &set).await))
+            if unsupervised {
+                return Ok(exit(start(&stack, &set).await));
+            }
+            Ok(exit(supervised_start(&stack, &set, port).await))
         }
+        Local::Supervise => supervise(stack).await,
+        Local::Events { follow, json } => events(&stack, follow, json).await,
+        Local::Wait { names, timeout } => wait(&stack, &names, timeout).await,
         Local::Start {
             names,
             foreground: true,
+            ..
         } => {
             if !names.is_empty() {
                 bail!("start --foreground supervises the whole stack; leave out the names");
@@ -102,12 +113,21 @@ async fn local(stack: Stack, cmd: Local) -> Result<ExitCode> {
             let grace = grace_of(grace)?;
             let set = ops::stop_set(&stack, &names)?;
             say_dependents(&names, &set);
-            Ok(exit(stop(&stack, &set, grace, false).await))
+            let ok = stop(&stack, &set, grace, false).await;
+            if names.is_empty() {
+                // The whole stack is down: a detached supervisor leaves too.
+                release_supervisor(&stack).await;
+            }
+            Ok(exit(ok))
         }
         Local::Kill { names } => {
             let set = ops::stop_set(&stack, &names)?;
             say_dependents(&names, &set);
-            Ok(exit(stop(&stack, &set, Some(Duration::ZERO), true).await))
+            let ok = stop(&stack, &set, Some(Duration::ZERO), true).await;
+            if names.is_empty() {
+                release_supervisor(&stack).await;
+            }
+            Ok(exit(ok))
         }
         Local::Restart { names, grace } => {
             let grace = grace_of(grace)?;
@@ -184,6 +204,248 @@ async fn start(stack: &Stack, set: &std::collections::BTreeSet<String>) -> bool 
         Err(e) => crate::errln!("stigmer: {}", with_name(ctx, e)),
     })
     .await
+}
+
+/// `start` through the state dir's supervisor (started, detached, when none
+/// runs), so the services are its children and stay supervised; the same
+/// lines as a start of our own. Without a reachable supervisor, we start
+/// them ourselves and say why.
+async fn supervised_start(
+    stack: &Stack,
+    set: &std::collections::BTreeSet<String>,
+    port: Option<u16>,
+) -> bool {
+    let socket = stack.settings.state.socket_path();
+    let client = match control::Client::connect(&socket, Duration::from_millis(500)).await {
+        Some(c) => Ok(c),
+        None if crate::lock::is_held(&stack.settings.state.supervisor_lock_path())
+            .unwrap_or(false) =>
+        {
+            Err("the running supervisor has no control socket".to_string())
+        }
+        None => control::spawn_supervisor(stack, port).await,
+    };
+    let mut client = match client {
+        Ok(c) => c,
+        Err(why) => {
+            crate::errln!("stigmer: {why}; starting without a supervisor");
+            return start(stack, set).await;
+        }
+    };
+    let req = serde_json::json!({"op": "start", "services": set});
+    if let Err(e) = client.send(&req).await {
+        crate::errln!("stigmer: the supervisor did not take the start ({e}); starting without it");
+        return start(stack, set).await;
+    }
+    let mut reported = std::collections::BTreeSet::new();
+    while let Some(v) = client.next().await {
+        if let Some(r) = v.get("result") {
+            let Ok(r) = serde_json::from_value::<control::StartResult>(r.clone()) else {
+                continue;
+            };
+            let Some(ctx) = stack.get(&r.name) else {
+                continue;
+            };
+            reported.insert(r.name.clone());
+            match (r.outcome, r.error) {
+                (Some(out), _) => print_started(ctx, &out),
+                (None, e) => crate::errln!(
+                    "stigmer: {}",
+                    with_name(ctx, &e.unwrap_or_else(|| "failed".into()))
+                ),
+            }
+        } else if v.get("done").is_some() {
+            return v.get("ok").and_then(|o| o.as_bool()).unwrap_or(false);
+        } else if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+            crate::errln!("stigmer: the supervisor refused the start: {e}");
+            return false;
+        }
+    }
+    crate::errln!(
+        "stigmer: the supervisor went away during the start (reported: {}); see `stigmer local status`",
+        reported.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    false
+}
+
+/// Asks a detached supervisor to exit (the stack was stopped); a dashboard
+/// or a foreground supervisor stays.
+async fn release_supervisor(stack: &Stack) {
+    let socket = stack.settings.state.socket_path();
+    if let Some(mut c) = control::Client::connect(&socket, Duration::from_millis(300)).await {
+        if c.send(&serde_json::json!({"op": "shutdown"})).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.next()).await;
+        }
+    }
+}
+
+/// `local supervise`: the detached supervisor. Takes the supervisor lock
+/// (waiting a little for one that is handing over), adopts what runs,
+/// serves the control socket, and exits on `shutdown` or a signal, leaving
+/// the services running for the next supervisor to adopt.
+async fn supervise(stack: Stack) -> Result<ExitCode> {
+    let lock_path = stack.settings.state.supervisor_lock_path();
+    let free = crate::wait::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        crate::lock::try_hold(&lock_path).is_ok()
+    })
+    .await;
+    if !free {
+        crate::errln!(
+            "stigmer: another supervisor already supervises {}",
+            stack.settings.state.root().display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let handle = supervisor::stack::spawn(
+        stack.clone(),
+        Options {
+            inspect_every: Duration::from_secs(2),
+            autostart: false,
+        },
+    );
+    if !handle.supervising {
+        crate::errln!("stigmer: another supervisor took over first");
+        let _ = handle
+            .commands
+            .send(StackCommand::Shutdown { stop: false })
+            .await;
+        let _ = handle.join.await;
+        return Ok(ExitCode::FAILURE);
+    }
+    let server = control::serve(
+        stack.clone(),
+        handle.history.clone(),
+        handle.commands.clone(),
+        true,
+    );
+    match &server {
+        Ok(_) => handle.history.push(
+            "stigmer",
+            supervisor::history::Kind::Supervisor,
+            Some(std::process::id() as i32),
+            format!("supervising {}", stack.settings.state.root().display()),
+        ),
+        Err(e) => tracing::error!("no control socket ({e}); supervising without one"),
+    }
+    let cmds = handle.commands.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
+        tracing::info!("signal received: leaving the services running for the next supervisor");
+        let _ = cmds.send(StackCommand::Shutdown { stop: false }).await;
+    });
+    let _ = handle.join.await;
+    drop(server);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The control socket, for the process that holds the supervisor lock.
+pub(crate) fn serve_if_supervising(
+    stack: &Stack,
+    handle: &supervisor::StackHandle,
+) -> Option<control::Served> {
+    if !handle.supervising {
+        return None;
+    }
+    match control::serve(
+        stack.clone(),
+        handle.history.clone(),
+        handle.commands.clone(),
+        false,
+    ) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("no control socket ({e}); supervising without one");
+            None
+        }
+    }
+}
+
+/// `local events`: the supervisor's history, then (with `follow`) live.
+async fn events(stack: &Stack, follow: bool, json: bool) -> Result<ExitCode> {
+    let socket = stack.settings.state.socket_path();
+    let Some(mut c) = control::Client::connect(&socket, Duration::from_secs(1)).await else {
+        bail!(
+            "no supervisor runs for {}: the event history lives in the supervisor (`stigmer local start` starts one)",
+            stack.settings.state.root().display()
+        );
+    };
+    let op = if follow { "subscribe" } else { "events" };
+    c.send(&serde_json::json!({ "op": op })).await?;
+    while let Some(v) = c.next().await {
+        if let Some(ev) = v.get("event") {
+            if json {
+                crate::outln!("{ev}");
+            } else if let Ok(ev) =
+                serde_json::from_value::<supervisor::history::HistoryEvent>(ev.clone())
+            {
+                crate::outln!("{}", ev.line());
+            }
+        } else if v.get("done").is_some() {
+            break;
+        } else if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+            bail!("the supervisor says: {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `local wait`: until every named service (default: the autostart ones)
+/// is running and ready; at the timeout, why not.
+async fn wait(stack: &Stack, names: &[String], timeout: f64) -> Result<ExitCode> {
+    if !(timeout.is_finite() && (0.0..=86_400.0).contains(&timeout)) {
+        bail!("--timeout {timeout} must be between 0 and 86400 seconds");
+    }
+    let set = ops::start_set(stack, names)?;
+    let ctxs: Vec<_> = stack
+        .services
+        .iter()
+        .filter(|c| set.contains(&c.spec.name))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout);
+    loop {
+        let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
+        let not: Vec<(&std::sync::Arc<Ctx>, &Status)> = ctxs
+            .iter()
+            .copied()
+            .zip(&all)
+            .filter(|(_, st)| st.state != State::Running)
+            .collect();
+        if not.is_empty() {
+            for (c, st) in ctxs.iter().zip(&all) {
+                crate::outln!("{} ready (PID {})", c.spec.name, st.pid.unwrap_or_default());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            for (c, st) in not {
+                let why = st
+                    .advice
+                    .clone()
+                    .or_else(|| {
+                        st.health
+                            .iter()
+                            .find(|h| !h.ok)
+                            .map(|h| format!("{}: {}", h.layer, h.detail))
+                    })
+                    .unwrap_or_default();
+                crate::errln!(
+                    "stigmer: {} is {} after {timeout} s: {why}",
+                    c.spec.name,
+                    st.state.name()
+                );
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// An error line naming its service unless it already does.
@@ -301,8 +563,10 @@ async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitC
                 .zip(&all)
                 .map(|(c, st)| status_json(&c.spec.name, st))
                 .collect::<Result<Vec<_>>>()?;
+            let socket = stack.settings.state.socket_path();
             serde_json::json!({
                 "state": worst(all.iter().map(|s| s.state)),
+                "supervisor": control::supervisor_summary(&socket).await,
                 "services": services,
             })
         };
@@ -340,12 +604,13 @@ async fn foreground(stack: Stack) -> Result<ExitCode> {
     }
     let one = stack.services.len() == 1;
     let handle = supervisor::stack::spawn(
-        stack,
+        stack.clone(),
         Options {
             inspect_every: Duration::from_secs(2),
             autostart: true,
         },
     );
+    let _server = serve_if_supervising(&stack, &handle);
     let mut snaps = handle.snapshots.clone();
     let cmds = handle.commands.clone();
     tokio::spawn(async move {

@@ -39,6 +39,7 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
         );
     }
     init_tracing();
+    let port = ov.port;
     let stack = Stack::new(Settings::resolve(ov)?)?;
     for c in &stack.services {
         if let Err(why) = &c.spec.program {
@@ -47,12 +48,14 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
     }
     let services = stack.services.clone();
     let handle = supervisor::stack::spawn(
-        stack,
+        stack.clone(),
         Options {
             inspect_every: Duration::from_secs(2),
             autostart,
         },
     );
+    let supervising = handle.supervising;
+    let server = crate::commands::serve_if_supervising(&stack, &handle);
     let infos = services.iter().map(|c| Info::of(c)).collect();
     let mut app = App::for_stack(infos, handle.snapshots.borrow().clone());
     let (log_tx, log_rx) = mpsc::channel::<(usize, Vec<String>)>(16);
@@ -108,6 +111,23 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
                 .send(StackCommand::Shutdown { stop: false })
                 .await;
             let _ = tokio::time::timeout(Duration::from_secs(2), handle.join).await;
+            drop(server);
+            let running = app
+                .stack
+                .services
+                .iter()
+                .any(|v| v.snap.status.as_ref().is_some_and(|s| s.pid.is_some()));
+            if supervising && running && !crate::control::unsupervised_by_env() {
+                // Supervision never silently ends: a detached supervisor
+                // adopts the services (same PIDs) once our lock is gone.
+                match crate::control::spawn_supervisor(&stack, port).await {
+                    Ok(mut c) => {
+                        let pid = c.hello().await.map(|s| s.pid).unwrap_or_default();
+                        crate::outln!("Supervision handed to a detached supervisor (PID {pid}); `stigmer local events` shows what it sees.");
+                    }
+                    Err(why) => crate::errln!("stigmer: nobody supervises now: {why}"),
+                }
+            }
             for v in &app.stack.services {
                 if let Some(pid) = v.snap.status.as_ref().and_then(|s| s.pid) {
                     crate::outln!(

@@ -7,6 +7,7 @@ pub mod cli;
 pub(crate) mod clock;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub(crate) mod dash;
 pub mod inspect;
 pub mod lifecycle;

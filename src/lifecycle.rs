@@ -303,7 +303,7 @@ pub async fn wait_ready(
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum StartOutcome {
     Started { pid: i32, ready_in: Duration },
     Reused { pid: i32 },
@@ -368,6 +368,8 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
     let spawned = blocking(|| spawn(ctx))?;
     on_running();
     let rec = spawned.record.clone();
+    let spawned_offset = spawned.log_offset;
+    keep_child(spawned.child);
     match wait_ready(ctx, &rec, ctx.spec.ready_timeout).await {
         Ok(d) => Ok(StartOutcome::Started {
             pid: rec.pid,
@@ -378,10 +380,30 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
             Err(anyhow::anyhow!(
                 "{} did not start: {e}{}",
                 ctx.spec.name,
-                why_it_died(ctx, spawned.log_offset)
+                why_it_died(ctx, spawned_offset)
             ))
         }
     }
+}
+
+/// Children this process spawned through `start`, kept (not reaped by
+/// the runtime behind our back) so that whoever watches them later — the
+/// supervisor's actor — can `wait` for the real exit code or signal.
+static KEPT: std::sync::Mutex<Vec<tokio::process::Child>> = std::sync::Mutex::new(Vec::new());
+
+fn keep_child(child: tokio::process::Child) {
+    if let Ok(mut k) = KEPT.lock() {
+        // Reap those that exited with nobody asking: no zombie is kept.
+        k.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        k.push(child);
+    }
+}
+
+/// The kept child with this PID, if this process spawned it.
+pub fn take_kept_child(pid: i32) -> Option<tokio::process::Child> {
+    let mut k = KEPT.lock().ok()?;
+    let i = k.iter().position(|c| c.id() == Some(pid as u32))?;
+    Some(k.swap_remove(i))
 }
 
 /// What a user needs on screen when a service dies young: a full disk, and

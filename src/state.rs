@@ -68,6 +68,10 @@ impl StateDir {
     pub fn supervisor_lock_path(&self) -> PathBuf {
         self.root.join("supervisor.lock")
     }
+    /// The supervisor's control socket.
+    pub fn socket_path(&self) -> PathBuf {
+        self.root.join("stigmer.sock")
+    }
     /// Serialises the check-then-spawn of concurrent starters.
     pub fn start_lock_path(&self) -> PathBuf {
         self.root.join("start.lock")

@@ -121,6 +121,7 @@ fn stigmer_at(home: &std::path::Path, port: u16, args: &[&str]) -> (bool, String
         .arg(port.to_string())
         .args(args)
         .env_remove("STIGMER_HOME")
+        .env("STIGMER_UNSUPERVISED", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -603,6 +604,7 @@ fn zero_ports_are_refused_like_other_bad_ports() {
         }
         c.env_remove("STIGMER_PORT")
             .env_remove("STIGMER_HOME")
+            .env("STIGMER_UNSUPERVISED", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let out = wait_output(c.spawn().unwrap(), Duration::from_secs(20), "start");

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::core::{Action, Core, Event, ExitInfo, Phase};
+use super::history::{History, Kind};
 use crate::blocking::blocking;
 use crate::inspect::{self, Status, SupervisorInfo};
 use crate::lifecycle::{self, write_intent, Ctx, SpawnError, Want};
@@ -137,15 +138,20 @@ impl SupLock {
 
 pub fn spawn(ctx: Ctx, opts: Options) -> Handle {
     let sup = SupLock::new(ctx.settings.state.supervisor_lock_path());
-    spawn_with(Arc::new(ctx), opts, sup)
+    spawn_with(Arc::new(ctx), opts, sup, History::new())
 }
 
 /// An actor for one service of a stack, sharing the stack's supervisor lock.
-pub fn spawn_with(ctx: Arc<Ctx>, opts: Options, sup: Arc<SupLock>) -> Handle {
+pub fn spawn_with(
+    ctx: Arc<Ctx>,
+    opts: Options,
+    sup: Arc<SupLock>,
+    history: Arc<History>,
+) -> Handle {
     let (cmd_tx, cmd_rx) = mpsc::channel(32);
     let (snap_tx, snap_rx) = watch::channel(Snapshot::empty());
     let join = tokio::spawn(async move {
-        let mut actor = Actor::new(ctx, opts, snap_tx, sup);
+        let mut actor = Actor::new(ctx, opts, snap_tx, sup, history);
         actor.run(cmd_rx).await;
     });
     Handle {
@@ -163,6 +169,7 @@ struct Actor {
     io_tx: mpsc::UnboundedSender<Internal>,
     io_rx: mpsc::UnboundedReceiver<Internal>,
     sup: Arc<SupLock>,
+    history: Arc<History>,
     current: Option<PidRecord>,
     timer: Option<(Instant, u64)>,
     stop_task: Option<JoinHandle<()>>,
@@ -181,6 +188,7 @@ impl Actor {
         opts: Options,
         snap_tx: watch::Sender<Snapshot>,
         sup: Arc<SupLock>,
+        history: Arc<History>,
     ) -> Self {
         let (io_tx, io_rx) = mpsc::unbounded_channel();
         Self {
@@ -191,6 +199,7 @@ impl Actor {
             io_tx,
             io_rx,
             sup,
+            history,
             current: None,
             timer: None,
             stop_task: None,
@@ -303,7 +312,10 @@ impl Actor {
 
     fn event(&mut self, ev: Event) {
         let before = self.core.phase;
-        let actions = self.core.handle(Instant::now(), ev);
+        let gen_before = self.core.gen;
+        let pid_before = self.current.as_ref().map(|r| r.pid);
+        let actions = self.core.handle(Instant::now(), ev.clone());
+        self.record(&ev, before, gen_before, pid_before, &actions);
         for a in actions {
             self.act(a);
         }
@@ -313,6 +325,53 @@ impl Actor {
                 tracing::info!("{m}");
             }
             self.refresh();
+        }
+    }
+
+    /// What the event history keeps of a core event: only what the core
+    /// took (a stale event for an older generation changes nothing).
+    fn record(
+        &self,
+        ev: &Event,
+        before: Phase,
+        gen_before: u64,
+        pid_before: Option<i32>,
+        actions: &[Action],
+    ) {
+        let h = &self.history;
+        let name = self.ctx.spec.name.as_str();
+        let after = self.core.phase;
+        let current = |gen: u64| gen == gen_before;
+        match ev {
+            Event::Spawned { gen, pid } if current(*gen) => {
+                h.push(name, Kind::Spawned, Some(*pid), "")
+            }
+            Event::Ready { gen } if current(*gen) => h.push(name, Kind::Ready, pid_before, ""),
+            Event::NotReady { gen, why } if current(*gen) => {
+                h.push(name, Kind::NotReady, pid_before, why.clone())
+            }
+            Event::Exited { gen, exit, .. } if current(*gen) => h.exited(name, pid_before, *exit),
+            Event::Adopt { pid, .. } if after != before || self.core.gen != gen_before => {
+                h.push(name, Kind::Adopted, Some(*pid), "")
+            }
+            _ => {}
+        }
+        if after == Phase::Failed && before != Phase::Failed {
+            let m = self.core.message.clone().unwrap_or_default();
+            let kind = if m.starts_with("crash loop") {
+                Kind::CrashLoop
+            } else {
+                Kind::Failed
+            };
+            h.push(name, kind, None, m);
+        }
+        if after == Phase::Backoff {
+            for a in actions {
+                if let Action::Schedule { at, .. } = a {
+                    let ms = at.saturating_duration_since(Instant::now()).as_millis();
+                    h.push(name, Kind::RestartScheduled, None, format!("in {ms} ms"));
+                }
+            }
         }
     }
 
@@ -496,12 +555,18 @@ impl Actor {
                     let _ = afd.readable().await;
                 }
             }
+            // Spawned by a start this process ran: we are its parent, so
+            // its status is ours to collect (and no zombie lingers).
+            let exit = match lifecycle::take_kept_child(pid) {
+                Some(mut child) => child.wait().await.map_or(ExitInfo::Unknown, exit_info),
+                None => ExitInfo::Unknown,
+            };
             let user_stop = lifecycle::stop_requested_since(&ctx, since);
             tracing::info!("adopted PID {pid} exited");
             let hint = crate::state::disk_full_note(ctx.settings.state.root());
             let _ = tx.send(Internal::Core(Event::Exited {
                 gen,
-                exit: ExitInfo::Unknown,
+                exit,
                 user_stop,
                 hint,
             }));

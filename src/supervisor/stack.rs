@@ -8,8 +8,11 @@ use std::collections::{BTreeSet, HashMap};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use std::sync::Arc;
+
 use super::actor::{self, Command, Handle, Options, Snapshot, SupLock};
 use super::core::Phase;
+use super::history::History;
 use crate::service::Stack;
 use crate::stack::{Decision, Unit};
 
@@ -50,6 +53,10 @@ impl StackSnapshot {
 
 pub struct StackHandle {
     pub commands: mpsc::Sender<StackCommand>,
+    /// The supervisor's event history.
+    pub history: Arc<History>,
+    /// Whether this process holds the supervisor lock (and supervises).
+    pub supervising: bool,
     pub snapshots: watch::Receiver<StackSnapshot>,
     pub join: JoinHandle<()>,
 }
@@ -57,6 +64,7 @@ pub struct StackHandle {
 pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let sup = SupLock::new(stack.settings.state.supervisor_lock_path());
+    let history = History::new();
     let actors: Vec<Handle> = stack
         .services
         .iter()
@@ -68,6 +76,7 @@ pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
                     ..opts
                 },
                 sup.clone(),
+                history.clone(),
             )
         })
         .collect();
@@ -98,6 +107,8 @@ pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
     });
     StackHandle {
         commands: cmd_tx,
+        history,
+        supervising: sup.held(),
         snapshots: snap_rx,
         join,
     }

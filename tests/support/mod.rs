@@ -104,6 +104,9 @@ pub struct Env {
     pub port: u16,
     /// `--config FILE` for every command (cleanup included), when set.
     pub config: Option<PathBuf>,
+    /// Whether `start` may leave a detached supervisor (the default for
+    /// users; off for the tests of the bare lifecycle).
+    pub supervised: bool,
     _port_lock: File,
     children: Vec<Child>,
 }
@@ -147,6 +150,7 @@ impl Env {
             home,
             port,
             config: None,
+            supervised: false,
             _port_lock: lock,
             children: vec![],
         }
@@ -215,6 +219,31 @@ impl Env {
         self.port + 1000
     }
 
+    /// Detached supervisors of this test's home (`local supervise`).
+    pub fn supervisors(&self) -> Vec<i32> {
+        let home = self.home.to_string_lossy().to_string();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return vec![];
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| *pid > 1 && *pid != std::process::id() as i32)
+            .filter(|pid| {
+                let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                    return false;
+                };
+                let args: Vec<String> = raw
+                    .split(|b| *b == 0)
+                    .map(|a| String::from_utf8_lossy(a).to_string())
+                    .collect();
+                args.windows(2).any(|w| w[0] == "--home" && w[1] == home)
+                    && args
+                        .windows(2)
+                        .any(|w| w[0] == "local" && w[1] == "supervise")
+            })
+            .collect()
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(STIGMER);
         c.arg("--home")
@@ -229,6 +258,13 @@ impl Env {
             .env_remove("STIGMER_CONFIG")
             .env_remove("STIGMER_PORT")
             .env("STIGMER_LOG", "stigmer=info");
+        if self.supervised {
+            c.env_remove("STIGMER_UNSUPERVISED");
+        } else {
+            // These tests check the lifecycle itself: nothing outlives a
+            // command (no detached supervisor restarts what they kill).
+            c.env("STIGMER_UNSUPERVISED", "1");
+        }
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -353,6 +389,15 @@ impl Drop for Env {
             }
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // A detached supervisor left by a failed test: `kill` above asks it
+        // to leave; one that does not is proven ours by its command line
+        // (`local supervise` with this test's own, unique home) and killed.
+        for pid in self.supervisors() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.home);

@@ -1,0 +1,519 @@
+//! The supervisor's control socket: newline-delimited JSON over a Unix
+//! stream socket (`<home>/stigmer.sock`), described in `docs/supervisor.md`.
+//! Every client is its own task with bounded input, a bounded output queue
+//! and a request rate limit, so nothing a client does can stall supervision.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use crate::clock::{now_ms, rfc3339_ms};
+use crate::lifecycle::StartOutcome;
+use crate::service::Stack;
+use crate::supervisor::history::{History, Kind};
+use crate::supervisor::{Command, StackCommand};
+
+pub const MAX_LINE: usize = 64 * 1024;
+pub const MAX_CLIENTS: usize = 64;
+pub const MAX_RATE: u32 = 50;
+const OUT_QUEUE: usize = 256;
+const IDLE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+enum Request {
+    Hello,
+    Events,
+    Subscribe,
+    Shutdown,
+    Start { services: Vec<String> },
+    Command { command: String, service: String },
+}
+
+/// What `hello` and `status --json` say about the supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SupervisorSummary {
+    pub pid: i32,
+    pub since: String,
+    pub attached_clients: usize,
+}
+
+/// One service's result of a start handed to the supervisor.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StartResult {
+    pub name: String,
+    pub outcome: Option<StartOutcome>,
+    pub error: Option<String>,
+}
+
+struct Shared {
+    stack: Stack,
+    history: Arc<History>,
+    commands: mpsc::Sender<StackCommand>,
+    clients: AtomicUsize,
+    since_ms: u64,
+    /// Only a detached supervisor exits when asked; a dashboard or a
+    /// foreground one belongs to its terminal.
+    detached: bool,
+    uid: u32,
+}
+
+/// A served socket: dropping it stops serving and removes the file.
+pub struct Served {
+    task: tokio::task::JoinHandle<()>,
+    path: PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Binds the socket (replacing a stale file: only the holder of the
+/// supervisor lock calls this) and serves it until dropped.
+pub fn serve(
+    stack: Stack,
+    history: Arc<History>,
+    commands: mpsc::Sender<StackCommand>,
+    detached: bool,
+) -> std::io::Result<Served> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = stack.settings.state.socket_path();
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_dir() => {
+            return Err(std::io::Error::other(format!(
+                "{} is a directory; remove it",
+                path.display()
+            )))
+        }
+        Ok(_) => std::fs::remove_file(&path)?, // stale: its supervisor is gone
+        Err(_) => {}
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let shared = Arc::new(Shared {
+        stack,
+        history,
+        commands,
+        clients: AtomicUsize::new(0),
+        since_ms: now_ms(),
+        detached,
+        uid: rustix::process::getuid().as_raw(),
+    });
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                // EMFILE and the like: back off, never spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let n = shared.clients.fetch_add(1, Ordering::SeqCst) + 1;
+                client(stream, &shared, n).await;
+                shared.clients.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    Ok(Served { task, path })
+}
+
+fn error_line(e: impl std::fmt::Display) -> String {
+    json!({"ok": false, "error": e.to_string()}).to_string()
+}
+
+async fn client(mut stream: UnixStream, shared: &Arc<Shared>, n: usize) {
+    let peer = stream.peer_cred().ok();
+    let refuse = if n > MAX_CLIENTS {
+        Some(format!("too many clients (at most {MAX_CLIENTS})"))
+    } else if peer.map(|c| c.uid()) != Some(shared.uid) {
+        Some("refused: another user".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = refuse {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            stream.write_all(format!("{}\n", error_line(why)).as_bytes()),
+        )
+        .await;
+        return;
+    }
+    let who = peer
+        .and_then(|c| c.pid())
+        .map(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    String::from_utf8_lossy(&b)
+                        .replace('\0', " ")
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            format!("PID {pid} ({})", crate::output::short(&cmd, 60))
+        })
+        .unwrap_or_else(|| "a client".into());
+    let (rd, mut wr) = stream.into_split();
+    let (out, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
+    // The writer: a client that stops reading blocks only this task, and
+    // its queue filling up ends the connection.
+    let writer = tokio::spawn(async move {
+        while let Some(mut line) = out_rx.recv().await {
+            line.push('\n');
+            let w = tokio::time::timeout(Duration::from_secs(10), wr.write_all(line.as_bytes()));
+            if !matches!(w.await, Ok(Ok(()))) {
+                break;
+            }
+        }
+    });
+    let mut reader = BufReader::new(rd);
+    let mut window = (Instant::now(), 0u32);
+    let mut subscribed = false;
+    loop {
+        let mut buf = Vec::new();
+        let mut limited = (&mut reader).take(MAX_LINE as u64 + 1);
+        let read = limited.read_until(b'\n', &mut buf);
+        let got = if subscribed {
+            read.await.ok()
+        } else {
+            tokio::time::timeout(IDLE, read)
+                .await
+                .ok()
+                .and_then(Result::ok)
+        };
+        let Some(len) = got else { break };
+        if len == 0 {
+            break; // the client closed
+        }
+        if buf.len() > MAX_LINE || !buf.ends_with(b"\n") {
+            let _ = out.try_send(error_line(format!(
+                "a request is one line of at most {MAX_LINE} bytes"
+            )));
+            break;
+        }
+        if window.0.elapsed() >= Duration::from_secs(1) {
+            window = (Instant::now(), 0);
+        }
+        window.1 += 1;
+        if window.1 > MAX_RATE {
+            let _ = out.try_send(error_line(format!(
+                "too many requests (at most {MAX_RATE} a second)"
+            )));
+            break;
+        }
+        let req: Request = match serde_json::from_slice(&buf) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = out.try_send(error_line(format!("bad request: {e}")));
+                break;
+            }
+        };
+        match handle(req, shared, &who, &out).await {
+            Ok(Some(true)) => subscribed = true,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = out.try_send(error_line(e));
+                break;
+            }
+        }
+        if out.is_closed() {
+            break;
+        }
+    }
+    drop(out);
+    // Let the last lines go out (bounded), then close.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+/// Handles one request; `Some(true)` when the connection now streams events.
+async fn handle(
+    req: Request,
+    shared: &Arc<Shared>,
+    who: &str,
+    out: &mpsc::Sender<String>,
+) -> Result<Option<bool>, String> {
+    let send = |v: Value| -> Result<(), String> {
+        out.try_send(v.to_string())
+            .map_err(|_| "client does not read its replies".to_string())
+    };
+    match req {
+        Request::Hello => send(json!({"ok": true, "supervisor": summary(shared)}))?,
+        Request::Events => {
+            // Bounded by the ring's size, which fits the queue's worst case
+            // only in part: send with waiting, but never longer than 10 s.
+            for ev in shared.history.all() {
+                let line = json!({ "event": ev }).to_string();
+                tokio::time::timeout(Duration::from_secs(10), out.send(line))
+                    .await
+                    .map_err(|_| "client does not read its replies".to_string())?
+                    .map_err(|_| "closed".to_string())?;
+            }
+            send(json!({"ok": true, "done": true}))?;
+        }
+        Request::Subscribe => {
+            let (old, mut rx) = shared.history.snapshot_and_subscribe();
+            let out = out.clone();
+            tokio::spawn(async move {
+                for ev in old {
+                    let line = json!({ "event": ev }).to_string();
+                    if tokio::time::timeout(Duration::from_secs(10), out.send(line))
+                        .await
+                        .map_or(true, |r| r.is_err())
+                    {
+                        return;
+                    }
+                }
+                loop {
+                    match rx.recv().await {
+                        Ok(ev) => {
+                            if out.try_send(json!({ "event": ev }).to_string()).is_err() {
+                                return; // not reading: drop it
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let _ = out.try_send(error_line("fell behind the event feed"));
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            });
+            return Ok(Some(true));
+        }
+        Request::Shutdown if !shared.detached => {
+            return Err(
+                "this supervisor is a dashboard or `start --foreground`; quit it there".into(),
+            )
+        }
+        Request::Shutdown => {
+            shared.history.push(
+                "stigmer",
+                Kind::Requested,
+                None,
+                format!("supervisor exit by {who}"),
+            );
+            send(json!({"ok": true}))?;
+            let _ = shared
+                .commands
+                .send(StackCommand::Shutdown { stop: false })
+                .await;
+        }
+        Request::Command { command, service } => {
+            if shared.stack.get(&service).is_none() {
+                return Err(format!("no service named {service:?}"));
+            }
+            let c = match command.as_str() {
+                "start" => Command::Start,
+                "stop" => Command::Stop,
+                "kill" => Command::Kill,
+                "restart" => Command::Restart,
+                "clean" => Command::Clean,
+                other => return Err(format!("unknown command {other:?}")),
+            };
+            shared.history.push(
+                &service,
+                Kind::Requested,
+                None,
+                format!("{command} by {who}"),
+            );
+            shared
+                .commands
+                .send(StackCommand::Service(service, c))
+                .await
+                .map_err(|_| "the supervisor is exiting".to_string())?;
+            send(json!({"ok": true}))?;
+        }
+        Request::Start { services } => {
+            let mut set = BTreeSet::new();
+            for s in services {
+                if shared.stack.get(&s).is_none() {
+                    return Err(format!("no service named {s:?}"));
+                }
+                set.insert(s);
+            }
+            // Closed under dependencies, whatever the client sent.
+            let names: Vec<&str> = set.iter().map(String::as_str).collect();
+            let set = shared
+                .stack
+                .graph
+                .with_dependencies(&names)
+                .map_err(|e| e.to_string())?;
+            for s in &set {
+                shared
+                    .history
+                    .push(s, Kind::Requested, None, format!("start by {who}"));
+            }
+            let out = out.clone();
+            let shared = shared.clone();
+            // The start goes on even if the client leaves.
+            tokio::spawn(async move {
+                let ok = crate::ops::start(&shared.stack, &set, |ctx, r| {
+                    let (outcome, error) = match r {
+                        Ok(o) => (Some(o.clone()), None),
+                        Err(e) => (None, Some(e.clone())),
+                    };
+                    let res = StartResult {
+                        name: ctx.spec.name.clone(),
+                        outcome,
+                        error,
+                    };
+                    let _ = out.try_send(json!({ "result": res }).to_string());
+                })
+                .await;
+                // Its actors take the services over now (same PIDs).
+                let _ = shared.commands.send(StackCommand::Refresh).await;
+                let _ = out.try_send(json!({"ok": ok, "done": true}).to_string());
+            });
+        }
+    }
+    Ok(None)
+}
+
+fn summary(shared: &Shared) -> SupervisorSummary {
+    SupervisorSummary {
+        pid: std::process::id() as i32,
+        since: rfc3339_ms(shared.since_ms),
+        // Not counting the asking one.
+        attached_clients: shared.clients.load(Ordering::SeqCst).saturating_sub(1),
+    }
+}
+
+/// A connection to the supervisor.
+pub struct Client {
+    reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    writer: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl Client {
+    /// Connects, within `timeout`; `None` when no supervisor answers.
+    pub async fn connect(path: &Path, timeout: Duration) -> Option<Client> {
+        let s = tokio::time::timeout(timeout, UnixStream::connect(path))
+            .await
+            .ok()?
+            .ok()?;
+        let (rd, wr) = s.into_split();
+        Some(Client {
+            reader: BufReader::new(rd),
+            writer: wr,
+        })
+    }
+
+    pub async fn send(&mut self, req: &Value) -> std::io::Result<()> {
+        let mut line = req.to_string();
+        line.push('\n');
+        self.writer.write_all(line.as_bytes()).await
+    }
+
+    /// The next reply line, parsed; `None` when the supervisor closed.
+    pub async fn next(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => serde_json::from_str(&line).ok(),
+        }
+    }
+
+    /// `hello`: who the supervisor is.
+    pub async fn hello(&mut self) -> Option<SupervisorSummary> {
+        self.send(&json!({"op": "hello"})).await.ok()?;
+        let v = tokio::time::timeout(Duration::from_secs(2), self.next())
+            .await
+            .ok()??;
+        serde_json::from_value(v.get("supervisor")?.clone()).ok()
+    }
+}
+
+/// The running supervisor's summary, if one answers on the socket.
+pub async fn supervisor_summary(socket: &Path) -> Option<SupervisorSummary> {
+    Client::connect(socket, Duration::from_millis(500))
+        .await?
+        .hello()
+        .await
+}
+
+/// `$STIGMER_UNSUPERVISED` set to a true value: leave no supervisor behind.
+pub fn unsupervised_by_env() -> bool {
+    std::env::var("STIGMER_UNSUPERVISED").is_ok_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "y" | "on"
+        )
+    })
+}
+
+/// The arguments that make a child `stigmer` see the same stack.
+pub fn same_stack_args(stack: &Stack, port: Option<u16>) -> Vec<std::ffi::OsString> {
+    let s = &stack.settings;
+    let mut args: Vec<std::ffi::OsString> = vec!["--home".into(), s.state.root().into()];
+    if let Some(c) = &s.config_path {
+        args.push("--config".into());
+        args.push(c.into());
+    }
+    if let Some(p) = port {
+        args.push("--port".into());
+        args.push(p.to_string().into());
+    }
+    args
+}
+
+/// Starts a detached supervisor (`local supervise`: its own session, stdin
+/// `/dev/null`, output appended to `logs/stigmer.log`) and waits, bounded,
+/// until its socket answers.
+pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client, String> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find stigmer itself: {e}"))?;
+    let s = &stack.settings;
+    let log_path: PathBuf = s.state.logs_dir().join("stigmer.log");
+    let log = crate::state::open_private(&log_path, true)
+        .map_err(|e| crate::state::refusal(&log_path, &e))?;
+    let log2 = log.try_clone().map_err(|e| e.to_string())?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(same_stack_args(stack, port))
+        .args(["local", "supervise"])
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| rustix::process::setsid().map(|_| ()).map_err(Into::into));
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the supervisor: {e}"))?;
+    let socket = s.state.socket_path();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(c) = Client::connect(&socket, Duration::from_millis(200)).await {
+            // Reap it when it exits (it lives on in its own session).
+            std::thread::spawn(move || child.wait());
+            return Ok(c);
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            // Lost a race with another supervisor: use that one.
+            if let Some(c) = Client::connect(&socket, Duration::from_millis(500)).await {
+                return Ok(c);
+            }
+            return Err(format!(
+                "the supervisor exited at once ({st}); see {}",
+                log_path.display()
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the supervisor did not answer within 10 s; see {}",
+                log_path.display()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

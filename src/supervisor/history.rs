@@ -1,0 +1,165 @@
+//! The supervisor's event history: the last [`CAPACITY`] events of every
+//! service, in order, shared by every client (dashboards, `local events`)
+//! through the control socket, and each written to the supervisor's log.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use super::core::ExitInfo;
+use crate::clock::{now_ms, rfc3339_ms};
+
+pub const CAPACITY: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Supervisor,
+    Spawned,
+    Adopted,
+    Ready,
+    NotReady,
+    Exited,
+    RestartScheduled,
+    CrashLoop,
+    Failed,
+    Requested,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    pub seq: u64,
+    pub at: String,
+    pub at_ms: u64,
+    pub service: String,
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    pub detail: String,
+}
+
+impl HistoryEvent {
+    /// One line for people: `12:03:04.120 temporal exited: killed by SIGKILL`.
+    pub fn line(&self) -> String {
+        let time = self.at.get(11..23).unwrap_or(&self.at);
+        format!("{time} {} {}", self.service, self.text())
+    }
+
+    /// The event without time or service.
+    pub fn text(&self) -> String {
+        let kind = serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default();
+        match (self.detail.is_empty(), self.pid) {
+            (true, Some(pid)) => format!("{kind} (PID {pid})"),
+            (true, None) => kind,
+            (false, Some(pid)) => format!("{kind} (PID {pid}): {}", self.detail),
+            (false, None) => format!("{kind}: {}", self.detail),
+        }
+    }
+}
+
+/// The ring and its live feed.
+pub struct History {
+    ring: Mutex<(u64, VecDeque<HistoryEvent>)>,
+    feed: broadcast::Sender<HistoryEvent>,
+}
+
+impl History {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            ring: Mutex::new((0, VecDeque::with_capacity(CAPACITY))),
+            feed: broadcast::channel(CAPACITY).0,
+        })
+    }
+
+    /// Records an event: stored, logged, and sent to every subscriber.
+    pub fn push(&self, service: &str, kind: Kind, pid: Option<i32>, detail: impl Into<String>) {
+        self.push_exit(service, kind, pid, None, detail.into());
+    }
+
+    /// An exit, with its code or signal when known.
+    pub fn exited(&self, service: &str, pid: Option<i32>, exit: ExitInfo) {
+        self.push_exit(service, Kind::Exited, pid, Some(exit), exit.to_string());
+    }
+
+    fn push_exit(
+        &self,
+        service: &str,
+        kind: Kind,
+        pid: Option<i32>,
+        exit: Option<ExitInfo>,
+        detail: String,
+    ) {
+        let at_ms = now_ms();
+        let Ok(mut g) = self.ring.lock() else { return };
+        g.0 += 1;
+        let ev = HistoryEvent {
+            seq: g.0,
+            at: rfc3339_ms(at_ms),
+            at_ms,
+            service: service.to_string(),
+            kind,
+            pid,
+            code: match exit {
+                Some(ExitInfo::Code(c)) => Some(c),
+                _ => None,
+            },
+            signal: match exit {
+                Some(ExitInfo::Signal(s)) => Some(s),
+                _ => None,
+            },
+            detail,
+        };
+        if g.1.len() == CAPACITY {
+            g.1.pop_front();
+        }
+        g.1.push_back(ev.clone());
+        drop(g);
+        tracing::info!("{}: {}", ev.service, ev.text());
+        let _ = self.feed.send(ev);
+    }
+
+    /// Everything stored, oldest first, and a feed of what comes after it
+    /// (taken together, so nothing falls between the two).
+    pub fn snapshot_and_subscribe(&self) -> (Vec<HistoryEvent>, broadcast::Receiver<HistoryEvent>) {
+        let g = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = self.feed.subscribe();
+        (g.1.iter().cloned().collect(), rx)
+    }
+
+    pub fn all(&self) -> Vec<HistoryEvent> {
+        self.snapshot_and_subscribe().0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_thousand_in_order_and_feeds_what_follows() {
+        let h = History::new();
+        for i in 0..(CAPACITY + 5) {
+            h.push("api", Kind::Spawned, Some(i as i32), "");
+        }
+        let (all, mut rx) = h.snapshot_and_subscribe();
+        assert_eq!(all.len(), CAPACITY);
+        assert_eq!(all[0].pid, Some(5));
+        assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+        h.exited("temporal", Some(42), ExitInfo::Signal(9));
+        let ev = rx.try_recv().unwrap();
+        assert_eq!((ev.signal, ev.code, ev.kind), (Some(9), None, Kind::Exited));
+        assert_eq!(ev.text(), "exited (PID 42): killed by SIGKILL");
+        let json = serde_json::to_string(&ev).unwrap();
+        let back: HistoryEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ev);
+    }
+}

@@ -1,0 +1,239 @@
+//! The detached supervisor: `local start` leaves one behind that restarts
+//! what crashes, knows exit statuses, keeps the event history and answers
+//! on its control socket — and survives what clients throw at it.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use support::*;
+
+fn supervised(mut env: Env) -> Env {
+    env.supervised = true;
+    env
+}
+
+/// The one detached supervisor of this test's home.
+fn the_supervisor(env: &Env) -> i32 {
+    let mut found = vec![];
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            found = env.supervisors();
+            found.len() == 1
+        }),
+        "one supervisor expected, found {found:?}"
+    );
+    found[0]
+}
+
+fn events(env: &Env) -> Vec<serde_json::Value> {
+    env.ok(&["local", "events", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect()
+}
+
+/// Every process (zombies included) whose group is `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| stat_field(*pid, 5).and_then(|g| g.parse::<i32>().ok()) == Some(pgid))
+        .collect()
+}
+
+fn request(env: &Env, line: &[u8]) -> String {
+    let mut s = UnixStream::connect(env.home.join("stigmer.sock")).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(line);
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn hello(env: &Env) -> serde_json::Value {
+    let mut s = UnixStream::connect(env.home.join("stigmer.sock")).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"{\"op\":\"hello\"}\n").unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).expect("hello reply");
+    serde_json::from_slice(&buf[..n]).expect("JSON reply")
+}
+
+#[test]
+fn kill_9_of_temporal_with_no_dashboard_is_restarted_and_the_event_says_signal_9() {
+    let env = supervised(Env::temporal("sup-kill9"));
+    let out = env.ok(&["local", "start"]);
+    assert!(out.contains("Temporal started (PID"), "{out}");
+    let sup = the_supervisor(&env);
+    let st = env.status();
+    assert_eq!(st["state"], "running");
+    let old = st["pid"].as_i64().unwrap() as i32;
+    let full: serde_json::Value =
+        serde_json::from_str(&env.ok(&["local", "status", "--json"])).unwrap();
+    assert_eq!(full["supervisor"]["pid"], sup, "{full}");
+
+    kill(Pid::from_raw(old), Signal::SIGKILL).expect("our own Temporal");
+    let new = env.wait_new_pid(old, Duration::from_secs(20), "a restart by the supervisor");
+    assert_ne!(new, old);
+    let waited = env.ok(&["local", "wait", "--timeout", "30"]);
+    assert!(
+        waited.contains(&format!("temporal ready (PID {new})")),
+        "{waited}"
+    );
+    let evs = events(&env);
+    assert!(
+        evs.iter().any(|e| e["kind"] == "exited"
+            && e["service"] == "temporal"
+            && e["pid"] == old
+            && e["signal"] == 9),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| e["kind"] == "spawned" && e["pid"] == new),
+        "{evs:?}"
+    );
+
+    // Stop: the supervisor is the parent, so not even a zombie is left of
+    // the group, and the supervisor leaves with the stack.
+    env.ok(&["local", "stop"]);
+    assert!(group_members(new).is_empty(), "{:?}", group_members(new));
+    assert!(wait_until(Duration::from_secs(5), || env
+        .supervisors()
+        .is_empty()));
+    assert!(!env.home.join("stigmer.sock").exists());
+}
+
+#[test]
+fn kill_9_of_the_supervisor_leaves_services_running_and_the_next_start_adopts_them() {
+    let env = supervised(Env::fixture("sup-adopt", &[], ""));
+    env.ok(&["local", "start"]);
+    let sup = the_supervisor(&env);
+    let pid = env.recorded_pid().unwrap();
+    kill(Pid::from_raw(sup), Signal::SIGKILL).expect("our own supervisor");
+    assert!(wait_until(Duration::from_secs(5), || !alive(sup)
+        || stat_field(sup, 3).as_deref() == Some("Z")));
+    assert!(alive(pid), "the service outlives its supervisor");
+    assert!(
+        env.home.join("stigmer.sock").exists(),
+        "a stale socket is left"
+    );
+    assert_eq!(env.status()["state"], "running");
+
+    let out = env.ok(&["local", "start"]);
+    assert!(
+        out.contains(&format!("(PID {pid})")),
+        "same PID reused: {out}"
+    );
+    let sup2 = the_supervisor(&env);
+    assert_ne!(sup2, sup);
+    assert_eq!(
+        hello(&env)["supervisor"]["pid"],
+        sup2,
+        "the stale socket was replaced"
+    );
+    // The new supervisor supervises the adopted service: a crash is restarted.
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("our own service");
+    env.wait_new_pid(pid, Duration::from_secs(10), "restart after adoption");
+    env.ok(&["local", "stop"]);
+    assert_eq!(env.status()["state"], "stopped");
+}
+
+#[test]
+fn the_socket_is_private_and_survives_hostile_clients_while_supervising() {
+    let env = supervised(Env::fixture("sup-socket", &[], ""));
+    env.ok(&["local", "start"]);
+    let sup = the_supervisor(&env);
+    let sock = env.home.join("stigmer.sock");
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // Random bytes, a bad op, half a message then a close: an error, a close.
+    let r = request(&env, &[0xff, 0x00, 0x13, b'\n']);
+    assert!(r.contains("\"ok\":false"), "{r}");
+    let r = request(&env, b"{\"op\":\"format-disk\"}\n");
+    assert!(r.contains("bad request"), "{r}");
+    let _ = request(&env, b"{\"op\":\"hel");
+    // A 10 MB line: refused at 64 KiB, the connection closed.
+    {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let big = vec![b'x'; 10 * 1024 * 1024];
+        let _ = s.write_all(&big);
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        assert!(out.contains("at most 65536 bytes"), "{out}");
+    }
+    // A flood of requests on one connection: the rate limit closes it.
+    {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(&b"{\"op\":\"hello\"}\n".repeat(200));
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        assert!(
+            out.contains("too many requests"),
+            "{}",
+            &out[out.len().saturating_sub(200)..]
+        );
+    }
+    // 200 connections at once, and subscribers that never read.
+    let held: Vec<UnixStream> = (0..200)
+        .filter_map(|_| UnixStream::connect(&sock).ok())
+        .collect();
+    let mut deaf = vec![];
+    for _ in 0..3 {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        let _ = s.write_all(b"{\"op\":\"subscribe\"}\n");
+        deaf.push(s);
+    }
+    // Still up, still answering, still supervising.
+    assert!(alive(sup));
+    drop(held);
+    assert!(wait_until(Duration::from_secs(5), || {
+        UnixStream::connect(&sock).is_ok() && hello(&env)["ok"] == true
+    }));
+    let pid = env.recorded_pid().unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("our own service");
+    env.wait_new_pid(
+        pid,
+        Duration::from_secs(10),
+        "a restart while clients misbehave",
+    );
+    assert!(events(&env)
+        .iter()
+        .any(|e| e["kind"] == "exited" && e["signal"] == 9));
+    drop(deaf);
+    env.ok(&["local", "stop"]);
+    assert!(wait_until(Duration::from_secs(5), || env
+        .supervisors()
+        .is_empty()));
+}
+
+#[test]
+fn wait_says_why_at_the_timeout_and_events_needs_a_supervisor() {
+    let env = supervised(Env::fixture("sup-wait", &[], ""));
+    let out = env.run(
+        &["local", "wait", "--timeout", "0.3"],
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("temporal is stopped after 0.3 s"), "{err}");
+    let out = env.run(&["local", "events"], Duration::from_secs(10));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no supervisor runs"));
+    let out = env.run(
+        &["local", "wait", "--timeout", "inf"],
+        Duration::from_secs(10),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("between 0 and 86400"));
+}
