@@ -320,9 +320,10 @@ impl Actor {
             self.act(a);
         }
         if self.core.phase != before {
-            tracing::info!("{} → {}", before.name(), self.core.phase.name());
+            let name = &self.ctx.spec.name;
+            tracing::info!("{name}: {} → {}", before.name(), self.core.phase.name());
             if let Some(m) = &self.core.message {
-                tracing::info!("{m}");
+                tracing::info!("{name}: {m}");
             }
             self.refresh();
         }
