@@ -327,7 +327,23 @@ async fn supervise(stack: Stack) -> Result<ExitCode> {
         ),
         Err(e) => tracing::error!("no control socket ({e}); supervising without one"),
     }
-    let cmds = handle.commands.clone();
+    on_signal_shut_down(
+        handle.commands.clone(),
+        false,
+        "signal received: leaving the services running for the next supervisor",
+    );
+    let _ = handle.join.await;
+    drop(server);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: end supervision (with `stop`, stopping the
+/// stack first).
+fn on_signal_shut_down(
+    cmds: tokio::sync::mpsc::Sender<StackCommand>,
+    stop: bool,
+    say: &'static str,
+) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
@@ -338,12 +354,9 @@ async fn supervise(stack: Stack) -> Result<ExitCode> {
             return;
         };
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
-        tracing::info!("signal received: leaving the services running for the next supervisor");
-        let _ = cmds.send(StackCommand::Shutdown { stop: false }).await;
+        tracing::info!("{say}");
+        let _ = cmds.send(StackCommand::Shutdown { stop }).await;
     });
-    let _ = handle.join.await;
-    drop(server);
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The control socket, for the process that holds the supervisor lock.
@@ -612,20 +625,11 @@ async fn foreground(stack: Stack) -> Result<ExitCode> {
     );
     let _server = serve_if_supervising(&stack, &handle);
     let mut snaps = handle.snapshots.clone();
-    let cmds = handle.commands.clone();
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            return;
-        };
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
-        tracing::info!("signal received: stopping the stack");
-        let _ = cmds.send(StackCommand::Shutdown { stop: true }).await;
-    });
+    on_signal_shut_down(
+        handle.commands.clone(),
+        true,
+        "signal received: stopping the stack",
+    );
     let mut announced: std::collections::HashMap<String, (Phase, Option<i32>)> = Default::default();
     let mut failed = false;
     loop {
