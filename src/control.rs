@@ -357,7 +357,11 @@ async fn handle(
             let shared = shared.clone();
             // The start goes on even if the client leaves.
             tokio::spawn(async move {
+                let mut started = Vec::new();
                 let ok = crate::ops::start(&shared.stack, &set, |ctx, r| {
+                    if r.is_ok() {
+                        started.push(ctx.spec.name.clone());
+                    }
                     let (outcome, error) = match r {
                         Ok(o) => (Some(o.clone()), None),
                         Err(e) => (None, Some(e.clone())),
@@ -371,7 +375,12 @@ async fn handle(
                 })
                 .await;
                 // Its actors take the services over now (same PIDs).
-                let _ = shared.commands.send(StackCommand::Refresh).await;
+                for name in started {
+                    let _ = shared
+                        .commands
+                        .send(StackCommand::Service(name, Command::AdoptStarted))
+                        .await;
+                }
                 let _ = out.try_send(json!({"ok": ok, "done": true}).to_string());
             });
         }
@@ -494,8 +503,9 @@ pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(c) = Client::connect(&socket, Duration::from_millis(200)).await {
-            // Reap it when it exits (it lives on in its own session).
-            std::thread::spawn(move || child.wait());
+            // It outlives us in its own session; when we exit, init
+            // becomes its parent and reaps it.
+            drop(child);
             return Ok(c);
         }
         if let Ok(Some(st)) = child.try_wait() {

@@ -75,36 +75,36 @@ impl std::fmt::Display for PidFileState {
 /// Whether the recorded process is still the one we started. Printed (and
 /// serialised) as `match`, `zombie`, `gone` or `mismatch: why`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
+pub enum IdentityState {
     Match,
     Zombie,
     Gone,
     Mismatch(String),
 }
 
-impl From<&Verdict> for Identity {
+impl From<&Verdict> for IdentityState {
     fn from(v: &Verdict) -> Self {
         match v {
-            Verdict::Match(_) => Identity::Match,
-            Verdict::Zombie => Identity::Zombie,
-            Verdict::Gone => Identity::Gone,
-            Verdict::Mismatch(why) => Identity::Mismatch(why.clone()),
+            Verdict::Match(_) => IdentityState::Match,
+            Verdict::Zombie => IdentityState::Zombie,
+            Verdict::Gone => IdentityState::Gone,
+            Verdict::Mismatch(why) => IdentityState::Mismatch(why.clone()),
         }
     }
 }
 
-impl std::fmt::Display for Identity {
+impl std::fmt::Display for IdentityState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Identity::Match => f.write_str("match"),
-            Identity::Zombie => f.write_str("zombie"),
-            Identity::Gone => f.write_str("gone"),
-            Identity::Mismatch(why) => write!(f, "mismatch: {why}"),
+            IdentityState::Match => f.write_str("match"),
+            IdentityState::Zombie => f.write_str("zombie"),
+            IdentityState::Gone => f.write_str("gone"),
+            IdentityState::Mismatch(why) => write!(f, "mismatch: {why}"),
         }
     }
 }
 
-impl Serialize for Identity {
+impl Serialize for IdentityState {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
@@ -116,7 +116,7 @@ pub struct PidFileStatus {
     pub state: PidFileState,
     pub detail: Option<String>,
     /// For a valid file.
-    pub identity: Option<Identity>,
+    pub identity: Option<IdentityState>,
     pub record: Option<PidRecord>,
 }
 
@@ -190,7 +190,7 @@ impl Status {
         self.pid_file.record.as_ref()
     }
     pub fn leader_alive(&self) -> bool {
-        self.pid_file.identity == Some(Identity::Match)
+        self.pid_file.identity == Some(IdentityState::Match)
     }
     pub fn ready(&self) -> bool {
         self.health.last().is_some_and(|h| h.ok)
@@ -579,7 +579,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
             PidFile::Corrupt(why) => Some(why.clone()),
             _ => None,
         },
-        identity: g.verdict.as_ref().map(Identity::from),
+        identity: g.verdict.as_ref().map(IdentityState::from),
         record: rec.clone(),
     };
 
@@ -772,10 +772,10 @@ mod tests {
 
     #[test]
     fn identity_prints_and_serialises_as_before() {
-        let id = Identity::Mismatch("PID 4 was reused".into());
+        let id = IdentityState::Mismatch("PID 4 was reused".into());
         assert_eq!(id.to_string(), "mismatch: PID 4 was reused");
         assert_eq!(
-            serde_json::to_string(&Identity::Match).unwrap(),
+            serde_json::to_string(&IdentityState::Match).unwrap(),
             "\"match\""
         );
         assert_eq!(

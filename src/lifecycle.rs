@@ -399,6 +399,12 @@ fn keep_child(child: tokio::process::Child) {
     }
 }
 
+/// Whether this process spawned (and keeps) the child with this PID.
+pub fn is_kept_child(pid: i32) -> bool {
+    KEPT.lock()
+        .is_ok_and(|k| k.iter().any(|c| c.id() == Some(pid as u32)))
+}
+
 /// The kept child with this PID, if this process spawned it.
 pub fn take_kept_child(pid: i32) -> Option<tokio::process::Child> {
     let mut k = KEPT.lock().ok()?;

@@ -52,6 +52,8 @@ fn request(env: &Env, line: &[u8]) -> String {
     let mut s = UnixStream::connect(env.home.join("stigmer.sock")).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = s.write_all(line);
+    // End of our input: the server answers what it got, then closes.
+    let _ = s.shutdown(std::net::Shutdown::Write);
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
@@ -160,7 +162,8 @@ fn the_socket_is_private_and_survives_hostile_clients_while_supervising() {
     assert!(r.contains("\"ok\":false"), "{r}");
     let r = request(&env, b"{\"op\":\"format-disk\"}\n");
     assert!(r.contains("bad request"), "{r}");
-    let _ = request(&env, b"{\"op\":\"hel");
+    let r = request(&env, b"{\"op\":\"hel");
+    assert!(r.contains("at most 65536 bytes"), "half a message: {r}");
     // A 10 MB line: refused at 64 KiB, the connection closed.
     {
         let mut s = UnixStream::connect(&sock).unwrap();

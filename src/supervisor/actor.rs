@@ -30,6 +30,11 @@ pub enum Command {
     Clean,
     /// Inspect now rather than at the next tick.
     Refresh,
+    /// Take over what this process just started through `start` (its PID
+    /// file names a child we keep): watched at once, not at the next
+    /// inspection, so even an exit right after the start is restarted and
+    /// its status known.
+    AdoptStarted,
     /// End the actor; with `stop`, stop the service first.
     Shutdown {
         stop: bool,
@@ -174,6 +179,9 @@ struct Actor {
     timer: Option<(Instant, u64)>,
     stop_task: Option<JoinHandle<()>>,
     inspecting: bool,
+    /// A refresh was asked for while an inspection was under way: what
+    /// changed since it began may be missing from it, so inspect again.
+    refresh_again: bool,
     status: Option<Arc<Status>>,
     status_at: Option<Instant>,
     stopping_alive: Vec<ProcEntry>,
@@ -204,6 +212,7 @@ impl Actor {
             timer: None,
             stop_task: None,
             inspecting: false,
+            refresh_again: false,
             status: None,
             status_at: None,
             stopping_alive: vec![],
@@ -250,7 +259,13 @@ impl Actor {
                 },
                 Some(msg) = self.io_rx.recv() => match msg {
                     Internal::Core(ev) => self.event(ev),
-                    Internal::Status(st, began) => { self.inspecting = false; self.on_status(*st, began) }
+                    Internal::Status(st, began) => {
+                        self.inspecting = false;
+                        self.on_status(*st, began);
+                        if std::mem::take(&mut self.refresh_again) {
+                            self.refresh();
+                        }
+                    }
                     Internal::Progress(left) => self.stopping_alive = left,
                 },
                 _ = async { tokio::time::sleep_until(timer_at.unwrap_or_else(tokio::time::Instant::now)).await }, if timer_at.is_some() => {
@@ -286,6 +301,27 @@ impl Actor {
             Command::Refresh => {
                 self.refresh();
                 return;
+            }
+            Command::AdoptStarted => {
+                let rec = crate::pidfile::read(&self.ctx.spec.paths.pid)
+                    .record()
+                    .cloned()
+                    .filter(|r| lifecycle::is_kept_child(r.pid));
+                let idle = matches!(
+                    self.core.phase,
+                    Phase::Stopped | Phase::Failed | Phase::Backoff
+                );
+                let Some(rec) = rec.filter(|_| idle) else {
+                    self.refresh();
+                    return;
+                };
+                let (pid, ready) = (rec.pid, rec.ready_at_ms.is_some());
+                self.current = Some(rec);
+                Event::Adopt {
+                    pid,
+                    ready,
+                    seen_at: Instant::now(),
+                }
             }
             Command::Clean => {
                 let ctx = self.ctx.clone();
@@ -580,6 +616,7 @@ impl Actor {
 
     fn refresh(&mut self) {
         if self.inspecting {
+            self.refresh_again = true;
             return;
         }
         self.inspecting = true;

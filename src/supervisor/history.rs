@@ -45,10 +45,10 @@ pub struct HistoryEvent {
 }
 
 impl HistoryEvent {
-    /// One line for people: `12:03:04.120 temporal exited: killed by SIGKILL`.
+    /// One line for people:
+    /// `2026-11-22T12:03:04Z temporal exited (PID 42): killed by SIGKILL`.
     pub fn line(&self) -> String {
-        let time = self.at.get(11..23).unwrap_or(&self.at);
-        format!("{time} {} {}", self.service, self.text())
+        format!("{} {} {}", self.at, self.service, self.text())
     }
 
     /// The event without time or service.
@@ -136,7 +136,8 @@ impl History {
     }
 
     pub fn all(&self) -> Vec<HistoryEvent> {
-        self.snapshot_and_subscribe().0
+        let g = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.iter().cloned().collect()
     }
 }
 

@@ -11,7 +11,7 @@ use ratatui::Frame;
 
 use super::keys::{hints, KEYMAP};
 use super::{App, Dialog, Focus, MIN_HEIGHT, MIN_WIDTH};
-use crate::inspect::{Identity, PidFileState};
+use crate::inspect::{IdentityState, PidFileState};
 use crate::output::short;
 use crate::process::scan::ProcEntry;
 use crate::supervisor::Phase;
@@ -447,7 +447,7 @@ fn draw_lock(app: &App, f: &mut Frame, area: Rect) {
             .map(ToString::to_string)
             .unwrap_or_default();
         let color = match (pf.state, &pf.identity) {
-            (PidFileState::Valid, Some(Identity::Match)) => OK,
+            (PidFileState::Valid, Some(IdentityState::Match)) => OK,
             (PidFileState::Missing, _) => DIM,
             _ => WARN,
         };

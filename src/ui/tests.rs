@@ -13,7 +13,7 @@ use ratatui::Terminal;
 use super::*;
 use crate::config::{FileConfig, Overrides, Settings};
 use crate::inspect::{
-    HealthLayer, Holder, Identity, LockStatus, PidFileState, PidFileStatus, PortStatus, State,
+    HealthLayer, Holder, IdentityState, LockStatus, PidFileState, PidFileStatus, PortStatus, State,
     Status,
 };
 use crate::pidfile::PidRecord;
@@ -155,7 +155,7 @@ fn running(pid: i32) -> Status {
         age_secs: Some(754),
     }];
     st.pid_file.state = PidFileState::Valid;
-    st.pid_file.identity = Some(Identity::Match);
+    st.pid_file.identity = Some(IdentityState::Match);
     st.pid_file.record = Some(record(pid));
     st.ports = vec![
         port(PortRole::Grpc, 7233, Some((pid, TEMPORAL, true))),
@@ -274,7 +274,7 @@ fn snapshot_stale_pid_file_with_clean_preview() {
     let mut st = stopped();
     st.state = State::Stale;
     st.pid_file.state = PidFileState::Valid;
-    st.pid_file.identity = Some(Identity::Mismatch(
+    st.pid_file.identity = Some(IdentityState::Mismatch(
         "PID 4242 was reused (start time 77 ≠ recorded 1000)".into(),
     ));
     st.pid_file.record = Some(record(4242));
