@@ -33,7 +33,66 @@ pub struct TemporalConfig {
     pub grace_secs: Option<f64>,
     pub ready_timeout_secs: Option<f64>,
     pub restart: Option<RestartConfig>,
+    pub liveness: Option<LivenessConfig>,
     pub autostart: Option<bool>,
+}
+
+/// `liveness = { every_secs = 2, failures = 3, restart = true }`: after a
+/// service is ready its readiness check keeps running; `failures` failed
+/// checks in a row make it unhealthy and (with `restart`) restart it.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessConfig {
+    pub every_secs: Option<f64>,
+    pub failures: Option<u32>,
+    pub restart: Option<bool>,
+}
+
+impl LivenessConfig {
+    fn validate(&self) -> Result<()> {
+        if let Some(v) = self.every_secs {
+            if !(v.is_finite() && (0.1..=3600.0).contains(&v)) {
+                bail!("liveness.every_secs = {v} must be between 0.1 and 3600 seconds");
+            }
+        }
+        if matches!(self.failures, Some(n) if n == 0 || n > 1000) {
+            bail!("liveness.failures must be between 1 and 1000");
+        }
+        Ok(())
+    }
+
+    /// The policy, over the defaults.
+    pub fn policy(&self) -> Liveness {
+        let d = Liveness::default();
+        Liveness {
+            every: self
+                .every_secs
+                .map(Duration::from_secs_f64)
+                .unwrap_or(d.every),
+            failures: self.failures.unwrap_or(d.failures),
+            restart: self.restart.unwrap_or(d.restart),
+        }
+    }
+}
+
+/// How a ready service keeps being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    pub every: Duration,
+    /// Failed checks in a row that make it unhealthy.
+    pub failures: u32,
+    /// Restart it once unhealthy (gracefully, then by force).
+    pub restart: bool,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(2),
+            failures: 3,
+            restart: true,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
@@ -74,6 +133,7 @@ pub struct ServiceConfig {
     /// `"on-failure" | "always" | "never"`, or a table with `mode` and the
     /// backoff keys of `[restart]`.
     pub restart: Option<toml::Value>,
+    pub liveness: Option<LivenessConfig>,
     pub grace_secs: Option<f64>,
     pub ready_timeout_secs: Option<f64>,
     pub autostart: Option<bool>,
@@ -242,6 +302,9 @@ impl TemporalConfig {
         if let Some(r) = &self.restart {
             r.validate()?;
         }
+        if let Some(l) = &self.liveness {
+            l.validate()?;
+        }
         if matches!(&self.args, Some(a) if a.is_empty()) {
             bail!("args must not be empty");
         }
@@ -265,6 +328,9 @@ impl ServiceConfig {
             }
         }
         self.restart_config()?;
+        if let Some(l) = &self.liveness {
+            l.validate()?;
+        }
         if let Some(r) = &self.ready {
             r.validate()?;
         }
@@ -453,6 +519,7 @@ pub struct Settings {
     pub grace: Duration,
     pub ready_timeout: Duration,
     pub restart: RestartPolicy,
+    pub liveness: Liveness,
     /// The built-in Temporal is part of the stack.
     pub enabled: bool,
     /// Started by `local start` and the dash when no service is named.
@@ -585,6 +652,7 @@ impl Settings {
             grace: secs_or(cfg.grace_secs, 15),
             ready_timeout: secs_or(cfg.ready_timeout_secs, 60),
             restart,
+            liveness: cfg.liveness.clone().unwrap_or_default().policy(),
             enabled: cfg.enabled.unwrap_or(true),
             autostart: cfg.autostart.unwrap_or(true),
             config_path: None,
@@ -722,6 +790,10 @@ mod tests {
             ("port = \"x\"", "port"),
             ("bogus = 1", "bogus"),
             ("grace_secs = -1.0", "grace_secs"),
+            ("liveness = { every_secs = 0.0 }", "liveness.every_secs"),
+            ("liveness = { failures = 0 }", "liveness.failures"),
+            ("liveness = { every = 2 }", "every"),
+            ("[services.api]\ncommand = [\"x\"]\nliveness = { failures = 0 }", "liveness.failures"),
             ("\u{0}\u{ff}", "config"),
         ] {
             std::fs::write(st.config_path(), text).unwrap();
@@ -731,6 +803,28 @@ mod tests {
         std::fs::write(st.config_path(), vec![b'#'; 300 * 1024]).unwrap();
         let err = format!("{:#}", FileConfig::load(&st.config_path()).unwrap_err());
         assert!(err.contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn liveness_defaults_and_overrides() {
+        assert_eq!(
+            LivenessConfig::default().policy(),
+            Liveness {
+                every: Duration::from_secs(2),
+                failures: 3,
+                restart: true
+            }
+        );
+        let l = LivenessConfig {
+            every_secs: Some(0.5),
+            failures: None,
+            restart: Some(false),
+        }
+        .policy();
+        assert_eq!(
+            (l.every, l.failures, l.restart),
+            (Duration::from_millis(500), 3, false)
+        );
     }
 
     #[test]

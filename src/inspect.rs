@@ -147,6 +147,29 @@ pub struct SupervisorInfo {
     pub restarts: u32,
     pub last_exit: Option<String>,
     pub message: Option<String>,
+    /// The service's PID the supervisor watches.
+    #[serde(default)]
+    pub service_pid: Option<i32>,
+    /// Why the supervisor's liveness checks call it unhealthy; absent while
+    /// they pass (one failed check is not enough).
+    #[serde(default)]
+    pub unhealthy: Option<String>,
+}
+
+impl SupervisorInfo {
+    /// The supervisor's word on the health of the process `pid`: `Some(true)`
+    /// it runs and its liveness checks pass, `Some(false)` they failed
+    /// `failures` times in a row, `None` no word about that process.
+    fn health_of(&self, pid: i32) -> Option<bool> {
+        if self.service_pid != Some(pid) {
+            return None;
+        }
+        match (self.phase.as_str(), &self.unhealthy) {
+            (_, Some(_)) => Some(false),
+            ("running", None) => Some(true),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -337,6 +360,9 @@ pub(crate) struct Facts {
     pub within_ready_timeout: bool,
     /// The supervisor gave up on it (crash loop).
     pub supervisor_failed: bool,
+    /// The supervisor's liveness view of the leader (see
+    /// `SupervisorInfo::health_of`): it outweighs a single check of ours.
+    pub supervisor_health: Option<bool>,
     /// Anything left behind: a PID file, an unusable state file, escaped or
     /// orphaned processes.
     pub leftovers: bool,
@@ -344,7 +370,10 @@ pub(crate) struct Facts {
 
 /// The state, from the facts alone.
 pub(crate) fn decide(f: Facts) -> State {
-    if f.held && f.leader_alive && f.ready {
+    let vouched = f.ever_ready && f.supervisor_health == Some(true);
+    if f.held && f.leader_alive && f.supervisor_health == Some(false) {
+        State::Unhealthy
+    } else if f.held && f.leader_alive && (f.ready || vouched) {
         State::Running
     } else if f.held && f.leader_alive && !f.ever_ready && f.within_ready_timeout {
         // Never ready yet, and still within its time to get there.
@@ -368,9 +397,16 @@ fn advice(
     pid: Option<i32>,
     leader_stopped: bool,
     holders: &[Holder],
+    supervisor_says: Option<String>,
 ) -> Option<String> {
     match state {
         _ if !problems.is_empty() => Some(problems.join("; ")),
+        State::Unhealthy if supervisor_says.is_some() => Some(format!(
+            "PID {} is unhealthy: {}{}",
+            pid.unwrap_or_default(),
+            supervisor_says.unwrap_or_default(),
+            if leader_stopped { " (it is stopped: SIGSTOP?)" } else { "" }
+        )),
         State::Unhealthy if f.leader_alive && f.ever_ready => Some(format!(
             "PID {} was ready but does not answer its readiness check now{}; `stigmer local restart` restarts it",
             pid.unwrap_or_default(),
@@ -416,7 +452,26 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
     let held = matches!(g.held, Ok(true));
 
     let t = Instant::now();
+    let supervisor_health = rec
+        .as_ref()
+        .filter(|_| leader_alive)
+        .and_then(|r| g.supervisor.as_ref()?.health_of(r.pid));
+    let ever_ready = rec.as_ref().is_some_and(|r| r.ready_at_ms.is_some());
     let r = match &rec {
+        // One failed check never flips a ready service: with no supervisor
+        // checking it over time, check up to three times (the default
+        // liveness threshold) before calling it unhealthy.
+        Some(r) if leader_alive && ever_ready && supervisor_health.is_none() => {
+            let mut r1 = crate::ready::probe(spec, r).await;
+            for _ in 1..3 {
+                if r1.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                r1 = crate::ready::probe(spec, r).await;
+            }
+            r1
+        }
         Some(r) if leader_alive => crate::ready::probe(spec, r).await,
         // Nothing of ours runs: a network check still says who answers.
         _ if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {
@@ -555,9 +610,10 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
         held,
         leader_alive,
         ready,
-        ever_ready: rec.as_ref().is_some_and(|r| r.ready_at_ms.is_some()),
+        ever_ready,
         within_ready_timeout: age.is_some_and(|a| a < spec.ready_timeout),
         supervisor_failed: g.supervisor.as_ref().is_some_and(|s| s.phase == "failed"),
+        supervisor_health,
         leftovers: !matches!(g.pf, PidFile::Missing)
             || !g.problems.is_empty()
             || !escaped.is_empty()
@@ -566,7 +622,24 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
     let state = decide(facts);
     let leader_stopped = matches!(&g.verdict, Some(Verdict::Match(st)) if st.state == 'T');
     let pid = rec.as_ref().filter(|_| leader_alive).map(|r| r.pid);
-    let advice = advice(state, facts, &g.problems, pid, leader_stopped, &holders);
+    let said = g.supervisor.as_ref().and_then(|s| {
+        let why = s.unhealthy.as_deref()?;
+        let then = if s.phase == "stopping" {
+            "; the supervisor is restarting it"
+        } else {
+            ""
+        };
+        Some(format!("{why}{then}"))
+    });
+    let advice = advice(
+        state,
+        facts,
+        &g.problems,
+        pid,
+        leader_stopped,
+        &holders,
+        said.filter(|_| supervisor_health == Some(false)),
+    );
 
     let pid_file = PidFileStatus {
         path: spec.paths.pid.display().to_string(),
@@ -651,6 +724,7 @@ mod tests {
             ever_ready: true,
             within_ready_timeout: false,
             supervisor_failed: false,
+            supervisor_health: None,
             leftovers: true,
         }
     }
@@ -700,6 +774,61 @@ mod tests {
     }
 
     #[test]
+    fn the_supervisors_liveness_view_outweighs_one_check() {
+        // One failed check of ours, but the supervisor's checks pass: running.
+        let busy = Facts {
+            ready: false,
+            supervisor_health: Some(true),
+            ..up()
+        };
+        assert_eq!(decide(busy), State::Running);
+        // Its checks failed `failures` times in a row: unhealthy, even if
+        // ours passes right now.
+        let hung = Facts {
+            supervisor_health: Some(false),
+            ..up()
+        };
+        assert_eq!(decide(hung), State::Unhealthy);
+        // Its word never makes a never-ready or dead leader running.
+        let never = Facts {
+            ready: false,
+            ever_ready: false,
+            supervisor_health: Some(true),
+            ..up()
+        };
+        assert_ne!(decide(never), State::Running);
+        let dead = Facts {
+            leader_alive: false,
+            supervisor_health: Some(true),
+            ..up()
+        };
+        assert_ne!(decide(dead), State::Running);
+    }
+
+    #[test]
+    fn the_supervisor_speaks_only_of_the_process_it_watches() {
+        let info = |phase: &str, pid: Option<i32>, unhealthy: Option<&str>| SupervisorInfo {
+            pid: 1000,
+            phase: phase.into(),
+            restarts: 0,
+            last_exit: None,
+            message: None,
+            service_pid: pid,
+            unhealthy: unhealthy.map(String::from),
+        };
+        assert_eq!(info("running", Some(7), None).health_of(7), Some(true));
+        assert_eq!(info("running", Some(8), None).health_of(7), None);
+        assert_eq!(info("starting", Some(7), None).health_of(7), None);
+        assert_eq!(
+            info("stopping", Some(7), Some("x")).health_of(7),
+            Some(false)
+        );
+        // An older supervisor file without these fields still parses.
+        let old = br#"{"pid":1,"phase":"running","restarts":0,"last_exit":null,"message":null}"#;
+        assert_eq!(SupervisorInfo::parse(old).unwrap().health_of(7), None);
+    }
+
+    #[test]
     fn a_held_lock_without_our_leader_is_unhealthy_not_stale() {
         let f = Facts {
             leader_alive: false,
@@ -744,13 +873,13 @@ mod tests {
     #[test]
     fn advice_names_problems_first_and_a_stopped_process() {
         let problems = vec!["logs/temporal.log is a symlink".to_string()];
-        let a = advice(State::Running, up(), &problems, Some(7), false, &[]);
+        let a = advice(State::Running, up(), &problems, Some(7), false, &[], None);
         assert_eq!(a.as_deref(), Some("logs/temporal.log is a symlink"));
         let hung = Facts {
             ready: false,
             ..up()
         };
-        let a = advice(State::Unhealthy, hung, &[], Some(7), true, &[]).unwrap();
+        let a = advice(State::Unhealthy, hung, &[], Some(7), true, &[], None).unwrap();
         assert!(a.contains("PID 7") && a.contains("SIGSTOP"), "{a}");
         let holder = Holder {
             pid: 9,
@@ -762,10 +891,18 @@ mod tests {
             ready: false,
             ..up()
         };
-        let a = advice(State::Unhealthy, foreign, &[], None, false, &[holder]).unwrap();
+        let a = advice(State::Unhealthy, foreign, &[], None, false, &[holder], None).unwrap();
         assert!(a.contains("PID 9 (sleep 100)"), "{a}");
         assert_eq!(
-            advice(State::Stopped, Facts::default(), &[], None, false, &[]),
+            advice(
+                State::Stopped,
+                Facts::default(),
+                &[],
+                None,
+                false,
+                &[],
+                None
+            ),
             None
         );
     }

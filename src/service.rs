@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::config::{
-    find_on_path, is_executable, parse_http_url, restart_policy, secs_or, DependsOn, RestartMode,
-    RestartPolicy, ServiceConfig, Settings,
+    find_on_path, is_executable, parse_http_url, restart_policy, secs_or, DependsOn, Liveness,
+    RestartMode, RestartPolicy, ServiceConfig, Settings,
 };
 use crate::ports::PortRole;
 use crate::stack::{Condition, Graph, Node};
@@ -107,6 +107,7 @@ pub struct ServiceSpec {
     pub grace: Duration,
     pub ready_timeout: Duration,
     pub restart: RestartPolicy,
+    pub liveness: Liveness,
     pub depends_on: Vec<(String, Condition)>,
     pub autostart: bool,
     pub task_queues: Vec<String>,
@@ -152,6 +153,7 @@ impl ServiceSpec {
             grace: s.grace,
             ready_timeout: s.ready_timeout,
             restart: s.restart,
+            liveness: s.liveness,
             depends_on: vec![],
             autostart: s.autostart,
             task_queues: vec![],
@@ -236,6 +238,7 @@ impl ServiceSpec {
             grace: secs_or(c.grace_secs, 10),
             ready_timeout: secs_or(c.ready_timeout_secs, 60),
             restart,
+            liveness: c.liveness.clone().unwrap_or_default().policy(),
             depends_on: c
                 .depends_on
                 .iter()

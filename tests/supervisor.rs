@@ -240,3 +240,71 @@ fn wait_says_why_at_the_timeout_and_events_needs_a_supervisor() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("between 0 and 86400"));
 }
+
+#[test]
+fn sigstop_of_temporal_makes_it_unhealthy_after_the_threshold_then_it_is_restarted() {
+    let env = supervised(Env::new("sup-sigstop"));
+    // Checks every 0.5 s, 3 in a row: unhealthy 1-2 s after it hangs.
+    env.write_config(&format!(
+        "temporal_bin = {:?}\nliveness = {{ every_secs = 0.5, failures = 3 }}\n",
+        temporal_bin().display().to_string()
+    ));
+    env.ok(&["local", "start"]);
+    the_supervisor(&env);
+    let old = env.recorded_pid().unwrap();
+    let stopped_at = std::time::Instant::now();
+    kill(Pid::from_raw(old), Signal::SIGSTOP).expect("our own Temporal");
+
+    // Watch `status` the whole time: running (one failed check flips
+    // nothing), then unhealthy, saying why, then a new PID.
+    let mut seen: Vec<(String, Option<i64>, u128)> = vec![];
+    let mut advice = String::new();
+    let restarted = wait_until(Duration::from_secs(30), || {
+        let st = env.status();
+        let state = st["state"].as_str().unwrap_or_default().to_string();
+        let pid = st["pid"].as_i64();
+        if state == "unhealthy" && advice.is_empty() {
+            advice = st["advice"].as_str().unwrap_or_default().to_string();
+        }
+        seen.push((state.clone(), pid, stopped_at.elapsed().as_millis()));
+        state == "running" && pid.is_some_and(|p| p != old as i64)
+    });
+    assert!(restarted, "restarted without a human: {seen:?}");
+    let first_unhealthy = seen.iter().find(|(s, ..)| s == "unhealthy");
+    let Some((_, pid, at)) = first_unhealthy else {
+        panic!("status said unhealthy at some point: {seen:?}");
+    };
+    assert_eq!(*pid, Some(old as i64), "{seen:?}");
+    assert!(*at >= 1000, "not before the threshold: {seen:?}");
+    assert!(
+        advice.contains("liveness checks failed in a row"),
+        "{advice}"
+    );
+    for (state, pid, _) in seen.iter().take_while(|(s, ..)| s != "unhealthy") {
+        assert_eq!(
+            (state.as_str(), *pid),
+            ("running", Some(old as i64)),
+            "one failed check flips nothing: {seen:?}"
+        );
+    }
+    let waited = env.ok(&["local", "wait", "--timeout", "30"]);
+    assert!(waited.contains("temporal ready"), "{waited}");
+    let evs = events(&env);
+    let kinds: Vec<&str> = evs
+        .iter()
+        .filter(|e| e["pid"] == old || e["kind"] == "spawned")
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        evs.iter()
+            .any(|e| e["kind"] == "unhealthy" && e["pid"] == old),
+        "{evs:?}"
+    );
+    let from = kinds.iter().position(|k| *k == "unhealthy").unwrap();
+    assert!(
+        kinds[from..].contains(&"spawned"),
+        "unhealthy, then a new process: {kinds:?}"
+    );
+    env.ok(&["local", "stop"]);
+    assert!(!alive(old));
+}

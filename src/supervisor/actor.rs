@@ -50,6 +50,8 @@ pub struct Snapshot {
     pub pid: Option<i32>,
     pub restarts: u32,
     pub failures_in_window: usize,
+    /// Why its liveness checks call it unhealthy (see `Core::unhealthy`).
+    pub unhealthy: Option<String>,
     pub last_exit: Option<ExitInfo>,
     pub backoff_until: Option<Instant>,
     pub message: Option<String>,
@@ -72,6 +74,7 @@ impl Snapshot {
             pid: None,
             restarts: 0,
             failures_in_window: 0,
+            unhealthy: None,
             last_exit: None,
             backoff_until: None,
             message: None,
@@ -178,6 +181,8 @@ struct Actor {
     current: Option<PidRecord>,
     timer: Option<(Instant, u64)>,
     stop_task: Option<JoinHandle<()>>,
+    /// The liveness checks of the current generation, while it runs.
+    probe_task: Option<JoinHandle<()>>,
     inspecting: bool,
     /// A refresh was asked for while an inspection was under way: what
     /// changed since it began may be missing from it, so inspect again.
@@ -185,7 +190,8 @@ struct Actor {
     status: Option<Arc<Status>>,
     status_at: Option<Instant>,
     stopping_alive: Vec<ProcEntry>,
-    last_published_phase: Option<Phase>,
+    /// What the supervisor file says now: (phase, PID, unhealthy).
+    last_published: Option<(Phase, Option<i32>, bool)>,
     sys: sysinfo::System,
     usage: HashMap<i32, (f32, u64)>,
 }
@@ -200,7 +206,7 @@ impl Actor {
     ) -> Self {
         let (io_tx, io_rx) = mpsc::unbounded_channel();
         Self {
-            core: Core::new(ctx.spec.restart),
+            core: Core::new(ctx.spec.restart).with_liveness(ctx.spec.liveness),
             ctx,
             opts,
             snap_tx,
@@ -211,12 +217,13 @@ impl Actor {
             current: None,
             timer: None,
             stop_task: None,
+            probe_task: None,
             inspecting: false,
             refresh_again: false,
             status: None,
             status_at: None,
             stopping_alive: vec![],
-            last_published_phase: None,
+            last_published: None,
             sys: {
                 // sysinfo otherwise keeps each process's /proc/PID/stat open
                 // (one descriptor per process ever seen, until it is
@@ -350,8 +357,30 @@ impl Actor {
         let before = self.core.phase;
         let gen_before = self.core.gen;
         let pid_before = self.current.as_ref().map(|r| r.pid);
+        let unhealthy_before = self.core.unhealthy.is_some();
         let actions = self.core.handle(Instant::now(), ev.clone());
         self.record(&ev, before, gen_before, pid_before, &actions);
+        if self.core.unhealthy.is_some() != unhealthy_before && self.core.gen == gen_before {
+            let name = self.ctx.spec.name.as_str();
+            match &self.core.unhealthy {
+                Some(why) => {
+                    let then = if self.core.phase == Phase::Stopping {
+                        "; restarting"
+                    } else {
+                        ""
+                    };
+                    tracing::warn!("{name}: unhealthy: {why}{then}");
+                    self.history
+                        .push(name, Kind::Unhealthy, pid_before, format!("{why}{then}"));
+                }
+                None => self.history.push(name, Kind::Healthy, pid_before, ""),
+            }
+        }
+        if self.core.phase != Phase::Running || self.core.gen != gen_before {
+            if let Some(t) = self.probe_task.take() {
+                t.abort();
+            }
+        }
         for a in actions {
             self.act(a);
         }
@@ -437,6 +466,36 @@ impl Actor {
                         }
                     }
                 });
+            }
+            Action::Probe { gen } => {
+                if let Some(t) = self.probe_task.take() {
+                    t.abort();
+                }
+                let Some(rec) = self.current.clone() else {
+                    return;
+                };
+                let ctx = self.ctx.clone();
+                let tx = self.io_tx.clone();
+                let every = self.core.liveness.every;
+                self.probe_task = Some(tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(every);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    tick.tick().await; // the first tick is now: it was just ready
+                    loop {
+                        tick.tick().await;
+                        let r = crate::ready::probe(&ctx.spec, &rec).await;
+                        let (ok, why) = match r {
+                            Ok(w) => (true, w),
+                            Err(w) => (false, w),
+                        };
+                        if tx
+                            .send(Internal::Core(Event::Probe { gen, ok, why }))
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                }));
             }
             Action::Stop { force } => {
                 if let Some(t) = self.stop_task.take() {
@@ -692,6 +751,7 @@ impl Actor {
             pid: c.pid,
             restarts: c.restarts,
             failures_in_window: c.failures.len(),
+            unhealthy: c.unhealthy.clone(),
             last_exit: c.last_exit,
             backoff_until: c.backoff_until,
             message: c.message.clone(),
@@ -702,14 +762,17 @@ impl Actor {
             status_at: self.status_at,
         };
         self.snap_tx.send_replace(snap);
-        if self.sup.held() && self.last_published_phase != Some(c.phase) {
-            self.last_published_phase = Some(c.phase);
+        let key = (c.phase, c.pid, c.unhealthy.is_some());
+        if self.sup.held() && self.last_published != Some(key) {
+            self.last_published = Some(key);
             let info = SupervisorInfo {
                 pid: std::process::id() as i32,
                 phase: c.phase.name().into(),
                 restarts: c.restarts,
                 last_exit: c.last_exit.map(|e| e.to_string()),
                 message: c.message.clone(),
+                service_pid: c.pid,
+                unhealthy: c.unhealthy.clone(),
             };
             if let Ok(bytes) = serde_json::to_vec(&info) {
                 let _ = crate::state::write_atomic(&self.ctx.spec.paths.supervisor_state, &bytes);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::{RestartMode, RestartPolicy};
+use crate::config::{Liveness, RestartMode, RestartPolicy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -96,6 +96,12 @@ pub enum Event {
     Timer {
         epoch: u64,
     },
+    /// One liveness check of a ready service.
+    Probe {
+        gen: u64,
+        ok: bool,
+        why: String,
+    },
     /// A healthy (or starting) service found running that we did not start.
     Adopt {
         pid: i32,
@@ -117,6 +123,11 @@ pub enum Action {
         pid: i32,
     },
     WatchReady {
+        gen: u64,
+    },
+    /// Keep checking a ready service's readiness (liveness) until its
+    /// generation changes.
+    Probe {
         gen: u64,
     },
     /// Stop everything of ours, gracefully unless `force`.
@@ -150,6 +161,14 @@ pub struct Core {
     pub restart_after_stop: bool,
     pub forced: bool,
     pub message: Option<String>,
+    pub liveness: Liveness,
+    /// Liveness checks failed in a row since the last one that passed.
+    pub probe_failures: u32,
+    /// Why it is unhealthy (ready once, then `liveness.failures` checks
+    /// failed in a row); cleared by a passing check or a new process.
+    pub unhealthy: Option<String>,
+    /// The stop under way is a restart because it was unhealthy.
+    health_restart: bool,
 }
 
 impl Core {
@@ -170,7 +189,56 @@ impl Core {
             restart_after_stop: false,
             forced: false,
             message: None,
+            liveness: Liveness::default(),
+            probe_failures: 0,
+            unhealthy: None,
+            health_restart: false,
         }
+    }
+
+    pub fn with_liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = liveness;
+        self
+    }
+
+    /// A new process (spawned or adopted) starts healthy.
+    fn fresh_health(&mut self) {
+        self.probe_failures = 0;
+        self.unhealthy = None;
+        self.health_restart = false;
+    }
+
+    /// One liveness check of the running process. One failure changes
+    /// nothing: only `liveness.failures` in a row make it unhealthy.
+    fn probe(&mut self, ok: bool, why: String) -> Vec<Action> {
+        if ok {
+            self.probe_failures = 0;
+            if self.unhealthy.take().is_some() {
+                self.message = Some(format!("healthy again: {why}"));
+            }
+            return vec![];
+        }
+        self.probe_failures = self.probe_failures.saturating_add(1);
+        if self.probe_failures < self.liveness.failures || self.unhealthy.is_some() {
+            return vec![];
+        }
+        let reason = format!(
+            "{} liveness checks failed in a row, every {} ms (last: {why})",
+            self.probe_failures,
+            self.liveness.every.as_millis()
+        );
+        self.unhealthy = Some(reason.clone());
+        if !self.liveness.restart {
+            self.message = Some(format!(
+                "unhealthy: {reason}; not restarted (liveness.restart = false)"
+            ));
+            return vec![];
+        }
+        self.message = Some(format!("unhealthy: {reason}; restarting"));
+        self.restarts += 1;
+        self.restart_after_stop = true;
+        self.health_restart = true;
+        self.begin_stop(false)
     }
 
     /// A service that stayed ready this long and then crashed is restarted at
@@ -191,6 +259,7 @@ impl Core {
     }
 
     fn spawn(&mut self) -> Action {
+        self.fresh_health();
         self.gen += 1;
         self.epoch += 1;
         self.phase = Phase::Starting;
@@ -318,7 +387,10 @@ impl Core {
                 self.ready_at = Some(now);
                 self.phase = Running;
                 self.message = None;
-                vec![]
+                vec![Action::Probe { gen }]
+            }
+            Event::Probe { gen, ok, why } if gen == self.gen && self.phase == Running => {
+                self.probe(ok, why)
             }
             Event::NotReady { gen, why } if gen == self.gen && self.phase == Starting => {
                 self.failure(now, format!("not ready: {why}"))
@@ -373,7 +445,11 @@ impl Core {
                 self.message = Some(message);
                 if ok && self.restart_after_stop {
                     self.restart_after_stop = false;
-                    self.failures.clear();
+                    // A user's restart forgets the failures; a restart for
+                    // health does not (it is one of them).
+                    if !self.health_restart {
+                        self.failures.clear();
+                    }
                     vec![self.spawn()]
                 } else {
                     self.phase = Stopped;
@@ -394,10 +470,12 @@ impl Core {
                 self.epoch += 1;
                 self.pid = Some(pid);
                 self.backoff_until = None;
+                self.fresh_health();
                 self.message = Some(format!("adopted running service (PID {pid})"));
                 let mut acts = vec![Action::Watch { gen: self.gen, pid }];
                 if ready {
                     self.phase = Running;
+                    acts.push(Action::Probe { gen: self.gen });
                 } else {
                     self.phase = Starting;
                     acts.push(Action::WatchReady { gen: self.gen });
@@ -710,10 +788,13 @@ mod tests {
         );
         assert_eq!(
             acts,
-            vec![Action::Watch {
-                gen: gen + 1,
-                pid: 77
-            }]
+            vec![
+                Action::Watch {
+                    gen: gen + 1,
+                    pid: 77
+                },
+                Action::Probe { gen: gen + 1 }
+            ]
         );
         assert_eq!((c.phase, c.pid), (Phase::Running, Some(77)));
         assert!(
@@ -770,10 +851,13 @@ mod tests {
         );
         assert_eq!(
             acts,
-            vec![Action::Watch {
-                gen: c.gen,
-                pid: 900
-            }]
+            vec![
+                Action::Watch {
+                    gen: c.gen,
+                    pid: 900
+                },
+                Action::Probe { gen: c.gen }
+            ]
         );
         assert_eq!(
             c.failures.len(),
@@ -828,5 +912,106 @@ mod tests {
                 assert!(matches!(acts[..], [Action::Spawn { .. }]));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod liveness_tests {
+    use super::*;
+
+    fn running(liveness: Liveness) -> (Core, u64, Instant) {
+        let t = Instant::now();
+        let mut c = Core::new(RestartPolicy::default()).with_liveness(liveness);
+        c.handle(t, Event::Start);
+        let gen = c.gen;
+        c.handle(t, Event::Spawned { gen, pid: 42 });
+        assert_eq!(
+            c.handle(t, Event::Ready { gen }),
+            vec![Action::Probe { gen }],
+            "probing begins once ready"
+        );
+        (c, gen, t)
+    }
+
+    fn probe(gen: u64, ok: bool) -> Event {
+        Event::Probe {
+            gen,
+            ok,
+            why: if ok { "GET / → 200" } else { "timed out" }.into(),
+        }
+    }
+
+    #[test]
+    fn failed_checks_below_the_threshold_change_nothing() {
+        let (mut c, gen, t) = running(Liveness::default());
+        for _ in 0..5 {
+            assert!(c.handle(t, probe(gen, false)).is_empty());
+            assert!(c.handle(t, probe(gen, false)).is_empty());
+            assert!(c.handle(t, probe(gen, true)).is_empty(), "a pass resets");
+            assert_eq!((c.phase, c.probe_failures), (Phase::Running, 0));
+            assert!(c.unhealthy.is_none());
+        }
+    }
+
+    #[test]
+    fn the_threshold_makes_it_unhealthy_and_restarts_it_gracefully() {
+        let (mut c, gen, t) = running(Liveness::default());
+        c.handle(t, probe(gen, false));
+        c.handle(t, probe(gen, false));
+        let acts = c.handle(t, probe(gen, false));
+        assert_eq!(acts, vec![Action::Stop { force: false }]);
+        assert_eq!(c.phase, Phase::Stopping);
+        assert!(c
+            .unhealthy
+            .as_deref()
+            .unwrap()
+            .contains("3 liveness checks"));
+        assert_eq!(c.restarts, 1);
+        // The stop escalates by itself (SIGTERM + SIGCONT, then SIGKILL);
+        // when it is done the service starts again, healthy.
+        let acts = c.handle(
+            t,
+            Event::StopDone {
+                ok: true,
+                message: "stopped".into(),
+            },
+        );
+        assert_eq!(acts, vec![Action::Spawn { gen: gen + 1 }]);
+        assert!(c.unhealthy.is_none());
+        assert_eq!(c.probe_failures, 0);
+        // Checks of the old process are news about the past.
+        assert!(c.handle(t, probe(gen, false)).is_empty());
+    }
+
+    #[test]
+    fn without_restart_it_stays_unhealthy_until_a_check_passes() {
+        let (mut c, gen, t) = running(Liveness {
+            restart: false,
+            failures: 2,
+            ..Liveness::default()
+        });
+        c.handle(t, probe(gen, false));
+        assert!(c.handle(t, probe(gen, false)).is_empty());
+        assert_eq!(c.phase, Phase::Running);
+        assert!(c.unhealthy.is_some());
+        assert!(c.message.as_deref().unwrap().contains("not restarted"));
+        // More failures do not repeat it; a pass clears it.
+        assert!(c.handle(t, probe(gen, false)).is_empty());
+        c.handle(t, probe(gen, true));
+        assert!(c.unhealthy.is_none());
+        assert!(c.message.as_deref().unwrap().starts_with("healthy again"));
+    }
+
+    #[test]
+    fn checks_count_only_while_running() {
+        let t = Instant::now();
+        let mut c = Core::new(RestartPolicy::default());
+        c.handle(t, Event::Start);
+        let gen = c.gen;
+        c.handle(t, Event::Spawned { gen, pid: 42 });
+        for _ in 0..5 {
+            assert!(c.handle(t, probe(gen, false)).is_empty());
+        }
+        assert_eq!((c.phase, c.probe_failures), (Phase::Starting, 0));
     }
 }

@@ -26,6 +26,10 @@ pub enum Kind {
     CrashLoop,
     Failed,
     Requested,
+    /// Ready once, then its liveness checks failed `failures` times in a row.
+    Unhealthy,
+    /// A liveness check passed again without a restart.
+    Healthy,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

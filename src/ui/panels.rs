@@ -161,12 +161,13 @@ fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) {
                 .or_else(|| {
                     (s.phase == Phase::Failed).then(|| s.message.clone().unwrap_or_default())
                 })
+                .or_else(|| s.unhealthy.clone())
                 .unwrap_or_default();
             let mark = if i == app.selected { "▶" } else { " " };
             Row::new(vec![
                 Span::raw(mark),
                 Span::styled(v.name.clone(), Style::new().fg(service_color(i)).bold()),
-                Span::styled(format!(" {} ", s.phase.name()), phase_style(s.phase)),
+                phase_span(s, false),
                 Span::raw(s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into())),
                 Span::raw(up),
                 Span::raw(s.restarts.to_string()),
@@ -213,6 +214,22 @@ fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) {
     f.render_widget(table, area);
 }
 
+/// The phase as a badge; a running service whose liveness checks failed
+/// `failures` times in a row is shown "unhealthy".
+fn phase_span(s: &crate::ui::Snapshot, upper: bool) -> Span<'static> {
+    let (word, style) = if s.phase == Phase::Running && s.unhealthy.is_some() {
+        ("unhealthy", Style::new().fg(Color::White).bg(BAD).bold())
+    } else {
+        (s.phase.name(), phase_style(s.phase))
+    };
+    let word = if upper {
+        word.to_uppercase()
+    } else {
+        word.to_string()
+    };
+    Span::styled(format!(" {word} "), style)
+}
+
 fn phase_style(phase: Phase) -> Style {
     match phase {
         Phase::Running => Style::new().fg(Color::Black).bg(OK).bold(),
@@ -240,10 +257,7 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
             Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
         ),
         Span::raw(format!(" {} ", app.info.name)),
-        Span::styled(
-            format!(" {} ", s.phase.name().to_uppercase()),
-            phase_style(s.phase),
-        ),
+        phase_span(s, true),
         Span::raw(format!(" service: {state_word}")),
     ];
     if let Some(pid) = st.and_then(|st| st.pid) {
