@@ -301,6 +301,7 @@ async fn supervise(stack: Stack) -> Result<ExitCode> {
         Options {
             inspect_every: Duration::from_secs(2),
             autostart: false,
+            observe: false,
         },
     );
     if !handle.supervising {
@@ -312,12 +313,7 @@ async fn supervise(stack: Stack) -> Result<ExitCode> {
         let _ = handle.join.await;
         return Ok(ExitCode::FAILURE);
     }
-    let server = control::serve(
-        stack.clone(),
-        handle.history.clone(),
-        handle.commands.clone(),
-        true,
-    );
+    let server = control::serve(stack.clone(), &handle, true);
     match &server {
         Ok(_) => handle.history.push(
             "stigmer",
@@ -367,12 +363,7 @@ pub(crate) fn serve_if_supervising(
     if !handle.supervising {
         return None;
     }
-    match control::serve(
-        stack.clone(),
-        handle.history.clone(),
-        handle.commands.clone(),
-        false,
-    ) {
+    match control::serve(stack.clone(), handle, false) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!("no control socket ({e}); supervising without one");
@@ -621,6 +612,7 @@ async fn foreground(stack: Stack) -> Result<ExitCode> {
         Options {
             inspect_every: Duration::from_secs(2),
             autostart: true,
+            observe: false,
         },
     );
     let _server = serve_if_supervising(&stack, &handle);

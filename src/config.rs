@@ -793,7 +793,10 @@ mod tests {
             ("liveness = { every_secs = 0.0 }", "liveness.every_secs"),
             ("liveness = { failures = 0 }", "liveness.failures"),
             ("liveness = { every = 2 }", "every"),
-            ("[services.api]\ncommand = [\"x\"]\nliveness = { failures = 0 }", "liveness.failures"),
+            (
+                "[services.api]\ncommand = [\"x\"]\nliveness = { failures = 0 }",
+                "liveness.failures",
+            ),
             ("\u{0}\u{ff}", "config"),
         ] {
             std::fs::write(st.config_path(), text).unwrap();

@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::clock::{now_ms, rfc3339_ms};
 use crate::lifecycle::StartOutcome;
 use crate::service::Stack;
-use crate::supervisor::history::{History, Kind};
-use crate::supervisor::{Command, StackCommand};
+use crate::supervisor::history::{History, HistoryEvent, Kind};
+use crate::supervisor::stack::{ServiceSummary, StackSnapshot};
+use crate::supervisor::{Command, StackCommand, StackHandle};
 
 pub const MAX_LINE: usize = 64 * 1024;
 pub const MAX_CLIENTS: usize = 64;
@@ -32,10 +33,21 @@ const IDLE: Duration = Duration::from_secs(60);
 enum Request {
     Hello,
     Events,
-    Subscribe,
+    Subscribe {
+        /// Also the supervisor's view of every service, whenever it changes.
+        #[serde(default)]
+        snapshots: bool,
+    },
     Shutdown,
-    Start { services: Vec<String> },
-    Command { command: String, service: String },
+    Start {
+        services: Vec<String>,
+    },
+    /// For one service, or (start and stop only) the whole stack.
+    Command {
+        command: String,
+        #[serde(default)]
+        service: Option<String>,
+    },
 }
 
 /// What `hello` and `status --json` say about the supervisor.
@@ -58,6 +70,7 @@ struct Shared {
     stack: Stack,
     history: Arc<History>,
     commands: mpsc::Sender<StackCommand>,
+    snapshots: watch::Receiver<StackSnapshot>,
     clients: AtomicUsize,
     since_ms: u64,
     /// Only a detached supervisor exits when asked; a dashboard or a
@@ -81,12 +94,7 @@ impl Drop for Served {
 
 /// Binds the socket (replacing a stale file: only the holder of the
 /// supervisor lock calls this) and serves it until dropped.
-pub fn serve(
-    stack: Stack,
-    history: Arc<History>,
-    commands: mpsc::Sender<StackCommand>,
-    detached: bool,
-) -> std::io::Result<Served> {
+pub fn serve(stack: Stack, handle: &StackHandle, detached: bool) -> std::io::Result<Served> {
     use std::os::unix::fs::PermissionsExt;
     let path = stack.settings.state.socket_path();
     match std::fs::symlink_metadata(&path) {
@@ -103,8 +111,9 @@ pub fn serve(
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let shared = Arc::new(Shared {
         stack,
-        history,
-        commands,
+        history: handle.history.clone(),
+        commands: handle.commands.clone(),
+        snapshots: handle.snapshots.clone(),
         clients: AtomicUsize::new(0),
         since_ms: now_ms(),
         detached,
@@ -260,8 +269,30 @@ async fn handle(
             }
             send(json!({"ok": true, "done": true}))?;
         }
-        Request::Subscribe => {
+        Request::Subscribe { snapshots } => {
             let (old, mut rx) = shared.history.snapshot_and_subscribe();
+            if snapshots {
+                // The latest view first, then each change (a watch: a slow
+                // client skips intermediate views, never queues them).
+                let mut snaps = shared.snapshots.clone();
+                let out = out.clone();
+                tokio::spawn(async move {
+                    let mut last = None;
+                    loop {
+                        let now = snaps.borrow_and_update().summaries(Instant::now());
+                        if last.as_ref() != Some(&now) {
+                            let line = json!({ "snapshot": now }).to_string();
+                            if out.try_send(line).is_err() {
+                                return;
+                            }
+                            last = Some(now);
+                        }
+                        if snaps.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
             let out = out.clone();
             tokio::spawn(async move {
                 for ev in old {
@@ -309,9 +340,6 @@ async fn handle(
                 .await;
         }
         Request::Command { command, service } => {
-            if shared.stack.get(&service).is_none() {
-                return Err(format!("no service named {service:?}"));
-            }
             let c = match command.as_str() {
                 "start" => Command::Start,
                 "stop" => Command::Stop,
@@ -320,15 +348,31 @@ async fn handle(
                 "clean" => Command::Clean,
                 other => return Err(format!("unknown command {other:?}")),
             };
-            shared.history.push(
-                &service,
-                Kind::Requested,
-                None,
-                format!("{command} by {who}"),
-            );
+            let stack_command = match (service, c) {
+                (Some(name), c) => {
+                    if shared.stack.get(&name).is_none() {
+                        return Err(format!("no service named {name:?}"));
+                    }
+                    StackCommand::Service(name, c)
+                }
+                (None, Command::Start) => StackCommand::StartAll,
+                (None, Command::Stop) => StackCommand::StopAll,
+                (None, _) => return Err(format!("{command} needs a service")),
+            };
+            let target = match &stack_command {
+                StackCommand::Service(name, _) => name.clone(),
+                _ => "stigmer".into(),
+            };
+            let what = match &stack_command {
+                StackCommand::Service(..) => command.clone(),
+                _ => format!("{command} of the stack"),
+            };
+            shared
+                .history
+                .push(&target, Kind::Requested, None, format!("{what} by {who}"));
             shared
                 .commands
-                .send(StackCommand::Service(service, c))
+                .send(stack_command)
                 .await
                 .map_err(|_| "the supervisor is exiting".to_string())?;
             send(json!({"ok": true}))?;
@@ -440,6 +484,108 @@ impl Client {
             .ok()??;
         serde_json::from_value(v.get("supervisor")?.clone()).ok()
     }
+}
+
+/// What an attached client receives.
+#[derive(Debug)]
+pub enum Feed {
+    Event(HistoryEvent),
+    Snapshot(Vec<ServiceSummary>),
+    /// The supervisor closed the connection (it exited, or dropped us).
+    Closed,
+}
+
+/// A client attached to the supervisor: its history and view come in on
+/// `feed`, commands go out with [`Attached::command`]. Dropping it detaches.
+pub struct Attached {
+    pub supervisor: SupervisorSummary,
+    pub feed: mpsc::Receiver<Feed>,
+    out: mpsc::Sender<Value>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Attached {
+    /// Asks the supervisor for `command` on `service` (or the stack for
+    /// start and stop); false when the connection is gone or full.
+    pub fn command(&self, command: &str, service: Option<&str>) -> bool {
+        let mut req = json!({"op": "command", "command": command});
+        if let Some(s) = service {
+            req["service"] = json!(s);
+        }
+        self.out.try_send(req).is_ok()
+    }
+
+    /// Asks a detached supervisor to exit (leaving services as they are).
+    pub fn shutdown(&self) -> bool {
+        self.out.try_send(json!({"op": "shutdown"})).is_ok()
+    }
+}
+
+/// Attaches to the supervisor answering on `socket`, if one does.
+pub async fn attach(socket: &Path, timeout: Duration) -> Option<Attached> {
+    let mut c = Client::connect(socket, timeout).await?;
+    let supervisor = c.hello().await?;
+    c.send(&json!({"op": "subscribe", "snapshots": true}))
+        .await
+        .ok()?;
+    let Client {
+        mut reader,
+        mut writer,
+    } = c;
+    let (feed_tx, feed) = mpsc::channel(1024);
+    let read = tokio::spawn(async move {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let Ok(mut v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            let item = if let Some(ev) = v.get_mut("event").map(Value::take) {
+                serde_json::from_value(ev).ok().map(Feed::Event)
+            } else if let Some(sn) = v.get_mut("snapshot").map(Value::take) {
+                serde_json::from_value(sn).ok().map(Feed::Snapshot)
+            } else {
+                if v["ok"] == false {
+                    tracing::warn!("supervisor: {}", v["error"].as_str().unwrap_or("error"));
+                }
+                None
+            };
+            if let Some(item) = item {
+                if feed_tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = feed_tx.send(Feed::Closed).await;
+    });
+    let (out, mut out_rx) = mpsc::channel::<Value>(32);
+    let write = tokio::spawn(async move {
+        while let Some(req) = out_rx.recv().await {
+            let mut line = req.to_string();
+            line.push('\n');
+            if writer.write_all(line.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+    Some(Attached {
+        supervisor,
+        feed,
+        out,
+        tasks: [read, write],
+    })
 }
 
 /// The running supervisor's summary, if one answers on the socket.

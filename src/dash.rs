@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use crate::config::{Overrides, Settings};
 use crate::logtail::LogTail;
 use crate::service::Stack;
-use crate::supervisor::{self, actor::Options, Phase, StackCommand, StackHandle};
+use crate::supervisor::{
+    self, actor::Options, stack::StackSnapshot, Command, Phase, StackCommand, StackHandle,
+};
 use crate::ui::{App, Info, Quit};
 
 fn init_tracing() {
@@ -47,15 +49,27 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
         }
     }
     let services = stack.services.clone();
+    // A supervisor runs: attach to it (its history, its decisions; our
+    // keys become its commands) and only observe the processes ourselves.
+    let socket = stack.settings.state.socket_path();
+    let attached = attach(&stack).await;
+    let observe = attached.is_some();
     let handle = supervisor::stack::spawn(
         stack.clone(),
         Options {
             inspect_every: Duration::from_secs(2),
-            autostart,
+            autostart: autostart && !observe,
+            observe,
         },
     );
-    let supervising = handle.supervising;
-    let server = crate::commands::serve_if_supervising(&stack, &handle);
+    if let (Some(a), true) = (&attached, autostart) {
+        a.command("start", None);
+    }
+    let server = if observe {
+        None
+    } else {
+        crate::commands::serve_if_supervising(&stack, &handle)
+    };
     let infos = services.iter().map(|c| Info::of(c)).collect();
     let mut app = App::for_stack(infos, handle.snapshots.borrow().clone());
     let (log_tx, log_rx) = mpsc::channel::<(usize, Vec<String>)>(16);
@@ -73,12 +87,30 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
 
     let mut terminal = ratatui::try_init().context("cannot open the terminal (is this a TTY?)")?;
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
-    let result = event_loop(&mut terminal, &mut app, &handle, log_rx).await;
+    let mut session = Session {
+        stack: stack.clone(),
+        handle,
+        socket,
+        attached,
+        server,
+        remote: None,
+        stop_deadline: None,
+        stop_failed: false,
+    };
+    app.attached_to = session.attached.as_ref().map(|a| a.supervisor.pid);
+    let result = event_loop(&mut terminal, &mut app, &mut session, log_rx).await;
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     for t in tails {
         t.abort();
     }
+    let Session {
+        handle,
+        attached,
+        server,
+        stop_failed,
+        ..
+    } = session;
     let one = services.len() == 1;
     let label = |name: &str| {
         if name == crate::service::TEMPORAL {
@@ -87,8 +119,23 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
             name.to_string()
         }
     };
-    match app.quit {
-        Some(Quit::Stop) => {
+    let stopped_msg = || {
+        if one {
+            crate::outln!("{} stopped.", label(&services[0].spec.name));
+        } else {
+            crate::outln!("All services stopped.");
+        }
+    };
+    match (app.quit, &attached) {
+        (Some(Quit::Stop), Some(_)) => {
+            // The supervisor stopped the stack (we waited for it to say so).
+            if stop_failed {
+                crate::errln!("stigmer: the services did not stop in time; run `stigmer local status`, then `stigmer local kill`");
+                return Ok(ExitCode::FAILURE);
+            }
+            stopped_msg();
+        }
+        (Some(Quit::Stop), None) => {
             // The supervisor stops the stack, dependents first, then ends;
             // bounded by the longest grace along the way.
             let grace: Duration = services.iter().map(|c| c.spec.grace).sum();
@@ -99,13 +146,10 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::FAILURE);
             }
-            if one {
-                crate::outln!("{} stopped.", label(&services[0].spec.name));
-            } else {
-                crate::outln!("All services stopped.");
-            }
+            stopped_msg();
         }
         _ => {
+            let supervising = handle.sup.held();
             let _ = handle
                 .commands
                 .send(StackCommand::Shutdown { stop: false })
@@ -117,7 +161,12 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
                 .services
                 .iter()
                 .any(|v| v.snap.status.as_ref().is_some_and(|s| s.pid.is_some()));
-            if supervising && running && !crate::control::unsupervised_by_env() {
+            if let Some(a) = &attached {
+                crate::outln!(
+                    "Detached; the supervisor (PID {}) goes on supervising.",
+                    a.supervisor.pid
+                );
+            } else if supervising && running && !crate::control::unsupervised_by_env() {
                 // Supervision never silently ends: a detached supervisor
                 // adopts the services (same PIDs) once our lock is gone.
                 match crate::control::spawn_supervisor(&stack, port).await {
@@ -144,6 +193,140 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
         }
     }
     result.map(|_| ExitCode::SUCCESS)
+}
+
+/// Attaches to the supervisor of this state dir when one answers. When its
+/// lock is held but the socket does not answer yet (it is starting), tries
+/// again for up to 2 s.
+async fn attach(stack: &Stack) -> Option<crate::control::Attached> {
+    let socket = stack.settings.state.socket_path();
+    let lock = stack.settings.state.supervisor_lock_path();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if std::fs::symlink_metadata(&socket).is_ok() {
+            if let Some(a) = crate::control::attach(&socket, Duration::from_millis(500)).await {
+                return Some(a);
+            }
+        }
+        let held = crate::lock::is_held(&lock).unwrap_or(false);
+        if !held || Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the event loop works with besides the UI model.
+struct Session {
+    stack: Stack,
+    handle: StackHandle,
+    socket: std::path::PathBuf,
+    /// Attached to another process's supervisor: its view and history.
+    attached: Option<crate::control::Attached>,
+    /// Our socket, while we supervise.
+    server: Option<crate::control::Served>,
+    /// The supervisor's latest view of the services.
+    remote: Option<Vec<crate::supervisor::stack::ServiceSummary>>,
+    /// `Q` while attached: the stop of the stack asked for, until when.
+    stop_deadline: Option<Instant>,
+    stop_failed: bool,
+}
+
+impl Session {
+    /// A key's command: to the supervisor we are attached to, or to ours.
+    fn command(&self, app: &mut App, cmd: StackCommand) {
+        let Some(a) = &self.attached else {
+            if self.handle.commands.try_send(cmd).is_err() {
+                app.notice = Some("supervisor busy; try again".into());
+            }
+            return;
+        };
+        let sent = match &cmd {
+            StackCommand::Service(name, c) => match command_word(*c) {
+                Some(w) => a.command(w, Some(name)),
+                None => self.handle.commands.try_send(cmd.clone()).is_ok(),
+            },
+            StackCommand::StartAll => a.command("start", None),
+            StackCommand::StopAll | StackCommand::Shutdown { stop: true } => {
+                a.command("stop", None)
+            }
+            _ => self.handle.commands.try_send(cmd.clone()).is_ok(),
+        };
+        if !sent {
+            app.notice = Some("the supervisor does not take commands now; try again".into());
+        }
+    }
+
+    /// The services as shown: what we see, with the supervisor's decisions.
+    fn view(&self) -> StackSnapshot {
+        let mut snap = self.handle.snapshots.borrow().clone();
+        if let (Some(remote), Some(_)) = (&self.remote, &self.attached) {
+            snap.overlay(remote, Instant::now());
+        }
+        snap
+    }
+
+    /// The supervisor went away: observe no more; our actors adopt what
+    /// runs and supervise once the lock is free (then we serve the socket).
+    async fn detach(&mut self, app: &mut App) {
+        if let Some(a) = self.attached.take() {
+            tracing::warn!(
+                "the supervisor (PID {}) left; this dashboard supervises if nobody else does",
+                a.supervisor.pid
+            );
+        }
+        self.remote = None;
+        app.attached_to = None;
+        let _ = self
+            .handle
+            .commands
+            .send(StackCommand::Observe(false))
+            .await;
+    }
+
+    /// Once a second: serve the socket if we became the supervisor; attach
+    /// if another supervisor appeared while we only watched.
+    async fn housekeeping(&mut self, app: &mut App) {
+        if self.attached.is_some() {
+            return;
+        }
+        if self.server.is_none() && self.handle.sup.try_acquire() {
+            self.server = crate::control::serve(self.stack.clone(), &self.handle, false).ok();
+        }
+        if self.server.is_none()
+            && !self.handle.sup.held()
+            && std::fs::symlink_metadata(&self.socket).is_ok()
+        {
+            if let Some(a) = crate::control::attach(&self.socket, Duration::from_millis(200)).await
+            {
+                let _ = self.handle.commands.send(StackCommand::Observe(true)).await;
+                app.attached_to = Some(a.supervisor.pid);
+                self.attached = Some(a);
+            }
+        }
+    }
+}
+
+fn command_word(c: Command) -> Option<&'static str> {
+    Some(match c {
+        Command::Start => "start",
+        Command::Stop => "stop",
+        Command::Kill => "kill",
+        Command::Restart => "restart",
+        Command::Clean => "clean",
+        _ => return None,
+    })
+}
+
+/// A supervisor event in the events panel, as the supervisor logged it;
+/// one from before we attached says when it happened.
+fn show_event(ev: &crate::supervisor::history::HistoryEvent, attached_at_ms: u64) {
+    if ev.at_ms + 1000 < attached_at_ms {
+        let time = ev.at.get(11..19).unwrap_or(&ev.at);
+        tracing::info!("{}: {} (at {time} UTC)", ev.service, ev.text());
+    } else {
+        tracing::info!("{}: {}", ev.service, ev.text());
+    }
 }
 
 /// Follows the log file; sends new lines in batches over a bounded channel.
@@ -195,15 +378,17 @@ fn moving(app: &App) -> bool {
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
-    handle: &StackHandle,
+    session: &mut Session,
     mut log_rx: mpsc::Receiver<(usize, Vec<String>)>,
 ) -> Result<()> {
+    use crate::control::Feed;
     let mut events = EventStream::new();
-    let mut snaps = handle.snapshots.clone();
+    let mut snaps = session.handle.snapshots.clone();
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut last_periodic = Instant::now();
+    let mut attached_at_ms = crate::clock::now_ms();
     loop {
         if app.dirty {
             terminal.draw(|f| app.draw(f, Instant::now()))?;
@@ -212,12 +397,39 @@ async fn event_loop(
         if app.quit == Some(Quit::Leave) {
             return Ok(());
         }
+        // `Q` while attached: done once the supervisor says all stopped.
+        if let Some(deadline) = session.stop_deadline {
+            let all_down = session.remote.as_ref().is_some_and(|r| {
+                r.iter()
+                    .all(|s| matches!(s.phase, Phase::Stopped | Phase::Failed))
+            });
+            if all_down || session.attached.is_none() {
+                if let Some(a) = &session.attached {
+                    a.shutdown();
+                    tokio::time::sleep(Duration::from_millis(50)).await; // let it go out
+                }
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                session.stop_failed = true;
+                return Ok(());
+            }
+        }
+        let feed = async {
+            match session.attached.as_mut() {
+                Some(a) => a.feed.recv().await.unwrap_or(Feed::Closed),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => {
                     if let Some(cmd) = app.on_key(k) {
-                        if handle.commands.try_send(cmd).is_err() {
-                            app.notice = Some("supervisor busy; try again".into());
+                        let stop_all = cmd == StackCommand::Shutdown { stop: true };
+                        session.command(app, cmd);
+                        if stop_all && session.attached.is_some() {
+                            let grace: Duration = session.stack.services.iter().map(|c| c.spec.grace).sum();
+                            session.stop_deadline = Some(Instant::now() + grace + Duration::from_secs(15));
                         }
                     }
                 }
@@ -227,12 +439,27 @@ async fn event_loop(
                 // The terminal went away.
                 Some(Err(_)) | None => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
             },
+            item = feed => match item {
+                Feed::Event(ev) => {
+                    show_event(&ev, attached_at_ms);
+                    tui_logger::move_events();
+                    app.dirty = true;
+                }
+                Feed::Snapshot(s) => {
+                    session.remote = Some(s);
+                    app.set_stack(session.view());
+                }
+                Feed::Closed => {
+                    session.detach(app).await;
+                    app.set_stack(session.view());
+                }
+            },
             changed = snaps.changed() => {
                 if changed.is_err() {
                     return Ok(()); // the actor ended (quit-and-stop finished)
                 }
-                let snap = snaps.borrow_and_update().clone();
-                app.set_stack(snap);
+                snaps.borrow_and_update();
+                app.set_stack(session.view());
             }
             Some((i, batch)) = log_rx.recv() => {
                 app.push_log_of(i, batch);
@@ -246,6 +473,11 @@ async fn event_loop(
                 if moving(app) || last_periodic.elapsed() >= Duration::from_millis(990) {
                     last_periodic = Instant::now();
                     app.dirty = true;
+                    let was = session.attached.is_some();
+                    session.housekeeping(app).await;
+                    if !was && session.attached.is_some() {
+                        attached_at_ms = crate::clock::now_ms();
+                    }
                 }
             }
             _ = term.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }

@@ -48,6 +48,10 @@ impl Tmux {
     }
 
     fn launch_with(&self, env: &Env, session: &str, args: &str) {
+        self.launch_sized(env, session, args, 120, 40);
+    }
+
+    fn launch_sized(&self, env: &Env, session: &str, args: &str, w: u16, h: u16) {
         let line = format!(
             "{STIGMER} --home {} --port {} dash {args}; echo DASH-EXITED $?; sleep 120",
             env.home.display(),
@@ -55,7 +59,8 @@ impl Tmux {
         );
         let st = self
             .cmd()
-            .args(["new-session", "-d", "-s", session, "-x", "120", "-y", "40"])
+            .args(["new-session", "-d", "-s", session])
+            .args(["-x", &w.to_string(), "-y", &h.to_string()])
             .arg(line)
             .env_remove("STIGMER_HOME")
             .status()
@@ -290,10 +295,14 @@ fn two_dashboards_pressing_start_together_make_one_service_and_neither_kills_it(
     tmux.wait("the first dash", Duration::from_secs(15), |s| {
         s.contains("STOPPED")
     });
-    // Both open at once: either may win the supervisor lock; the other watches.
+    // Both open at once: either may win the supervisor lock; the other
+    // attaches to it.
     assert!(wait_until(Duration::from_secs(15), || {
-        tmux.screen_of("other").contains("watching only")
-            || tmux.screen_of("dash").contains("watching only")
+        tmux.screen_of("other")
+            .contains("attached to supervisor PID")
+            || tmux
+                .screen_of("dash")
+                .contains("attached to supervisor PID")
     }));
     tmux.keys_to("dash", "s");
     tmux.keys_to("other", "s");
@@ -367,4 +376,59 @@ fn dash_on_a_stack_starts_it_selects_a_service_stops_it_and_the_other_keeps_runn
         "{screen}"
     );
     assert!(alive(temporal));
+}
+
+#[test]
+fn dashboards_attach_to_the_supervisor_share_its_history_and_each_others_commands() {
+    let mut env = Env::fixture("d-attach", &[], "");
+    env.supervised = true;
+    env.ok(&["local", "start"]);
+    let old = env.recorded_pid().unwrap();
+    kill(Pid::from_raw(old), Signal::SIGKILL).expect("our own service");
+    let mid = env.wait_new_pid(old, Duration::from_secs(10), "a restart by the supervisor");
+    let sups = env.supervisors();
+    assert_eq!(sups.len(), 1, "{sups:?}");
+    let sup = sups[0];
+
+    // Opened after the crash, both show it: the supervisor's history.
+    let tmux = Tmux::new("attach");
+    // Wide enough for an event on one line of the events panel.
+    tmux.launch_sized(&env, "dash", "--no-start", 200, 40);
+    tmux.launch_sized(&env, "other", "--no-start", 200, 40);
+    let crash = format!("exited (PID {old}): killed by SIGKILL");
+    for s in ["dash", "other"] {
+        let ok = wait_until(Duration::from_secs(15), || {
+            let screen = tmux.screen_of(s);
+            screen.contains(&crash)
+                && screen.contains(&format!("attached to supervisor PID {sup}"))
+                && screen.contains(&format!("PID {mid}"))
+        });
+        assert!(ok, "{s} shows the crash:\n{}", tmux.screen_of(s));
+    }
+
+    // A restart from one dash: the supervisor does it, the other sees it.
+    tmux.keys_to("dash", "r");
+    let dash = tmux.dash_pid();
+    let new = env.wait_new_pid(mid, Duration::from_secs(15), "a restart asked by a dash");
+    let ok = wait_until(Duration::from_secs(15), || {
+        let screen = tmux.screen_of("other");
+        screen.contains(&format!("requested: restart by PID {dash}"))
+            && screen.contains(&format!("spawned (PID {new})"))
+    });
+    assert!(ok, "the other dash sees it:\n{}", tmux.screen_of("other"));
+    assert_eq!(env.supervisors(), vec![sup], "no second supervisor");
+
+    // q detaches; the supervisor goes on (a kill -9 is still restarted).
+    tmux.keys_to("dash", "q");
+    tmux.keys_to("other", "q");
+    tmux.wait("the dash to detach", Duration::from_secs(10), |s| {
+        s.contains("DASH-EXITED 0") && s.contains(&format!("supervisor (PID {sup}) goes on"))
+    });
+    kill(Pid::from_raw(new), Signal::SIGKILL).expect("our own service");
+    env.wait_new_pid(
+        new,
+        Duration::from_secs(10),
+        "a restart after the dashes left",
+    );
+    env.ok(&["local", "stop"]);
 }

@@ -35,6 +35,10 @@ pub enum Command {
     /// inspection, so even an exit right after the start is restarted and
     /// its status known.
     AdoptStarted,
+    /// Observe only (`true`): inspect and publish, never adopt, start,
+    /// stop or take the supervisor lock — another supervisor decides, and
+    /// a client attached to it shows its decisions. `false` resumes.
+    Observe(bool),
     /// End the actor; with `stop`, stop the service first.
     Shutdown {
         stop: bool,
@@ -93,6 +97,8 @@ pub struct Options {
     pub inspect_every: Duration,
     /// Start the service (or adopt it) as soon as the actor runs.
     pub autostart: bool,
+    /// Begin observing only (see `Command::Observe`).
+    pub observe: bool,
 }
 
 pub struct Handle {
@@ -122,6 +128,14 @@ impl SupLock {
         Arc::new(Self {
             path,
             held: std::sync::Mutex::new(held),
+        })
+    }
+
+    /// Not taken (yet): for an observer of another supervisor.
+    pub fn unheld(path: std::path::PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            path,
+            held: std::sync::Mutex::new(None),
         })
     }
 
@@ -236,14 +250,14 @@ impl Actor {
     }
 
     async fn run(&mut self, mut cmd_rx: mpsc::Receiver<Command>) {
-        if !self.sup.held() {
+        if !self.sup.held() && !self.opts.observe {
             tracing::warn!("another supervisor is active: watching only, no automatic restarts");
         }
         // Adopt what is already running before deciding anything.
         let began = Instant::now();
         let st = inspect::inspect(&self.ctx).await;
         self.on_status(st, began);
-        if self.opts.autostart && self.core.phase == Phase::Stopped {
+        if self.opts.autostart && !self.opts.observe && self.core.phase == Phase::Stopped {
             self.command(Command::Start);
         }
         self.publish();
@@ -293,6 +307,17 @@ impl Actor {
     }
 
     fn command(&mut self, c: Command) {
+        if let Command::Observe(on) = c {
+            self.opts.observe = on;
+            if !on {
+                self.refresh(); // adopt what runs, supervise if the lock is free
+            }
+            return;
+        }
+        if self.opts.observe && !matches!(c, Command::Refresh | Command::Shutdown { .. }) {
+            tracing::debug!("observing only: {c:?} ignored");
+            return;
+        }
         tracing::info!("command: {c:?}");
         let ev = match c {
             Command::Start => {
@@ -348,7 +373,7 @@ impl Actor {
                 });
                 return;
             }
-            Command::Shutdown { .. } => return,
+            Command::Shutdown { .. } | Command::Observe(_) => return,
         };
         self.event(ev);
     }
@@ -356,7 +381,7 @@ impl Actor {
     fn event(&mut self, ev: Event) {
         let before = self.core.phase;
         let gen_before = self.core.gen;
-        let pid_before = self.current.as_ref().map(|r| r.pid);
+        let pid_before = self.current.as_ref().map(|r| r.pid).or(self.core.pid);
         let unhealthy_before = self.core.unhealthy.is_some();
         let actions = self.core.handle(Instant::now(), ev.clone());
         self.record(&ev, before, gen_before, pid_before, &actions);
@@ -692,7 +717,7 @@ impl Actor {
             self.core.phase,
             Phase::Stopped | Phase::Failed | Phase::Backoff
         );
-        if idle && matches!(st.state, State::Running | State::Starting) {
+        if idle && !self.opts.observe && matches!(st.state, State::Running | State::Starting) {
             if let Some(rec) = st.record().cloned() {
                 let ready = st.state == State::Running;
                 let gen = self.core.gen;
@@ -707,7 +732,9 @@ impl Actor {
                 }
             }
         }
-        self.supervising();
+        if !self.opts.observe {
+            self.supervising();
+        }
         self.measure_usage(&st);
         self.status = Some(Arc::new(st));
         self.status_at = Some(Instant::now());

@@ -11,8 +11,13 @@ use tokio::task::JoinHandle;
 use std::sync::Arc;
 
 use super::actor::{self, Command, Handle, Options, Snapshot, SupLock};
-use super::core::Phase;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::core::{ExitInfo, Phase};
 use super::history::History;
+use crate::clock::now_ms;
 use crate::service::Stack;
 use crate::stack::{Decision, Unit};
 
@@ -26,6 +31,8 @@ pub enum StackCommand {
     /// Every service, dependents first.
     StopAll,
     Refresh,
+    /// Every actor observes only, or resumes (see `Command::Observe`).
+    Observe(bool),
     /// End supervision; with `stop`, stop the whole stack first.
     Shutdown {
         stop: bool,
@@ -49,6 +56,73 @@ impl StackSnapshot {
     pub fn get(&self, name: &str) -> Option<&ServiceView> {
         self.services.iter().find(|s| s.name == name)
     }
+
+    /// What the supervisor tells attached clients: its decisions, not the
+    /// world (each client inspects processes, ports and locks itself).
+    pub fn summaries(&self, now: Instant) -> Vec<ServiceSummary> {
+        self.services
+            .iter()
+            .map(|v| {
+                let s = &v.snap;
+                ServiceSummary {
+                    name: v.name.clone(),
+                    phase: s.phase,
+                    gen: s.gen,
+                    pid: s.pid,
+                    restarts: s.restarts,
+                    failures_in_window: s.failures_in_window,
+                    unhealthy: s.unhealthy.clone(),
+                    last_exit: s.last_exit,
+                    backoff_until_ms: s
+                        .backoff_until
+                        .map(|t| now_ms() + t.saturating_duration_since(now).as_millis() as u64),
+                    message: s.message.clone(),
+                    note: v.note.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Puts the supervisor's decisions over what this process sees: the
+    /// phases, restarts, exits and messages are the supervisor's.
+    pub fn overlay(&mut self, from: &[ServiceSummary], now: Instant) {
+        for v in &mut self.services {
+            let Some(x) = from.iter().find(|x| x.name == v.name) else {
+                continue;
+            };
+            let s = &mut v.snap;
+            s.phase = x.phase;
+            s.gen = x.gen;
+            s.pid = x.pid;
+            s.restarts = x.restarts;
+            s.failures_in_window = x.failures_in_window;
+            s.unhealthy = x.unhealthy.clone();
+            s.last_exit = x.last_exit;
+            s.backoff_until = x
+                .backoff_until_ms
+                .map(|at| now + Duration::from_millis(at.saturating_sub(now_ms())));
+            s.message = x.message.clone();
+            s.supervising = true;
+            v.note = x.note.clone();
+        }
+    }
+}
+
+/// One service as its supervisor sees it, as sent over the control socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSummary {
+    pub name: String,
+    pub phase: Phase,
+    pub gen: u64,
+    pub pid: Option<i32>,
+    pub restarts: u32,
+    pub failures_in_window: usize,
+    pub unhealthy: Option<String>,
+    pub last_exit: Option<ExitInfo>,
+    /// When a scheduled restart is due (ms since the epoch).
+    pub backoff_until_ms: Option<u64>,
+    pub message: Option<String>,
+    pub note: Option<String>,
 }
 
 pub struct StackHandle {
@@ -57,13 +131,21 @@ pub struct StackHandle {
     pub history: Arc<History>,
     /// Whether this process holds the supervisor lock (and supervises).
     pub supervising: bool,
+    /// The lock itself: an observer may take it later, when the
+    /// supervisor it watched has gone.
+    pub sup: Arc<SupLock>,
     pub snapshots: watch::Receiver<StackSnapshot>,
     pub join: JoinHandle<()>,
 }
 
 pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    let sup = SupLock::new(stack.settings.state.supervisor_lock_path());
+    // An observer leaves the lock to the supervisor it watches.
+    let sup = if opts.observe {
+        SupLock::unheld(stack.settings.state.supervisor_lock_path())
+    } else {
+        SupLock::new(stack.settings.state.supervisor_lock_path())
+    };
     let history = History::new();
     let actors: Vec<Handle> = stack
         .services
@@ -109,6 +191,7 @@ pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
         commands: cmd_tx,
         history,
         supervising: sup.held(),
+        sup,
         snapshots: snap_rx,
         join,
     }
@@ -237,6 +320,11 @@ impl Coordinator {
             StackCommand::Refresh => {
                 for h in &self.actors {
                     let _ = h.commands.try_send(Command::Refresh);
+                }
+            }
+            StackCommand::Observe(on) => {
+                for h in &self.actors {
+                    let _ = h.commands.send(Command::Observe(on)).await;
                 }
             }
             StackCommand::Shutdown { .. } => {}

@@ -110,6 +110,8 @@ pub struct App {
     pub events: tui_logger::TuiWidgetState,
     /// A one-line note for the user (e.g. "nothing to clean").
     pub notice: Option<String>,
+    /// The PID of the supervisor this dash is attached to, if any.
+    pub attached_to: Option<i32>,
     pub dirty: bool,
 }
 
@@ -144,6 +146,7 @@ impl App {
             proc_offset: 0,
             events: tui_logger::TuiWidgetState::new(),
             notice: None,
+            attached_to: None,
             dirty: true,
         };
         app.sync_selected();

@@ -272,7 +272,12 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         spans.push(Span::raw(format!("  up {}", human_secs(up))));
     }
     spans.push(Span::raw(format!("  restarts {}", s.restarts)));
-    if !s.supervising {
+    if let Some(pid) = app.attached_to {
+        spans.push(Span::styled(
+            format!("  attached to supervisor PID {pid}"),
+            Style::new().fg(DIM),
+        ));
+    } else if !s.supervising {
         spans.push(Span::styled(
             "  watching only (another supervisor)",
             Style::new().fg(WARN),
