@@ -299,7 +299,10 @@ async fn supervise(stack: Stack) -> Result<ExitCode> {
     let handle = supervisor::stack::spawn(
         stack.clone(),
         Options {
-            inspect_every: Duration::from_secs(2),
+            // Exits come by pidfd and health by the liveness checks; an
+            // inspection is for adopting what someone else started (and
+            // attached clients inspect for themselves): rarely, to stay idle.
+            inspect_every: Duration::from_secs(10),
             autostart: false,
             observe: false,
         },
