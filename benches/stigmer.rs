@@ -199,19 +199,10 @@ fn lifecycle(table: &mut Table) {
     crash(table, bare);
 }
 
-fn crash(table: &mut Table, bare_ready: f64) {
+/// `kill -9` of Temporal, round after round: until its PID file names a
+/// new PID (polled every 0.2 ms), and until its API answers again.
+fn crash_rounds(env: &Env) -> (Stat, Stat) {
     let (mut respawn, mut ready) = (Stat::default(), Stat::default());
-    let mut env = Env::temporal("bench-crash");
-    // Each round is a deliberate crash: lift the crash-loop limit.
-    env.write_config(&format!(
-        "temporal_bin = {:?}\n[restart]\nmax_failures = 1000\n",
-        temporal_bin().display().to_string()
-    ));
-    env.spawn_foreground();
-    poll(Duration::from_secs(60), Duration::from_millis(5), || {
-        http_ready(env.http_port())
-    })
-    .expect("ready");
     for _ in 0..rounds() {
         let old = env.recorded_pid().unwrap();
         let t0 = Instant::now();
@@ -234,6 +225,22 @@ fn crash(table: &mut Table, bare_ready: f64) {
         // service is restarted at once (backoff is for unstable ones).
         std::thread::sleep(Duration::from_millis(1200));
     }
+    (respawn, ready)
+}
+
+fn crash(table: &mut Table, bare_ready: f64) {
+    let mut env = Env::temporal("bench-crash");
+    // Each round is a deliberate crash: lift the crash-loop limit.
+    env.write_config(&format!(
+        "temporal_bin = {:?}\n[restart]\nmax_failures = 1000\n",
+        temporal_bin().display().to_string()
+    ));
+    env.spawn_foreground();
+    poll(Duration::from_secs(60), Duration::from_millis(5), || {
+        http_ready(env.http_port())
+    })
+    .expect("ready");
+    let (respawn, ready) = crash_rounds(&env);
     table.row(
         "crash (kill -9) → new PID in PID file, under start --foreground",
         respawn.fmt(" ms"),
@@ -254,6 +261,35 @@ fn crash(table: &mut Table, bare_ready: f64) {
     );
 }
 
+/// A private tmux server for the dashboard figures; killed on drop.
+struct BenchTmux(String);
+impl BenchTmux {
+    fn new(tag: &str) -> Self {
+        Self(format!("stigmer-bench-{tag}-{}", std::process::id()))
+    }
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.0)
+            .args(args)
+            .output()
+            .expect("tmux")
+    }
+    /// Session `b` running `line` in a `w`×`h` pane.
+    fn open(&self, line: &str, w: u16, h: u16) {
+        let (w, h) = (w.to_string(), h.to_string());
+        self.run(&["new-session", "-d", "-s", "b", "-x", &w, "-y", &h, line]);
+    }
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "b"]).stdout).into_owned()
+    }
+}
+impl Drop for BenchTmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
 fn proc_ticks(pid: i32) -> u64 {
     stat_field(pid, 14)
         .and_then(|u| u.parse::<u64>().ok())
@@ -266,33 +302,15 @@ fn proc_ticks(pid: i32) -> u64 {
 fn dashboard(table: &mut Table) {
     let env = Env::temporal("bench-dash");
     env.ok(&["local", "start"]);
-    let sock = format!("stigmer-bench-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&sock)
-            .args(args)
-            .output()
-            .expect("tmux")
-    };
+    let bt = BenchTmux::new("dash");
+    let tmux = |args: &[&str]| bt.run(args);
     let line = format!(
         "{STIGMER} --home {} --port {} dash",
         env.home.display(),
         env.port
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "b",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &line,
-    ]);
-    let screen =
-        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "b"]).stdout).into_owned();
+    bt.open(&line, 120, 40);
+    let screen = || bt.screen();
     poll(Duration::from_secs(20), Duration::from_millis(20), || {
         screen().contains("RUNNING")
     })
@@ -418,7 +436,6 @@ fn dashboard(table: &mut Table) {
         },
         "< 40 MB",
     );
-    tmux(&["kill-server"]);
 }
 
 /// A running Temporal in its own state dir, with the library's view of it.
@@ -751,26 +768,8 @@ fn supervisor(table: &mut Table) {
     );
 
     // Crash → new PID, Temporal under the detached supervisor.
-    let mut respawn = Stat::default();
-    for _ in 0..rounds() {
-        let old = env.recorded_pid().unwrap();
-        let t0 = Instant::now();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(old),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        poll(Duration::from_secs(10), Duration::from_micros(200), || {
-            env.recorded_pid().is_some_and(|p| p != old)
-        })
-        .expect("respawn");
-        respawn.push(t0.elapsed());
-        poll(Duration::from_secs(60), Duration::from_millis(1), || {
-            http_ready(env.http_port())
-        })
-        .expect("ready again");
-        std::thread::sleep(Duration::from_millis(1200)); // stable again
-    }
+    let (respawn, _) = crash_rounds(&env);
+
     // The floor: how long the kernel takes to end a killed Temporal
     // (waitpid returning in its parent), with nobody supervising.
     let mut floor = Stat::default();
@@ -801,17 +800,9 @@ fn supervisor(table: &mut Table) {
 
     // Dash open → first full frame (all three services running, with PIDs),
     // through tmux; then event → on its screen.
-    let sock = format!("stigmer-bench-sup-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&sock)
-            .args(args)
-            .output()
-            .expect("tmux")
-    };
-    let screen =
-        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "b"]).stdout).into_owned();
+    let bt = BenchTmux::new("sup");
+    let tmux = |args: &[&str]| bt.run(args);
+    let screen = || bt.screen();
     let pid_of = |name: &str| -> i32 {
         let text = std::fs::read_to_string(env.home.join(format!("{name}.pid"))).unwrap();
         serde_json::from_str::<serde_json::Value>(&text).unwrap()["pid"]
@@ -826,17 +817,7 @@ fn supervisor(table: &mut Table) {
             env.port
         );
         let t0 = Instant::now();
-        tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            "b",
-            "-x",
-            "200",
-            "-y",
-            "50",
-            &line,
-        ]);
+        bt.open(&line, 200, 50);
         let pids = [env.recorded_pid().unwrap(), pid_of("api"), pid_of("web")];
         poll(Duration::from_secs(20), Duration::from_millis(1), || {
             let s = screen();
@@ -862,17 +843,7 @@ fn supervisor(table: &mut Table) {
         env.home.display(),
         env.port
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "b",
-        "-x",
-        "200",
-        "-y",
-        "50",
-        &line,
-    ]);
+    bt.open(&line, 200, 50);
     poll(Duration::from_secs(20), Duration::from_millis(5), || {
         screen().contains("attached to supervisor")
     })
@@ -894,7 +865,6 @@ fn supervisor(table: &mut Table) {
         shown.push(t0.elapsed());
         std::thread::sleep(Duration::from_millis(1500));
     }
-    tmux(&["kill-server"]);
     table.row(
         "crash → its event on an attached dash's screen (through tmux)",
         shown.fmt(" ms"),
