@@ -499,6 +499,19 @@ async fn stop(
     grace: Option<Duration>,
     force: bool,
 ) -> bool {
+    // The supervisor's history says who stopped what (the CLI does the
+    // stopping itself: it must work with no supervisor, or a wedged one).
+    let socket = stack.settings.state.socket_path();
+    if let Some(mut c) = control::Client::connect(&socket, Duration::from_millis(300)).await {
+        let req = serde_json::json!({
+            "op": "requested",
+            "command": if force { "kill" } else { "stop" },
+            "services": set,
+        });
+        if c.send(&req).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), c.next()).await;
+        }
+    }
     ops::stop(stack, set, grace, force, |ctx, r| {
         let name = if ctx.spec.name == TEMPORAL {
             "Temporal"

@@ -42,6 +42,12 @@ enum Request {
     Start {
         services: Vec<String>,
     },
+    /// The client does `command` to `services` itself: recorded in the
+    /// history (who asked is the peer's PID, never the client's word).
+    Requested {
+        command: String,
+        services: Vec<String>,
+    },
     /// For one service, or (start and stop only) the whole stack.
     Command {
         command: String,
@@ -375,6 +381,22 @@ async fn handle(
                 .send(stack_command)
                 .await
                 .map_err(|_| "the supervisor is exiting".to_string())?;
+            send(json!({"ok": true}))?;
+        }
+        Request::Requested { command, services } => {
+            if !matches!(command.as_str(), "stop" | "kill") {
+                return Err(format!("unknown command {command:?}"));
+            }
+            for name in &services {
+                if shared.stack.get(name).is_none() {
+                    return Err(format!("no service named {name:?}"));
+                }
+            }
+            for name in &services {
+                shared
+                    .history
+                    .push(name, Kind::Requested, None, format!("{command} by {who}"));
+            }
             send(json!({"ok": true}))?;
         }
         Request::Start { services } => {

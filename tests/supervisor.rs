@@ -111,6 +111,9 @@ fn kill_9_of_temporal_with_no_dashboard_is_restarted_and_the_event_says_signal_9
         .supervisors()
         .is_empty()));
     assert!(!env.home.join("stigmer.sock").exists());
+    // Its history said who stopped it (written to its log too).
+    let log = std::fs::read_to_string(env.home.join("logs/stigmer.log")).unwrap();
+    assert!(log.contains("temporal: requested: stop by PID"), "{log}");
 }
 
 #[test]
