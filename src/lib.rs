@@ -12,6 +12,7 @@ pub(crate) mod dash;
 pub mod inspect;
 pub mod lifecycle;
 pub(crate) mod lock;
+pub mod loglevel;
 pub(crate) mod logtail;
 pub(crate) mod ops;
 pub mod output;
