@@ -394,6 +394,13 @@ async fn event_loop(
             terminal.draw(|f| app.draw(f, Instant::now()))?;
             app.dirty = false;
         }
+        if let Some(text) = app.clipboard.take() {
+            // OSC 52: the terminal (over ssh and tmux too) sets its clipboard.
+            use std::io::Write;
+            let seq = crate::ui::osc52(&text, std::env::var_os("TMUX").is_some());
+            let mut out = std::io::stdout();
+            let _ = out.write_all(seq.as_bytes()).and_then(|_| out.flush());
+        }
         if app.quit == Some(Quit::Leave) {
             return Ok(());
         }

@@ -198,27 +198,51 @@ mod tests {
         use Level::*;
         for (line, want) in [
             // Temporal's own text log (slog's text handler) and its JSON.
-            (r#"time=2026-11-22T08:22:25.550Z level=INFO msg="frontend started" service=frontend"#, Some(Info)),
-            (r#"time=2026-11-22T08:22:25.550Z level=WARN msg="no namespace" component=worker"#, Some(Warn)),
-            (r#"{"level":"error","ts":"2026-11-22T08:22:25.550Z","msg":"unable to bind","port":7233}"#, Some(Error)),
+            (
+                r#"time=2026-11-22T08:22:25.550Z level=INFO msg="frontend started" service=frontend"#,
+                Some(Info),
+            ),
+            (
+                r#"time=2026-11-22T08:22:25.550Z level=WARN msg="no namespace" component=worker"#,
+                Some(Warn),
+            ),
+            (
+                r#"{"level":"error","ts":"2026-11-22T08:22:25.550Z","msg":"unable to bind","port":7233}"#,
+                Some(Error),
+            ),
             (r#"{"time":"…","level":"DEBUG","msg":"poll"}"#, Some(Debug)),
             (r#"{"msg":"x","severity":"warning"}"#, Some(Warn)),
             // logfmt with quotes, other keys.
             (r#"ts=1 lvl="error" msg=boom"#, Some(Error)),
             // Brackets.
             ("[WARN] disk almost full", Some(Warn)),
-            ("2026-11-22 08:00:00 [error] connection refused", Some(Error)),
+            (
+                "2026-11-22 08:00:00 [error] connection refused",
+                Some(Error),
+            ),
             ("12:00:01 <info> listening", Some(Info)),
             // Python's logging defaults.
             ("WARNING:root:retrying in 2 s", Some(Warn)),
             ("ERROR:temporalio.worker:Worker failed", Some(Error)),
-            ("2026-11-22 08:00:00,123 - worker - INFO - polling task queue hello", Some(Info)),
+            (
+                "2026-11-22 08:00:00,123 - worker - INFO - polling task queue hello",
+                Some(Info),
+            ),
             ("CRITICAL:app:dying", Some(Error)),
             // Go: zap console, klog, logrus text.
-            ("2026-11-22T08:00:00.000Z\tINFO\tworker/worker.go:12\tstarted", Some(Info)),
-            ("E1122 08:00:00.123456    1234 main.go:42] failed", Some(Error)),
+            (
+                "2026-11-22T08:00:00.000Z\tINFO\tworker/worker.go:12\tstarted",
+                Some(Info),
+            ),
+            (
+                "E1122 08:00:00.123456    1234 main.go:42] failed",
+                Some(Error),
+            ),
             ("W1122 08:00:00.123456    1234 main.go:42] slow", Some(Warn)),
-            ("time=\"2026-11-22T08:00:00Z\" level=fatal msg=bye", Some(Error)),
+            (
+                "time=\"2026-11-22T08:00:00Z\" level=fatal msg=bye",
+                Some(Error),
+            ),
             ("2026/11/22 08:00:00 ERROR something broke", Some(Error)),
             ("DEBUG poller: got task", Some(Debug)),
             // No level: prose mentioning errors, stack traces, plain output.
@@ -257,7 +281,12 @@ mod tests {
         }
         assert_eq!(
             seen,
-            vec![Some(Level::Info), Some(Level::Warn), Some(Level::Error), None]
+            vec![
+                Some(Level::Info),
+                Some(Level::Warn),
+                Some(Level::Error),
+                None
+            ]
         );
         assert_eq!(Level::parse("Warning"), Some(Level::Warn));
         assert_eq!(Level::parse("nope"), None);

@@ -30,6 +30,12 @@ pub enum UiAction {
     Search,
     NextMatch,
     PrevMatch,
+    CycleLevel,
+    OnlyMatching,
+    PrettyJson,
+    Select,
+    Copy,
+    CopyAll,
 }
 
 pub struct Binding {
@@ -194,6 +200,48 @@ pub const KEYMAP: &[Binding] = &[
         label: "N",
         help: "previous (newer) match",
         action: UiAction::PrevMatch,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('&')],
+        label: "&",
+        help: "only lines matching the search",
+        action: UiAction::OnlyMatching,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('l')],
+        label: "l",
+        help: "minimum level: all/info/warn/error",
+        action: UiAction::CycleLevel,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('p')],
+        label: "p",
+        help: "JSON lines pretty or raw",
+        action: UiAction::PrettyJson,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('v')],
+        label: "v",
+        help: "select lines (scrolling extends)",
+        action: UiAction::Select,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('y')],
+        label: "y",
+        help: "copy selection or bottom line",
+        action: UiAction::Copy,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('Y')],
+        label: "Y",
+        help: "copy every line shown",
+        action: UiAction::CopyAll,
         footer: None,
     },
     Binding {

@@ -9,7 +9,7 @@ pub mod panels;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 
 use crate::inspect::Status;
@@ -112,6 +112,12 @@ pub struct App {
     pub notice: Option<String>,
     /// The PID of the supervisor this dash is attached to, if any.
     pub attached_to: Option<i32>,
+    /// JSON lines rendered as "message  key=value …", coloured.
+    pub pretty_json: bool,
+    /// Text to put on the clipboard (OSC 52) at the next draw.
+    pub clipboard: Option<String>,
+    /// Where the log was drawn last (for the mouse).
+    pub log_area: std::cell::Cell<ratatui::layout::Rect>,
     pub dirty: bool,
 }
 
@@ -147,6 +153,9 @@ impl App {
             events: tui_logger::TuiWidgetState::new(),
             notice: None,
             attached_to: None,
+            pretty_json: false,
+            clipboard: None,
+            log_area: Default::default(),
             dirty: true,
         };
         app.sync_selected();
@@ -199,15 +208,28 @@ impl App {
         self.push_log_of(self.selected, lines);
     }
 
-    /// New lines of service `i`: to its view and, named, to the merged one.
+    /// New lines of service `i`: to its view and, named, to the merged one
+    /// (with the levels found in the service's own order).
     pub fn push_log_of(&mut self, i: usize, lines: Vec<String>) {
         if lines.is_empty() || i >= self.services.len() {
             return;
         }
         if self.is_stack() {
-            let name = &self.services[i].name;
-            let named: Vec<String> = lines.iter().map(|l| format!("{name} │ {l}")).collect();
-            self.view_mut(self.services.len()).push(named);
+            let mut prev = self.view_mut(i).last_level();
+            let name = self.services[i].name.clone();
+            let named: Vec<log::LogLine> = lines
+                .iter()
+                .map(|raw| {
+                    let l = log::LogLine::new(raw.clone(), prev);
+                    prev = l.level;
+                    log::LogLine {
+                        text: format!("{name} │ {}", l.text),
+                        ansi: l.ansi.map(|a| format!("{name} │ {a}").into_boxed_str()),
+                        level: l.level,
+                    }
+                })
+                .collect();
+            self.view_mut(self.services.len()).push_lines(named);
         }
         self.view_mut(i).push(lines);
         self.dirty = true;
@@ -259,9 +281,12 @@ impl App {
                 KeyCode::Esc => self.log.input = None,
                 KeyCode::Enter => {
                     let q = self.log.input.take().unwrap_or_default();
-                    self.log.set_search(q.clone());
-                    if self.log.current.is_none() && !q.is_empty() {
-                        self.notice = Some(format!("no match for {q:?}"));
+                    match self.log.set_search(&q) {
+                        Err(why) => self.notice = Some(format!("/{q}: {why}")),
+                        Ok(()) if self.log.current.is_none() && !q.is_empty() => {
+                            self.notice = Some(format!("no match for /{q}/"))
+                        }
+                        Ok(()) => {}
                     }
                 }
                 KeyCode::Backspace => {
@@ -309,6 +334,25 @@ impl App {
         match m.kind {
             MouseEventKind::ScrollUp => self.log.scroll_up(3),
             MouseEventKind::ScrollDown => self.log.scroll_down(3),
+            // Press and drag over the log select lines; `y` copies them.
+            MouseEventKind::Down(MouseButton::Left) | MouseEventKind::Drag(MouseButton::Left) => {
+                let a = self.log_area.get();
+                let inside = m.column >= a.x
+                    && m.column < a.x + a.width
+                    && m.row > a.y
+                    && m.row + 1 < a.y + a.height;
+                if !inside {
+                    return;
+                }
+                let k = self.log.first_shown(a.height.saturating_sub(2) as usize)
+                    + (m.row - a.y - 1) as usize;
+                if matches!(m.kind, MouseEventKind::Down(_)) {
+                    self.focus = Focus::Log;
+                    self.log.mouse_down(k);
+                } else {
+                    self.log.mouse_drag(k);
+                }
+            }
             _ => return,
         }
         self.dirty = true;
@@ -388,6 +432,43 @@ impl App {
                 self.focus = Focus::Log;
                 self.log.input = Some(String::new());
             }
+            UiAction::CycleLevel => {
+                self.log.cycle_level();
+                self.notice = Some(match self.log.min_level {
+                    None => "showing every level".into(),
+                    Some(l) => format!("showing {} and above", l.name()),
+                });
+            }
+            UiAction::OnlyMatching => {
+                if self.log.search.is_none() && !self.log.only_matching {
+                    self.notice = Some("no search yet: press / to search, then &".into());
+                } else {
+                    self.log.toggle_only_matching();
+                }
+            }
+            UiAction::PrettyJson => self.pretty_json = !self.pretty_json,
+            UiAction::Select => {
+                self.focus = Focus::Log;
+                self.log.toggle_selection();
+            }
+            UiAction::Copy | UiAction::CopyAll => {
+                let text = if action == UiAction::Copy {
+                    self.log.selected_text()
+                } else {
+                    self.log.shown_text()
+                };
+                let n = text.lines().count();
+                if text.len() > CLIPBOARD_MAX {
+                    self.notice = Some(format!(
+                        "{n} lines is more than a terminal's clipboard takes ({} KiB); select fewer",
+                        CLIPBOARD_MAX / 1024
+                    ));
+                } else {
+                    self.notice = Some(format!("copied {n} line(s) to the clipboard (OSC 52)"));
+                    self.clipboard = Some(text);
+                    self.log.anchor = None;
+                }
+            }
             UiAction::NextMatch | UiAction::PrevMatch => {
                 if self.log.search.is_none() {
                     self.notice = Some("no search yet: press / to search".into());
@@ -401,6 +482,24 @@ impl App {
 
     pub fn draw(&self, f: &mut Frame, now: Instant) {
         panels::draw(self, f, now);
+    }
+}
+
+/// The most a copy sends: terminals cap OSC 52 payloads (xterm and tmux
+/// at about 100 KB of base64).
+pub const CLIPBOARD_MAX: usize = 64 * 1024;
+
+/// The OSC 52 sequence that puts `text` on the system clipboard; inside
+/// tmux, wrapped so tmux passes it to the terminal outside (with
+/// `allow-passthrough`) besides taking it itself (with `set-clipboard`).
+pub fn osc52(text: &str, in_tmux: bool) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+    let seq = format!("\x1b]52;c;{b64}\x07");
+    if in_tmux {
+        format!("{seq}\x1bPtmux;\x1b\x1b]52;c;{b64}\x07\x1b\\")
+    } else {
+        seq
     }
 }
 

@@ -633,39 +633,16 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
         return;
     }
     let inner_h = area.height.saturating_sub(2) as usize;
-    let end = v.lines.len().saturating_sub(v.offset);
-    let start = end.saturating_sub(inner_h);
-    let q = v.search.as_deref().unwrap_or("");
+    let end = v.len().saturating_sub(v.offset);
+    let start = v.first_shown(inner_h);
+    app.log_area.set(area);
+    let selection = v.selection();
     let lines: Vec<Line> = (start..end)
-        .map(|i| {
-            let text = v.lines[i].as_str();
-            if merged && v.current != Some(i) {
-                // "name │ line": the name in its service's colour.
-                if let Some((name, rest)) = text.split_once(" │ ") {
-                    let k = app
-                        .services
-                        .iter()
-                        .position(|c| c.name == name)
-                        .unwrap_or(0);
-                    return Line::from(vec![
-                        Span::styled(
-                            format!("{name:>w$} │ ", w = name_width(app)),
-                            Style::new().fg(service_color(k)),
-                        ),
-                        Span::raw(rest.to_string()),
-                    ]);
-                }
-            }
-            if v.current == Some(i) {
-                Line::styled(text.to_string(), Style::new().bg(WARN).fg(Color::Black))
-            } else if !q.is_empty() && super::log::contains_ci(text, q) {
-                Line::styled(
-                    text.to_string(),
-                    Style::new().add_modifier(Modifier::BOLD).fg(WARN),
-                )
-            } else {
-                Line::raw(text.to_string())
-            }
+        .filter_map(|k| {
+            let seq = v.seq(k)?;
+            let l = v.line(seq)?;
+            let selected = selection.is_some_and(|(a, b)| (a..=b).contains(&k));
+            Some(log_line(app, l, v.is_current(seq), selected))
         })
         .collect();
     let mode = if v.follow {
@@ -673,20 +650,116 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
     } else {
         format!("paused, {} newer", v.offset)
     };
-    let search = match (&v.input, &v.search) {
-        (Some(i), _) => format!(" · search: {i}▏"),
-        (None, Some(s)) => format!(" · /{s}"),
-        _ => String::new(),
-    };
+    let mut extra = String::new();
+    match (&v.input, &v.search) {
+        (Some(i), _) => extra += &format!(" · search: {i}▏"),
+        (None, Some(s)) => extra += &format!(" · /{}/", s.pattern),
+        _ => {}
+    }
+    if v.only_matching && v.search.is_some() {
+        extra += &format!(" · only matching ({} of {})", v.len(), v.total());
+    }
+    if let Some(l) = v.min_level {
+        extra += &format!(" · {}+", l.name());
+    }
+    if let Some((a, b)) = selection {
+        extra += &format!(" · selecting {} (y copies)", b - a + 1);
+    }
+    if app.pretty_json {
+        extra += " · JSON pretty";
+    }
     let title = if merged {
-        format!("Log · all services · {mode}{search}")
+        format!("Log · all services · {mode}{extra}")
     } else {
-        format!("Log · {} · {mode}{search}", app.info.log_path.display())
+        format!("Log · {} · {mode}{extra}", app.info.log_path.display())
     };
     f.render_widget(
         Paragraph::new(lines).block(block(title, app.focus == Focus::Log)),
         area,
     );
+}
+
+/// One log line: its service's name in its colour (merged view), its
+/// text coloured by its level, its own ANSI colours rendered, JSON pretty
+/// when asked; the current match and the selection stand out.
+fn log_line(app: &App, l: &super::log::LogLine, current: bool, selected: bool) -> Line<'static> {
+    use crate::loglevel::Level;
+    let merged = app.merged_shown();
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let (mut text, mut ansi) = (l.text.as_str(), l.ansi.as_deref());
+    if merged {
+        if let Some((name, rest)) = text.split_once(" │ ") {
+            let k = app
+                .services
+                .iter()
+                .position(|c| c.name == name)
+                .unwrap_or(0);
+            spans.push(Span::styled(
+                format!("{name:>w$} │ ", w = name_width(app)),
+                Style::new().fg(service_color(k)),
+            ));
+            text = rest;
+            ansi = ansi.and_then(|a| a.split_once(" │ ").map(|(_, r)| r));
+        }
+    }
+    let level_style = match l.level {
+        Some(Level::Error) => Style::new().fg(BAD),
+        Some(Level::Warn) => Style::new().fg(WARN),
+        Some(Level::Debug | Level::Trace) => Style::new().fg(DIM),
+        _ => Style::new(),
+    };
+    let pretty = app.pretty_json.then(|| pretty_json(text)).flatten();
+    match (pretty, ansi) {
+        (Some(p), _) => spans.extend(p),
+        (None, Some(a)) => {
+            use ansi_to_tui::IntoText;
+            match a.as_bytes().into_text() {
+                Ok(t) => spans.extend(t.lines.into_iter().flat_map(|l| l.spans)),
+                Err(_) => spans.push(Span::raw(text.to_string())),
+            }
+        }
+        (None, None) => spans.push(Span::raw(text.to_string())),
+    }
+    let matched = !current && app.log.search.as_ref().is_some_and(|s| s.is_match(&l.text));
+    let mut style = level_style;
+    if matched {
+        style = style.add_modifier(Modifier::BOLD).fg(WARN);
+    }
+    if current {
+        style = Style::new().bg(WARN).fg(Color::Black);
+    }
+    if selected {
+        style = style.add_modifier(Modifier::REVERSED);
+    }
+    Line::from(spans).style(style)
+}
+
+/// A JSON object line as "message  key=value …": the message first (bold),
+/// keys dim; `None` when the line is not a JSON object.
+fn pretty_json(text: &str) -> Option<Vec<Span<'static>>> {
+    let t = text.trim();
+    if !t.starts_with('{') {
+        return None;
+    }
+    let serde_json::Value::Object(map) = serde_json::from_str(t).ok()? else {
+        return None;
+    };
+    let msg_key = ["msg", "message", "event", "text"]
+        .into_iter()
+        .find(|k| map.contains_key(*k));
+    let plain = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut spans = vec![];
+    if let Some(v) = msg_key.and_then(|k| map.get(k)) {
+        spans.push(Span::styled(plain(v), Style::new().bold()));
+    }
+    for (k, v) in map.iter().filter(|(k, _)| Some(k.as_str()) != msg_key) {
+        spans.push(Span::styled(format!("  {k}="), Style::new().fg(DIM)));
+        spans.push(Span::styled(plain(v), Style::new().fg(Color::Cyan)));
+    }
+    Some(spans)
 }
 
 fn name_width(app: &App) -> usize {

@@ -412,7 +412,10 @@ fn search_focus_and_scroll_keys() {
     );
     a.on_key(key(KeyCode::Backspace));
     a.on_key(key(KeyCode::Enter));
-    assert_eq!(a.log.search.as_deref(), Some("error"));
+    assert_eq!(
+        a.log.search.as_ref().map(|s| s.pattern.as_str()),
+        Some("error")
+    );
     assert_eq!(a.log.current, Some(2));
     assert!(screen(&a, 100, 30).contains("/error"));
     a.on_key(key(KeyCode::Char('n')));
@@ -495,7 +498,7 @@ fn stack_keys_select_services_and_act_on_the_selected_one() {
         Some(StackCommand::Service("api".into(), Command::Stop))
     );
     // The log panel follows the selection: the api's lines only.
-    assert!(a.log.lines.iter().all(|l| l.contains("api")));
+    assert!((0..a.log.len()).all(|k| a.log.row(k).unwrap().text.contains("api")));
     a.on_key(key(KeyCode::Char('[')));
     a.on_key(key(KeyCode::Char('[')));
     assert_eq!(a.info.name, "worker");
@@ -518,7 +521,7 @@ fn snapshot_stack_merged_log_names_each_line() {
     let mut a = stack_app();
     a.on_key(key(KeyCode::Char('a')));
     assert!(a.merged_shown());
-    assert_eq!(a.log.lines.len(), 3);
+    assert_eq!(a.log.len(), 3);
     let text = screen(&a, 110, 34);
     assert!(text.contains("Log · all services"), "{text}");
     assert!(
@@ -545,4 +548,162 @@ fn snapshot_stack_merged_log_names_each_line() {
         t_col.is_some() && w_col.is_some() && t_col != w_col,
         "{t_col:?} {w_col:?}"
     );
+}
+
+/// A log of every kind: levels in several formats, a stack trace, ANSI
+/// colours, JSON.
+fn log_app() -> App {
+    let mut a = app(snapshot(Phase::Running, running(4242)));
+    a.push_log(vec![
+        "time=2026-11-22T08:00:00Z level=INFO msg=\"frontend started\"".into(),
+        "time=2026-11-22T08:00:01Z level=DEBUG msg=\"poll\"".into(),
+        "WARNING:root:retrying in 2 s".into(),
+        "[ERROR] unable to bind".into(),
+        "    at listener.go:42".into(),
+        "\x1b[31mred\x1b[0m and \x1b[1mbold\x1b[0m".into(),
+        r#"{"level":"error","msg":"task failed","queue":"hello","attempt":3}"#.into(),
+    ]);
+    a
+}
+
+fn cell_fg(a: &App, w: u16, h: u16, needle: &str) -> Option<ratatui::style::Color> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| a.draw(f, Instant::now())).unwrap();
+    let buf = t.backend().buffer().clone();
+    (0..buf.area.height).find_map(|y| {
+        let row: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        let col = row.find(needle)?;
+        let x = row[..col].chars().count() as u16;
+        Some(buf[(x, y)].fg)
+    })
+}
+
+#[test]
+fn log_lines_are_coloured_by_level_and_their_own_ansi_colours() {
+    use ratatui::style::Color;
+    let a = log_app();
+    let text = screen(&a, 110, 34);
+    assert!(text.contains("red and bold"), "ANSI rendered:\n{text}");
+    assert!(!text.contains("[31m"), "no escape garbage:\n{text}");
+    assert_eq!(cell_fg(&a, 110, 34, "[ERROR] unable"), Some(Color::Red));
+    assert_eq!(
+        cell_fg(&a, 110, 34, "at listener.go"),
+        Some(Color::Red),
+        "a stack trace line inherits its error's level"
+    );
+    assert_eq!(cell_fg(&a, 110, 34, "WARNING:root"), Some(Color::Yellow));
+    assert_eq!(
+        cell_fg(&a, 110, 34, "red and"),
+        Some(Color::Red),
+        "its own red"
+    );
+    assert_ne!(cell_fg(&a, 110, 34, "level=INFO"), Some(Color::Red));
+}
+
+#[test]
+fn level_key_hides_lower_levels_and_filter_shows_matching_lines_only() {
+    let mut a = log_app();
+    a.on_key(key(KeyCode::Char('l')));
+    a.on_key(key(KeyCode::Char('l')));
+    assert_eq!(a.log.min_level, Some(crate::loglevel::Level::Warn));
+    let text = screen(&a, 110, 34);
+    assert!(!text.contains("frontend started"), "{text}");
+    assert!(
+        text.contains("retrying in 2 s") && text.contains("warn+"),
+        "{text}"
+    );
+    insta::assert_snapshot!("log_level_warn", text);
+    // Back to all; search, then only the matches.
+    a.on_key(key(KeyCode::Char('l')));
+    a.on_key(key(KeyCode::Char('l')));
+    assert_eq!(a.log.min_level, None);
+    a.on_key(key(KeyCode::Char('/')));
+    for c in "bind|fail".chars() {
+        a.on_key(key(KeyCode::Char(c)));
+    }
+    a.on_key(key(KeyCode::Enter));
+    a.on_key(key(KeyCode::Char('&')));
+    let text = screen(&a, 110, 34);
+    assert!(text.contains("only matching (3 of 10)"), "{text}");
+    assert!(!text.contains("retrying"), "{text}");
+    insta::assert_snapshot!("log_only_matching", text);
+    // An invalid regex says so and keeps the search.
+    a.on_key(key(KeyCode::Char('/')));
+    a.on_key(key(KeyCode::Char('(')));
+    a.on_key(key(KeyCode::Enter));
+    assert!(
+        a.notice.as_deref().unwrap().contains("not a valid regex"),
+        "{:?}",
+        a.notice
+    );
+    assert_eq!(a.log.len(), 3, "the filter stays");
+}
+
+#[test]
+fn json_lines_pretty_message_first() {
+    let mut a = log_app();
+    a.on_key(key(KeyCode::Char('p')));
+    let text = screen(&a, 110, 34);
+    assert!(
+        text.contains("task failed  attempt=3  level=error  queue=hello"),
+        "{text}"
+    );
+    insta::assert_snapshot!("log_json_pretty", text);
+    a.on_key(key(KeyCode::Char('p')));
+    assert!(screen(&a, 110, 34).contains(r#"{"level":"error","msg":"task failed""#));
+}
+
+#[test]
+fn copy_sends_plain_text_through_osc_52() {
+    let mut a = log_app();
+    a.on_key(key(KeyCode::Char('y')));
+    assert!(a
+        .clipboard
+        .as_deref()
+        .unwrap()
+        .starts_with(r#"{"level":"error""#));
+    // Select the ANSI line and the one above it.
+    a.on_key(key(KeyCode::Up));
+    a.on_key(key(KeyCode::Char('v')));
+    a.on_key(key(KeyCode::Up));
+    a.on_key(key(KeyCode::Char('y')));
+    assert_eq!(
+        a.clipboard.as_deref(),
+        Some("    at listener.go:42\nred and bold"),
+        "plain text, no escapes"
+    );
+    a.on_key(key(KeyCode::Char('Y')));
+    assert_eq!(a.clipboard.as_deref().unwrap().lines().count(), 10);
+    let seq = crate::ui::osc52("hé\nx", false);
+    assert_eq!(seq, "\x1b]52;c;aMOpCng=\x07");
+    let wrapped = crate::ui::osc52("hé\nx", true);
+    assert!(wrapped.starts_with(&seq));
+    assert!(wrapped.ends_with("\x1bPtmux;\x1b\x1b]52;c;aMOpCng=\x07\x1b\\"));
+}
+
+#[test]
+fn the_mouse_selects_lines_in_the_log() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut a = log_app();
+    let _ = screen(&a, 110, 34); // lays the log out
+    let area = a.log_area.get();
+    let last = area.y + area.height - 2; // the bottom row inside the border
+    let at = |kind, row| MouseEvent {
+        kind,
+        column: area.x + 3,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    a.on_mouse(at(MouseEventKind::Down(MouseButton::Left), last - 1));
+    a.on_mouse(at(MouseEventKind::Drag(MouseButton::Left), last));
+    a.on_key(key(KeyCode::Char('y')));
+    assert_eq!(
+        a.clipboard.as_deref(),
+        Some("red and bold\n{\"level\":\"error\",\"msg\":\"task failed\",\"queue\":\"hello\",\"attempt\":3}")
+    );
+    // Outside the log: nothing happens.
+    a.on_mouse(at(MouseEventKind::Down(MouseButton::Left), 0));
+    assert!(a.log.anchor.is_none(), "copy ended the selection");
 }
