@@ -30,6 +30,10 @@ pub struct TemporalConfig {
     pub args: Option<Vec<String>>,
     /// Added after the default arguments.
     pub extra_args: Option<Vec<String>>,
+    /// The dev server's `--log-level` (debug, info, warn, error, never):
+    /// `info` unless set, so its log says what it does (its own default,
+    /// `warn`, leaves the log all but empty).
+    pub log_level: Option<String>,
     pub grace_secs: Option<f64>,
     pub ready_timeout_secs: Option<f64>,
     pub restart: Option<RestartConfig>,
@@ -304,6 +308,11 @@ impl TemporalConfig {
         }
         if let Some(l) = &self.liveness {
             l.validate()?;
+        }
+        if let Some(l) = &self.log_level {
+            if !LOG_LEVELS.contains(&l.as_str()) {
+                bail!("log_level = {l:?} must be one of {}", LOG_LEVELS.join(", "));
+            }
         }
         if matches!(&self.args, Some(a) if a.is_empty()) {
             bail!("args must not be empty");
@@ -627,8 +636,19 @@ impl Settings {
             cfg.temporal_bin.as_deref().or(ov.temporal_bin.as_deref()),
             &state.bin_dir(),
         );
-        let mut args = cfg.args.clone().unwrap_or_else(default_args);
-        args.extend(cfg.extra_args.clone().unwrap_or_default());
+        let extra = cfg.extra_args.clone().unwrap_or_default();
+        let mut args = match &cfg.args {
+            Some(a) => a.clone(),
+            None => {
+                let mut a = default_args();
+                if !extra.iter().any(|e| e.starts_with("--log-level")) {
+                    let level = cfg.log_level.as_deref().unwrap_or("info");
+                    a.extend(["--log-level".to_string(), level.to_string()]);
+                }
+                a
+            }
+        };
+        args.extend(extra);
         let args = args
             .into_iter()
             .map(|a| {
@@ -684,6 +704,9 @@ fn absolute(p: &Path) -> Result<PathBuf> {
             .join(p))
     }
 }
+
+/// What the dev server's `--log-level` takes.
+const LOG_LEVELS: [&str; 5] = ["debug", "info", "warn", "error", "never"];
 
 fn default_args() -> Vec<String> {
     [
@@ -784,6 +807,40 @@ mod tests {
     }
 
     #[test]
+    fn temporal_logs_at_info_unless_told_otherwise() {
+        let args = |temporal: TemporalConfig| {
+            let file = FileConfig {
+                temporal,
+                ..Default::default()
+            };
+            Settings::from_parts(tmp_state("lvl"), file, Overrides::default())
+                .unwrap()
+                .args
+                .join(" ")
+        };
+        assert!(args(TemporalConfig::default()).ends_with("--log-level info"));
+        let warn = TemporalConfig {
+            log_level: Some("warn".into()),
+            ..Default::default()
+        };
+        assert!(args(warn).ends_with("--log-level warn"));
+        let extra = TemporalConfig {
+            extra_args: Some(vec!["--log-level".into(), "debug".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            args(extra).matches("--log-level").count(),
+            1,
+            "extra_args win"
+        );
+        let own = TemporalConfig {
+            args: Some(vec!["server".into()]),
+            ..Default::default()
+        };
+        assert_eq!(args(own), "server", "own args are left alone");
+    }
+
+    #[test]
     fn bad_config_names_the_file_and_the_field() {
         let st = tmp_state("bad");
         for (text, needle) in [
@@ -791,6 +848,7 @@ mod tests {
             ("bogus = 1", "bogus"),
             ("grace_secs = -1.0", "grace_secs"),
             ("liveness = { every_secs = 0.0 }", "liveness.every_secs"),
+            ("log_level = \"loud\"", "log_level"),
             ("liveness = { failures = 0 }", "liveness.failures"),
             ("liveness = { every = 2 }", "every"),
             (
