@@ -316,6 +316,17 @@ async fn supervise(stack: Stack) -> Result<ExitCode> {
         let _ = handle.join.await;
         return Ok(ExitCode::FAILURE);
     }
+    // Its own log (stdout and stderr, O_APPEND) is rotated like the services'.
+    let own_log = stack.settings.state.logs_dir().join("stigmer.log");
+    let rotation = stack.settings.rotation;
+    let rotator = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::rotate::CHECK_EVERY);
+        loop {
+            tick.tick().await;
+            let _ =
+                crate::blocking::blocking(|| crate::rotate::rotate_if_needed(&own_log, rotation));
+        }
+    });
     let server = control::serve(stack.clone(), &handle, true);
     match &server {
         Ok(_) => handle.history.push(
@@ -332,6 +343,7 @@ async fn supervise(stack: Stack) -> Result<ExitCode> {
         "signal received: leaving the services running for the next supervisor",
     );
     let _ = handle.join.await;
+    rotator.abort();
     drop(server);
     Ok(ExitCode::SUCCESS)
 }

@@ -79,6 +79,41 @@ impl LivenessConfig {
     }
 }
 
+/// `[logs]`: when each service's log is rotated, and how many old ones stay.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Rotate a log once it is larger than this many MiB (default 10).
+    pub max_mb: Option<f64>,
+    /// Old files kept as `<name>.log.1` … (default 3; 0 keeps none).
+    pub keep: Option<u32>,
+}
+
+impl LogsConfig {
+    fn validate(&self) -> Result<()> {
+        if let Some(m) = self.max_mb {
+            if !(m.is_finite() && (0.01..=100_000.0).contains(&m)) {
+                bail!("[logs] max_mb = {m} must be between 0.01 and 100000");
+            }
+        }
+        if self.keep.is_some_and(|k| k > 100) {
+            bail!("[logs] keep must be at most 100");
+        }
+        Ok(())
+    }
+
+    pub fn policy(&self) -> crate::rotate::Rotation {
+        let d = crate::rotate::Rotation::default();
+        crate::rotate::Rotation {
+            max_bytes: self
+                .max_mb
+                .map(|m| (m * 1024.0 * 1024.0) as u64)
+                .unwrap_or(d.max_bytes),
+            keep: self.keep.unwrap_or(d.keep),
+        }
+    }
+}
+
 /// How a ready service keeps being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Liveness {
@@ -167,6 +202,7 @@ pub struct ReadyConfig {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct FileConfig {
     pub temporal: TemporalConfig,
+    pub logs: LogsConfig,
     pub services: Vec<(String, ServiceConfig)>,
 }
 
@@ -210,6 +246,12 @@ impl FileConfig {
             )
         })?;
         let services = table.remove("services");
+        let logs = match table.remove("logs") {
+            Some(v) => typed::<LogsConfig>(v, &format!("config {file}: [logs]"))?,
+            None => LogsConfig::default(),
+        };
+        logs.validate()
+            .with_context(|| format!("config {file} is invalid; fix or remove it"))?;
         let temporal = match table.remove("temporal") {
             Some(_) if !table.is_empty() => {
                 let keys: Vec<&str> = table.keys().map(String::as_str).collect();
@@ -227,6 +269,7 @@ impl FileConfig {
             .with_context(|| format!("config {file} is invalid; fix or remove it"))?;
         let mut out = Self {
             temporal,
+            logs,
             services: Vec::new(),
         };
         match services {
@@ -529,6 +572,8 @@ pub struct Settings {
     pub ready_timeout: Duration,
     pub restart: RestartPolicy,
     pub liveness: Liveness,
+    /// When logs are rotated (every service's, and the supervisor's own).
+    pub rotation: crate::rotate::Rotation,
     /// The built-in Temporal is part of the stack.
     pub enabled: bool,
     /// Started by `local start` and the dash when no service is named.
@@ -673,6 +718,7 @@ impl Settings {
             ready_timeout: secs_or(cfg.ready_timeout_secs, 60),
             restart,
             liveness: cfg.liveness.clone().unwrap_or_default().policy(),
+            rotation: file.logs.policy(),
             enabled: cfg.enabled.unwrap_or(true),
             autostart: cfg.autostart.unwrap_or(true),
             config_path: None,
@@ -849,6 +895,9 @@ mod tests {
             ("grace_secs = -1.0", "grace_secs"),
             ("liveness = { every_secs = 0.0 }", "liveness.every_secs"),
             ("log_level = \"loud\"", "log_level"),
+            ("[logs]\nmax_mb = 0", "max_mb"),
+            ("[logs]\nkeep = 1000", "keep"),
+            ("[logs]\nsize = 1", "size"),
             ("liveness = { failures = 0 }", "liveness.failures"),
             ("liveness = { every = 2 }", "every"),
             (

@@ -20,6 +20,7 @@ pub mod pidfile;
 pub(crate) mod ports;
 pub mod process;
 pub(crate) mod ready;
+pub mod rotate;
 pub mod service;
 pub(crate) mod stack;
 pub(crate) mod state;

@@ -16,6 +16,8 @@ pub struct LogTail {
     ino: u64,
     pos: u64,
     partial: Vec<u8>,
+    /// The identity of `<path>.1` last seen (a rotation replaces it).
+    rot_id: Option<(u64, i64, i64)>,
     /// Lines dropped because a poll hit its read cap (the rest comes next poll).
     pub truncations: u64,
 }
@@ -29,8 +31,10 @@ impl LogTail {
             ino: 0,
             pos: 0,
             partial: vec![],
+            rot_id: None,
             truncations: 0,
         };
+        t.rot_id = t.rotated_id();
         if let Ok(f) = crate::state::open_read_nofollow(path) {
             if let Ok(m) = f.metadata() {
                 t.ino = m.ino();
@@ -101,13 +105,58 @@ impl LogTail {
             self.file = crate::state::open_read_nofollow(&self.path).ok();
             self.ino = meta.as_ref().map(|m| m.ino()).unwrap_or(0);
             self.pos = 0;
+            self.rot_id = self.rotated_id(); // that `.1` is the file we just finished
+        } else if let Some(k) = self.rotated_since() {
+            // Our rotation moved the file's first `k` bytes to a new `.1`
+            // (see `rotate`): what we had not read of them is there, and
+            // the rest is now `k` bytes earlier. Seen by `.1` changing, not
+            // by the size: the file may have grown back past us already.
+            if k <= self.pos {
+                self.pos -= k;
+            } else {
+                self.read_rotated(k, &mut out);
+                self.pos = 0;
+            }
         } else if meta.as_ref().is_some_and(|m| m.len() < self.pos) {
-            // Truncated in place: start again from the top.
+            // Truncated by someone else: start again from the top.
             self.pos = 0;
             self.partial.clear();
         }
         self.read_new(&mut out);
         out
+    }
+
+    /// `.1`'s identity: a rotation creates a new one.
+    fn rotated_id(&self) -> Option<(u64, i64, i64)> {
+        let m = std::fs::symlink_metadata(crate::rotate::old_path(&self.path, 1)).ok()?;
+        Some((m.ino(), m.ctime(), m.ctime_nsec()))
+    }
+
+    /// The size of `.1` if a rotation made a new one since the last look.
+    fn rotated_since(&mut self) -> Option<u64> {
+        let id = self.rotated_id();
+        if id == self.rot_id {
+            return None;
+        }
+        self.rot_id = id;
+        id?;
+        std::fs::symlink_metadata(crate::rotate::old_path(&self.path, 1))
+            .ok()
+            .map(|m| m.len())
+    }
+
+    /// What `.1` holds past our position (moved before we read it).
+    fn read_rotated(&mut self, k: u64, out: &mut Vec<String>) {
+        let Ok(old) = crate::state::open_read_nofollow(&crate::rotate::old_path(&self.path, 1))
+        else {
+            return;
+        };
+        let live = self.file.replace(old);
+        if self.pos > k {
+            self.pos = 0; // not ours to make sense of: read it all
+        }
+        self.read_new(out);
+        self.file = live;
     }
 
     fn read_new(&mut self, out: &mut Vec<String>) {
@@ -211,6 +260,45 @@ mod tests {
         append(&p, "a\nb\nc");
         assert_eq!(LogTail::lines_since(&p, 7, 2), vec!["b", "c"]);
         assert!(LogTail::lines_since(&p, 999, 2).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn follows_a_rotation_in_place_without_losing_or_repeating_lines() {
+        let dir = std::env::temp_dir().join(format!("stigmer-tail-rot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("t.log");
+        let mut w = crate::state::open_private(&p, true).unwrap();
+        let mut t = LogTail::at_end(&p);
+        let mut seen = vec![];
+        let mut n = 0;
+        for round in 0..6 {
+            for _ in 0..700 {
+                writeln!(w, "line {n}").unwrap();
+                n += 1;
+            }
+            // Sometimes the follower is behind when the rotation comes.
+            if round % 2 == 0 {
+                seen.extend(t.poll());
+            }
+            // Both ways: collapsing a range, and copy-then-truncate.
+            crate::rotate::rotate_with(&p, 3, round < 3).unwrap();
+            for _ in 0..10 {
+                writeln!(w, "line {n}").unwrap();
+                n += 1;
+            }
+            seen.extend(t.poll());
+        }
+        let want: Vec<String> = (0..n).map(|i| format!("line {i}")).collect();
+        let first_diff = seen.iter().zip(&want).position(|(a, b)| a != b);
+        assert!(
+            first_diff.is_none() && seen.len() == want.len(),
+            "{} lines seen of {}; first difference at {first_diff:?}: {:?}",
+            seen.len(),
+            want.len(),
+            first_diff.map(|i| &seen[i.saturating_sub(2)..(i + 3).min(seen.len())])
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,6 +9,8 @@
 //!   --never-ready            never answer the readiness probe
 //!   --ready-after-ms N       answer it only after N ms
 //!   --flood                  write log lines as fast as possible
+//!   --count N [--every-us U] write "count line i" for i in 0..N, one write
+//!                            each, U µs apart (default 100), then "count done"
 //!   --child                  (internal) just sleep
 
 use std::io::{Read, Write};
@@ -104,6 +106,21 @@ fn main() {
                     std::process::exit(141);
                 }
             }
+        });
+    }
+    if let Some(n) = arg_value(&args, "--count") {
+        let every = Duration::from_micros(arg_value(&args, "--every-us").unwrap_or(100));
+        std::thread::spawn(move || {
+            let out = std::io::stdout();
+            for i in 0..n {
+                // One write per line, as a service logging line by line does.
+                let line = format!("count line {i} {}\n", "x".repeat(24));
+                if out.lock().write_all(line.as_bytes()).is_err() {
+                    std::process::exit(141);
+                }
+                std::thread::sleep(every);
+            }
+            let _ = out.lock().write_all(b"count done\n");
         });
     }
     if let Some(ms) = arg_value(&args, "--exit-after-ms") {
