@@ -117,8 +117,24 @@ pub enum Local {
         /// Keep printing new lines
         #[arg(short, long)]
         follow: bool,
-        /// How many lines to print first (per service)
-        #[arg(short = 'n', long, default_value_t = 50)]
-        lines: usize,
+        /// How many lines to print first, per service (default 50; with
+        /// --since, all of them)
+        #[arg(short = 'n', long)]
+        lines: Option<usize>,
+        /// Only lines at or above this level: trace, debug, info, warn, error
+        /// (a line with no level goes with the line it continues)
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<String>,
+        /// Only lines matching this regex (case-insensitive unless it has
+        /// capitals)
+        #[arg(long, value_name = "REGEX")]
+        grep: Option<String>,
+        /// Only lines written in the last DURATION (e.g. 90s, 15m, 2h),
+        /// rotated files included
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// One JSON object a line: {service, time, level, line}
+        #[arg(long)]
+        json: bool,
     },
 }

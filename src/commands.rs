@@ -165,7 +165,15 @@ async fn local(stack: Stack, cmd: Local, port: Option<u16>) -> Result<ExitCode> 
             name,
             follow,
             lines,
-        } => logs(&stack, name, follow, lines).await,
+            level,
+            grep,
+            since,
+            json,
+        } => {
+            let query = log_query(level.as_deref(), grep.as_deref(), since.as_deref())?;
+            let n = lines.unwrap_or(if since.is_some() { usize::MAX } else { 50 });
+            logs(&stack, name, follow, n, query, json).await
+        }
     }
 }
 
@@ -696,20 +704,78 @@ async fn foreground(stack: Stack) -> Result<ExitCode> {
     Ok(exit(!failed))
 }
 
-async fn logs(stack: &Stack, name: Option<String>, follow: bool, lines: usize) -> Result<ExitCode> {
+/// `local logs`' filters, or an error that says what is wrong with them.
+fn log_query(
+    level: Option<&str>,
+    grep: Option<&str>,
+    since: Option<&str>,
+) -> Result<crate::logquery::Query> {
+    use crate::loglevel::Level;
+    let min_level = match level {
+        None => None,
+        Some(l) => Some(
+            Level::parse(l)
+                .with_context(|| format!("--level {l:?}: use trace, debug, info, warn or error"))?,
+        ),
+    };
+    let grep = match grep {
+        None => None,
+        Some(g) => {
+            Some(crate::logquery::Search::new(g).map_err(|e| anyhow::anyhow!("--grep {e}"))?)
+        }
+    };
+    let since_ms = match since {
+        None => None,
+        Some(d) => {
+            let d = humantime::parse_duration(d).map_err(|e| {
+                anyhow::anyhow!("--since {d:?}: {e}; write a duration such as 90s, 15m or 2h")
+            })?;
+            Some(crate::clock::now_ms() as i64 - d.as_millis().min(i64::MAX as u128) as i64)
+        }
+    };
+    Ok(crate::logquery::Query {
+        min_level,
+        grep,
+        since_ms,
+    })
+}
+
+/// One line of `local logs`, as text or JSON.
+fn print_log_line(service: &str, label: &str, e: &crate::logquery::Entry, json: bool) {
+    if json {
+        let v = serde_json::json!({
+            "service": service,
+            "time": e.time_ms.map(|t| crate::clock::rfc3339_ms(t.max(0) as u64)),
+            "level": e.level.map(|l| l.name()),
+            "line": e.line,
+        });
+        crate::outln!("{v}");
+    } else {
+        crate::outln!("{label}{}", e.line);
+    }
+}
+
+async fn logs(
+    stack: &Stack,
+    name: Option<String>,
+    follow: bool,
+    lines: usize,
+    query: crate::logquery::Query,
+    json: bool,
+) -> Result<ExitCode> {
+    use crate::logquery::Reader;
     let ctxs = one_or_all(stack, name.as_deref())?;
     let named = ctxs.len() > 1;
+    let width = ctxs.iter().map(|c| c.spec.name.len()).max().unwrap_or(0);
     let label = |c: &Ctx| {
         if named {
-            format!(
-                "{:<w$} | ",
-                c.spec.name,
-                w = ctxs.iter().map(|c| c.spec.name.len()).max().unwrap_or(0)
-            )
+            format!("{:<width$} | ", c.spec.name)
         } else {
             String::new()
         }
     };
+    let keep = stack.settings.rotation.keep;
+    let mut tails = Vec::new();
     for c in &ctxs {
         let path = &c.spec.paths.log;
         if let Some(why) = crate::state::file_problem(path) {
@@ -720,22 +786,75 @@ async fn logs(stack: &Stack, name: Option<String>, follow: bool, lines: usize) -
             continue;
         }
         let l = label(c);
-        for line in LogTail::last_lines(path, lines) {
-            crate::outln!("{l}{line}");
+        let end = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut reader = Reader::new(&query);
+        if query.is_empty() {
+            for line in LogTail::last_lines(path, lines) {
+                print_log_line(&c.spec.name, &l, &reader.entry(line), json);
+            }
+        } else {
+            // Every kept file, oldest first; the last `lines` kept lines.
+            let files = crate::rotate::all_files(path, keep);
+            let kept = crate::blocking::blocking(|| {
+                let mut ring = std::collections::VecDeque::new();
+                let mut timed = false;
+                for f in &files {
+                    let Ok(file) = crate::state::open_read_nofollow(f) else {
+                        continue;
+                    };
+                    let mut r = std::io::BufReader::new(file);
+                    let mut buf = Vec::new();
+                    while matches!(std::io::BufRead::read_until(&mut r, b'\n', &mut buf), Ok(n) if n > 0)
+                    {
+                        let text = String::from_utf8_lossy(&buf);
+                        let e = reader.entry(text.trim_end_matches(['\n', '\r']).to_string());
+                        buf.clear();
+                        timed |= e.time_ms.is_some();
+                        if query.keeps(&e) {
+                            if ring.len() == lines {
+                                ring.pop_front();
+                            }
+                            if lines > 0 {
+                                ring.push_back(e);
+                            }
+                        }
+                    }
+                }
+                (ring, timed)
+            });
+            if query.since_ms.is_some() && !kept.1 {
+                crate::errln!(
+                    "stigmer: {}: its log has no timestamps stigmer can read, so --since keeps none of it",
+                    c.spec.name
+                );
+            }
+            for e in &kept.0 {
+                print_log_line(&c.spec.name, &l, e, json);
+            }
         }
+        tails.push((
+            c.spec.name.clone(),
+            l,
+            LogTail::from_offset(path, end),
+            reader,
+        ));
     }
     if !follow {
         return Ok(ExitCode::SUCCESS);
     }
-    // Interleaved by arrival: every log is polled in turn.
-    let mut tails: Vec<(String, LogTail)> = ctxs
-        .iter()
-        .map(|c| (label(c), LogTail::at_end(&c.spec.paths.log)))
-        .collect();
+    // Interleaved by arrival: every log is polled in turn. What arrives now
+    // is recent whatever its text says: --since no longer applies.
+    let query = crate::logquery::Query {
+        since_ms: None,
+        ..query
+    };
     loop {
-        for (l, tail) in &mut tails {
+        for (name, l, tail, reader) in &mut tails {
             for line in tail.poll() {
-                crate::outln!("{l}{line}");
+                let e = reader.entry(line);
+                if query.keeps(&e) {
+                    print_log_line(name, l, &e, json);
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

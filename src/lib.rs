@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub(crate) mod lock;
 pub mod loglevel;
+pub mod logquery;
 pub(crate) mod logtail;
 pub(crate) mod ops;
 pub mod output;

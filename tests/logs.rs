@@ -115,3 +115,110 @@ fn rotation_under_a_writer_holding_the_file_open_loses_no_line() {
         .all(|(i, l)| l.starts_with(&format!("count line {i} "))));
     env.ok(&["local", "stop"]);
 }
+
+/// The level a Temporal log line declares (`level=WARN`), by the test's own
+/// reading; lines without one take the previous line's.
+fn oracle_levels(log: &str) -> Vec<(String, Option<String>)> {
+    let mut last = None;
+    log.lines()
+        .map(|l| {
+            if let Some(v) = l.split(' ').find_map(|t| t.strip_prefix("level=")) {
+                last = Some(v.to_lowercase());
+            }
+            (l.to_string(), last.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn logs_filters_by_level_pattern_and_time_on_the_real_temporal_log() {
+    let env = Env::temporal("logs-real");
+    // At debug, so that a level filter has real lines to drop.
+    env.write_config(&format!(
+        "temporal_bin = {:?}\nlog_level = \"debug\"\n",
+        temporal_bin().display().to_string()
+    ));
+    env.ok(&["local", "start"]);
+    let log = std::fs::read_to_string(env.home.join("logs/temporal.log")).unwrap();
+    let lines = oracle_levels(&log);
+    let declared = lines.iter().filter(|(l, _)| l.starts_with("time=")).count();
+    assert!(declared > 10, "Temporal logs at info by default:\n{log}");
+
+    // Detection on Temporal's own output: every line it writes with a level
+    // is read as that level.
+    for (line, level) in &lines {
+        if line.starts_with("time=") {
+            let want = level.as_deref().and_then(stigmer::loglevel::Level::parse);
+            assert_eq!(stigmer::loglevel::detect(line), want, "{line}");
+        }
+    }
+
+    // --level info: exactly the lines at info and above, continuations
+    // included (the log may grow meanwhile: compare what both saw).
+    let out = env.ok(&["local", "logs", "--level", "info", "-n", "100000"]);
+    let rank = |l: &str| {
+        ["trace", "debug", "info", "warn", "error"]
+            .iter()
+            .position(|x| l.starts_with(x))
+    };
+    let expected: Vec<&str> = lines
+        .iter()
+        .filter(|(_, lv)| rank(lv.as_deref().unwrap_or("info")).unwrap_or(2) >= 2)
+        .map(|(l, _)| l.as_str())
+        .collect();
+    let got: Vec<&str> = out.lines().collect();
+    assert!(
+        !expected.is_empty(),
+        "a fresh dev server warns at least once:\n{log}"
+    );
+    assert!(got.len() >= expected.len(), "{out}");
+    assert_eq!(&got[..expected.len()], &expected[..]);
+    assert!(got.iter().all(|l| !l.contains("level=DEBUG")), "{out}");
+
+    // --grep: a regex, case-insensitive without capitals.
+    let out = env.ok(&["local", "logs", "--grep", "frontend|HISTORY"]);
+    assert!(!out.is_empty());
+    assert!(
+        out.lines()
+            .all(|l| l.contains("HISTORY") || l.to_lowercase().contains("frontend")),
+        "{out}"
+    );
+    let bad = env.run(&["local", "logs", "--grep", "("], Duration::from_secs(20));
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid regex"));
+    let bad = env.run(
+        &["local", "logs", "--level", "loud"],
+        Duration::from_secs(20),
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use trace, debug, info, warn or error"));
+
+    // --since: Temporal's local times are read; the banner (no time) is not.
+    let out = env.ok(&["local", "logs", "--since", "10m"]);
+    assert!(out.lines().count() >= declared, "{out}");
+    assert!(
+        !out.contains("Temporal Server:"),
+        "banner lines have no time"
+    );
+    assert!(env
+        .ok(&[
+            "local",
+            "logs",
+            "--since",
+            "10m",
+            "--grep",
+            "^Temporal Server:"
+        ])
+        .is_empty());
+
+    // --json: one object a line.
+    let out = env.ok(&["local", "logs", "--json", "--level", "info", "-n", "5"]);
+    let objs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON a line"))
+        .collect();
+    assert_eq!(objs.len(), 5);
+    assert!(objs
+        .iter()
+        .all(|o| o["service"] == "temporal" && o["line"].is_string() && o["level"].is_string()));
+    env.ok(&["local", "stop"]);
+}

@@ -42,22 +42,54 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Waits for a child with a bound; kills it and panics past the bound.
+/// Its output is read as it comes (a full pipe would stall it).
 pub fn wait_output(mut child: Child, timeout: Duration, what: &str) -> Output {
+    use std::io::Read;
+    // A reader per pipe; its result arrives on a channel, so that a pipe a
+    // stray grandchild holds open cannot hang us past the bound.
+    let drain = |p: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = p {
+                let _ = p.read_to_end(&mut buf);
+            }
+            let _ = tx.send(buf);
+        });
+        move || rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let t0 = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => return child.wait_with_output().expect("collect output"),
+            Ok(Some(st)) => break st,
             Ok(None) if t0.elapsed() < timeout => std::thread::sleep(Duration::from_millis(10)),
             _ => {
                 let _ = child.kill();
-                let out = child.wait_with_output().expect("collect output");
+                let _ = child.wait();
                 panic!(
                     "{what} did not finish within {timeout:?}\nstdout: {}\nstderr: {}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
+                    String::from_utf8_lossy(&out()),
+                    String::from_utf8_lossy(&err())
                 );
             }
         }
+    };
+    Output {
+        status,
+        stdout: out(),
+        stderr: err(),
     }
 }
 
