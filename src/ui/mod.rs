@@ -5,6 +5,7 @@
 pub mod keys;
 pub mod log;
 pub mod panels;
+pub mod usage;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -116,6 +117,8 @@ pub struct App {
     pub pretty_json: bool,
     /// Text to put on the clipboard (OSC 52) at the next draw.
     pub clipboard: Option<String>,
+    /// CPU and memory over the last ten minutes, by service index.
+    pub usage: Vec<usage::History>,
     /// Where the log was drawn last (for the mouse).
     pub log_area: std::cell::Cell<ratatui::layout::Rect>,
     pub dirty: bool,
@@ -156,6 +159,7 @@ impl App {
             pretty_json: false,
             clipboard: None,
             log_area: Default::default(),
+            usage: Vec::new(),
             dirty: true,
         };
         app.sync_selected();
@@ -198,6 +202,18 @@ impl App {
     }
 
     pub fn set_stack(&mut self, stack: StackSnapshot) {
+        self.usage
+            .resize_with(stack.services.len(), Default::default);
+        for (h, v) in self.usage.iter_mut().zip(&stack.services) {
+            if let Some(at) = v.snap.status_at {
+                let (cpu, rss) = v
+                    .snap
+                    .usage
+                    .values()
+                    .fold((0.0f32, 0u64), |(c, m), (c2, m2)| (c + c2, m + m2));
+                h.record(at, cpu, rss);
+            }
+        }
         self.stack = stack;
         self.sync_selected();
         self.dirty = true;

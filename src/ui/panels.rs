@@ -43,7 +43,7 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
     }
     // A stack gets a services panel above the selected service's panels.
     let services_h = if app.is_stack() {
-        (app.services.len() as u16 + 3).min(9)
+        (app.services.len() as u16 + 4).min(10)
     } else {
         0
     };
@@ -123,12 +123,25 @@ fn service_color(i: usize) -> Color {
 
 /// One row per service: state, PID, uptime, restarts, readiness, CPU and
 /// memory of its processes, and why it waits when it does.
+/// Cells of a sparkline in the services panel (10 min: 2 s × 300 samples,
+/// 75 s a cell).
+const SPARK: usize = 8;
+
+fn spark(values: Option<Vec<f64>>, floor: f64) -> Span<'static> {
+    let v = values.unwrap_or_default();
+    Span::styled(
+        super::usage::sparkline(&v, SPARK, floor),
+        Style::new().fg(Color::Cyan),
+    )
+}
+
 fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) {
     let header = Row::new([
-        "", "service", "state", "PID", "up", "restarts", "ready", "CPU", "mem", "note",
+        "", "service", "state", "PID", "up", "restarts", "ready", "CPU", "CPU 10m", "mem",
+        "mem 10m", "note",
     ])
     .style(Style::new().fg(DIM));
-    let rows: Vec<Row> = app
+    let mut rows: Vec<Row> = app
         .stack
         .services
         .iter()
@@ -177,11 +190,13 @@ fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) {
                 } else {
                     "-".into()
                 }),
+                spark(app.usage.get(i).map(|h| h.cpu()), 100.0),
                 Span::raw(if s.pid.is_some() {
                     format!("{:.0}M", mem as f64 / 1048576.0)
                 } else {
                     "-".into()
                 }),
+                spark(app.usage.get(i).map(|h| h.rss()), 1048576.0),
                 Span::styled(note, Style::new().fg(WARN)),
             ])
             .style(if i == app.selected {
@@ -191,6 +206,37 @@ fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) {
             })
         })
         .collect();
+    // The stack's totals.
+    let hs: Vec<&super::usage::History> = app.usage.iter().collect();
+    let (cpu, mem) = app
+        .stack
+        .services
+        .iter()
+        .flat_map(|v| v.snap.usage.values())
+        .fold((0.0f32, 0u64), |(c, m), (c2, m2)| (c + c2, m + m2));
+    rows.push(
+        Row::new(vec![
+            Span::raw(""),
+            Span::styled("total", Style::new().fg(DIM).bold()),
+            Span::raw(""),
+            Span::raw(""),
+            Span::raw(""),
+            Span::raw(""),
+            Span::raw(""),
+            Span::raw(format!("{cpu:.1}%")),
+            spark(
+                Some(super::usage::total(&hs, super::usage::History::cpu)),
+                100.0,
+            ),
+            Span::raw(format!("{:.0}M", mem as f64 / 1048576.0)),
+            spark(
+                Some(super::usage::total(&hs, super::usage::History::rss)),
+                1048576.0,
+            ),
+            Span::raw(""),
+        ])
+        .style(Style::new().fg(DIM)),
+    );
     let table = Table::new(
         rows,
         [
@@ -202,7 +248,9 @@ fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) {
             Constraint::Length(8),
             Constraint::Length(5),
             Constraint::Length(6),
+            Constraint::Length(SPARK as u16),
             Constraint::Length(6),
+            Constraint::Length(SPARK as u16),
             Constraint::Min(10),
         ],
     )

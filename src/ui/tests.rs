@@ -707,3 +707,46 @@ fn the_mouse_selects_lines_in_the_log() {
     a.on_mouse(at(MouseEventKind::Down(MouseButton::Left), 0));
     assert!(a.log.anchor.is_none(), "copy ended the selection");
 }
+
+#[test]
+fn services_panel_shows_ten_minutes_of_cpu_and_memory_and_the_stack_total() {
+    let mut a = stack_app();
+    let t0 = Instant::now();
+    let base = a.stack.clone();
+    // Five minutes of inspections: temporal's CPU climbs, the api's memory too.
+    for k in 0..150u64 {
+        let mut s = base.clone();
+        for (i, v) in s.services.iter_mut().enumerate() {
+            v.snap.status_at = Some(t0 + Duration::from_secs(2 * k));
+            let (cpu, rss) = match i {
+                0 => (k as f32 / 3.0, 200 << 20),
+                1 => (1.0, (50 + k) << 20),
+                _ => continue,
+            };
+            v.snap.usage = [(100 + i as i32, (cpu, rss))].into_iter().collect();
+        }
+        a.set_stack(s);
+    }
+    let text = screen(&a, 110, 34);
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(name) && l.contains('%'))
+            .unwrap_or_else(|| panic!("{name} row:\n{text}"))
+            .to_string()
+    };
+    // CPU on one core's scale: climbing to half a core.
+    let cells = |r: &str| -> Vec<usize> {
+        r.chars()
+            .filter_map(|c| "▁▂▃▄▅▆▇█".chars().position(|b| b == c))
+            .collect()
+    };
+    let t = cells(&row("temporal"));
+    assert!(
+        t[..8].windows(2).all(|w| w[0] <= w[1]) && t[0] < t[7],
+        "{t:?}"
+    );
+    assert_eq!(t[7], 3, "half a core is half a bar: {t:?}");
+    assert!(row("total").contains("50.7%"), "{}", row("total"));
+    assert!(row("total").contains("399M"), "{}", row("total"));
+    insta::assert_snapshot!(text);
+}
