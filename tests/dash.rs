@@ -432,3 +432,83 @@ fn dashboards_attach_to_the_supervisor_share_its_history_and_each_others_command
     );
     env.ok(&["local", "stop"]);
 }
+
+#[test]
+fn log_keys_filter_by_level_and_pattern_and_copy_through_tmux() {
+    let env = Env::fixture("d-logkeys", &[], "");
+    let tmux = Tmux::new("logkeys");
+    // tmux takes OSC 52 from the program it runs into its paste buffer.
+    tmux.launch(&env);
+    let _ = tmux
+        .cmd()
+        .args(["set-option", "-g", "set-clipboard", "on"])
+        .status();
+    tmux.wait("the dashboard", Duration::from_secs(15), |s| {
+        s.contains("STOPPED")
+    });
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(env.home.join("logs/temporal.log"))
+            .unwrap();
+        for l in [
+            "level=INFO msg=alpha-line",
+            "level=WARN msg=bravo-line",
+            "level=ERROR msg=charlie-line",
+            "    at charlie-frame",
+            "level=DEBUG msg=delta-line",
+        ] {
+            writeln!(f, "{l}").unwrap();
+        }
+    }
+    tmux.wait("the lines", Duration::from_secs(10), |s| {
+        s.contains("delta-line")
+    });
+
+    // l, l: warn and above; the error's continuation stays with it.
+    tmux.keys("l");
+    tmux.keys("l");
+    let s = tmux.wait("warn+", Duration::from_secs(5), |s| s.contains("warn+"));
+    assert!(
+        !s.contains("alpha-line") && !s.contains("delta-line"),
+        "{s}"
+    );
+    assert!(
+        s.contains("bravo-line") && s.contains("charlie-line") && s.contains("at charlie-frame"),
+        "{s}"
+    );
+    tmux.keys("l");
+    tmux.keys("l");
+    tmux.wait("every level again", Duration::from_secs(5), |s| {
+        s.contains("alpha-line") && !s.contains("warn+")
+    });
+
+    // /charlie, then &: only the matching lines.
+    tmux.keys("/");
+    tmux.keys("charlie");
+    tmux.keys("Enter");
+    tmux.keys("&");
+    let s = tmux.wait("only matching", Duration::from_secs(5), |s| {
+        s.contains("only matching (2 of")
+    });
+    assert!(!s.contains("bravo-line"), "{s}");
+
+    // y copies the bottom line (plain text) through OSC 52 into tmux.
+    tmux.keys("y");
+    tmux.wait("the copy notice", Duration::from_secs(5), |s| {
+        s.contains("copied 1 line(s)")
+    });
+    let mut buffer = String::new();
+    let copied = wait_until(Duration::from_secs(5), || {
+        let out = tmux.cmd().args(["show-buffer"]).output().unwrap();
+        buffer = String::from_utf8_lossy(&out.stdout).into_owned();
+        buffer.contains("at charlie-frame")
+    });
+    assert!(copied, "tmux buffer: {buffer:?}");
+    tmux.keys("q");
+    tmux.wait("exit", Duration::from_secs(10), |s| {
+        s.contains("DASH-EXITED 0")
+    });
+}
