@@ -308,7 +308,8 @@ fn gather(ctx: &Ctx, probes: &[Option<Duration>], how: LockCheck) -> Gathered {
     // The listener table, which names owners, only when the probes' picture
     // or the leader changed.
     let key = format!(
-        "{:?}{:?}",
+        "{}{:?}{:?}",
+        spec.name,
         probes.iter().map(Option::is_some).collect::<Vec<_>>(),
         rec.map(|r| r.pid)
     );

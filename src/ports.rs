@@ -60,18 +60,22 @@ fn parse_listeners(text: &str) -> impl Iterator<Item = Listener> + '_ {
 /// Reading `/proc/net/tcp` walks the kernel's whole TCP hash table (costly
 /// even with few sockets), so inspections reuse the last table while the
 /// set of open ports and the service's PID stay the same, for up to 60 s.
+/// One entry per key: the services of a stack each keep theirs.
 pub fn listeners_cached(key: &str) -> Vec<Listener> {
+    use std::collections::HashMap;
     use std::sync::Mutex;
     use std::time::Instant;
-    static CACHE: Mutex<Option<(Instant, String, Vec<Listener>)>> = Mutex::new(None);
+    static CACHE: Mutex<Option<HashMap<String, (Instant, Vec<Listener>)>>> = Mutex::new(None);
     let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((at, k, l)) = c.as_ref() {
-        if k == key && at.elapsed() < Duration::from_secs(60) {
-            return l.clone();
-        }
+    let map = c.get_or_insert_with(HashMap::new);
+    map.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(60));
+    if let Some((_, l)) = map.get(key) {
+        return l.clone();
     }
     let fresh = listeners();
-    *c = Some((Instant::now(), key.to_string(), fresh.clone()));
+    if map.len() < 64 {
+        map.insert(key.to_string(), (Instant::now(), fresh.clone()));
+    }
     fresh
 }
 

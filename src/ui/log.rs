@@ -8,33 +8,43 @@
 //! date as lines arrive, so a frame never re-filters the whole ring.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::loglevel::{self, Level};
 pub use crate::logquery::Search;
 
 pub const LOG_CAPACITY: usize = 50_000;
 
+/// One line. Shared, not copied, between a service's view and the merged
+/// one (the text is reference-counted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     /// The text without ANSI escape sequences (searched, copied).
-    pub text: String,
+    pub text: Arc<str>,
     /// The text as written, when it had ANSI colours (rendered).
-    pub ansi: Option<Box<str>>,
+    pub ansi: Option<Arc<str>>,
     /// Its level, or the one it inherited; `None` before any level.
     pub level: Option<Level>,
+    /// Which service wrote it (its index in the stack).
+    pub service: u16,
 }
 
 impl LogLine {
     /// A line as a service wrote it; `prev` is the level of the line before.
     pub fn new(raw: String, prev: Option<Level>) -> Self {
-        let (text, ansi) = if raw.contains('\x1b') {
+        let (text, ansi): (Arc<str>, _) = if raw.contains('\x1b') {
             let plain = strip_ansi(&raw);
-            (plain, Some(raw.into_boxed_str()))
+            (plain.into(), Some(raw.into()))
         } else {
-            (raw, None)
+            (raw.into(), None)
         };
         let level = loglevel::detect(&text).or(prev);
-        Self { text, ansi, level }
+        Self {
+            text,
+            ansi,
+            level,
+            service: 0,
+        }
     }
 }
 
@@ -77,18 +87,28 @@ impl LogView {
         self.lines.back().and_then(|l| l.level)
     }
 
-    /// New lines as a service wrote them.
+    /// New lines as service `service` wrote them.
     pub fn push(&mut self, batch: Vec<String>) {
+        self.push_of(0, batch);
+    }
+
+    pub fn push_of(&mut self, service: u16, batch: Vec<String>) {
         let mut prev = self.last_level();
         let lines = batch
             .into_iter()
             .map(|raw| {
-                let l = LogLine::new(raw, prev);
+                let mut l = LogLine::new(raw, prev);
+                l.service = service;
                 prev = l.level;
                 l
             })
             .collect();
         self.push_lines(lines);
+    }
+
+    /// The newest `n` lines held (to share with the merged view).
+    pub fn newest(&self, n: usize) -> impl Iterator<Item = &LogLine> {
+        self.lines.iter().skip(self.lines.len().saturating_sub(n))
     }
 
     /// New lines whose levels are already known (the merged view).
@@ -362,7 +382,7 @@ impl LogView {
             .unwrap_or((1, 0));
         (a..=b)
             .filter_map(|k| self.row(k))
-            .map(|l| l.text.as_str())
+            .map(|l| &*l.text)
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -371,7 +391,7 @@ impl LogView {
     pub fn shown_text(&self) -> String {
         (0..self.len())
             .filter_map(|k| self.row(k))
-            .map(|l| l.text.as_str())
+            .map(|l| &*l.text)
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -428,7 +448,7 @@ mod tests {
 
     fn texts(v: &LogView) -> Vec<String> {
         (0..v.len())
-            .map(|k| v.row(k).unwrap().text.clone())
+            .map(|k| v.row(k).unwrap().text.to_string())
             .collect()
     }
 
@@ -442,7 +462,7 @@ mod tests {
             ((LOG_CAPACITY + 500) as u64, 500, 0)
         );
         assert_eq!(
-            v.row(v.len() - 1).unwrap().text,
+            &*v.row(v.len() - 1).unwrap().text,
             format!("line {}", LOG_CAPACITY + 499)
         );
     }
@@ -561,9 +581,9 @@ mod tests {
             "\x1b]8;;http://x\x07link\x1b]8;;\x07 two".into(),
             "three".into(),
         ]);
-        assert_eq!(v.row(0).unwrap().text, "red error");
+        assert_eq!(&*v.row(0).unwrap().text, "red error");
         assert!(v.row(0).unwrap().ansi.is_some());
-        assert_eq!(v.row(1).unwrap().text, "link two");
+        assert_eq!(&*v.row(1).unwrap().text, "link two");
         assert_eq!(v.selected_text(), "three", "no selection: the bottom row");
         v.toggle_selection();
         v.scroll_up(2);

@@ -224,30 +224,17 @@ impl App {
         self.push_log_of(self.selected, lines);
     }
 
-    /// New lines of service `i`: to its view and, named, to the merged one
-    /// (with the levels found in the service's own order).
+    /// New lines of service `i`: to its view and, shared, to the merged one.
     pub fn push_log_of(&mut self, i: usize, lines: Vec<String>) {
         if lines.is_empty() || i >= self.services.len() {
             return;
         }
+        let n = lines.len();
+        self.view_mut(i).push_of(i as u16, lines);
         if self.is_stack() {
-            let mut prev = self.view_mut(i).last_level();
-            let name = self.services[i].name.clone();
-            let named: Vec<log::LogLine> = lines
-                .iter()
-                .map(|raw| {
-                    let l = log::LogLine::new(raw.clone(), prev);
-                    prev = l.level;
-                    log::LogLine {
-                        text: format!("{name} │ {}", l.text),
-                        ansi: l.ansi.map(|a| format!("{name} │ {a}").into_boxed_str()),
-                        level: l.level,
-                    }
-                })
-                .collect();
-            self.view_mut(self.services.len()).push_lines(named);
+            let shared: Vec<log::LogLine> = self.view_mut(i).newest(n).cloned().collect();
+            self.view_mut(self.services.len()).push_lines(shared);
         }
-        self.view_mut(i).push(lines);
         self.dirty = true;
     }
 

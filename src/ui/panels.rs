@@ -732,24 +732,17 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
 /// when asked; the current match and the selection stand out.
 fn log_line(app: &App, l: &super::log::LogLine, current: bool, selected: bool) -> Line<'static> {
     use crate::loglevel::Level;
-    let merged = app.merged_shown();
     let mut spans: Vec<Span<'static>> = Vec::new();
-    let (mut text, mut ansi) = (l.text.as_str(), l.ansi.as_deref());
-    if merged {
-        if let Some((name, rest)) = text.split_once(" │ ") {
-            let k = app
-                .services
-                .iter()
-                .position(|c| c.name == name)
-                .unwrap_or(0);
-            spans.push(Span::styled(
-                format!("{name:>w$} │ ", w = name_width(app)),
-                Style::new().fg(service_color(k)),
-            ));
-            text = rest;
-            ansi = ansi.and_then(|a| a.split_once(" │ ").map(|(_, r)| r));
-        }
+    if app.merged_shown() {
+        // The service's name in its colour.
+        let k = l.service as usize;
+        let name = app.services.get(k).map(|c| c.name.as_str()).unwrap_or("?");
+        spans.push(Span::styled(
+            format!("{name:>w$} │ ", w = name_width(app)),
+            Style::new().fg(service_color(k)),
+        ));
     }
+    let (text, ansi) = (&*l.text, l.ansi.as_deref());
     let level_style = match l.level {
         Some(Level::Error) => Style::new().fg(BAD),
         Some(Level::Warn) => Style::new().fg(WARN),
