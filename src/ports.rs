@@ -65,7 +65,8 @@ pub fn listeners_cached(key: &str) -> Vec<Listener> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     use std::time::Instant;
-    static CACHE: Mutex<Option<HashMap<String, (Instant, Vec<Listener>)>>> = Mutex::new(None);
+    type Tables = HashMap<String, (Instant, Vec<Listener>)>;
+    static CACHE: Mutex<Option<Tables>> = Mutex::new(None);
     let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let map = c.get_or_insert_with(HashMap::new);
     map.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(60));
