@@ -572,12 +572,38 @@ fn worst(states: impl Iterator<Item = State>) -> State {
 
 /// A service's status object: exactly what `status --json` printed for
 /// Temporal alone, plus `name`.
-fn status_json(name: &str, st: &Status) -> Result<serde_json::Value> {
+fn status_json(
+    name: &str,
+    st: &Status,
+    temporal: Option<&crate::temporal_api::TemporalInfo>,
+) -> Result<serde_json::Value> {
     let mut v = serde_json::to_value(st)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("name".into(), name.into());
+        if let Some(t) = temporal.filter(|_| name == TEMPORAL) {
+            o.insert("temporal".into(), serde_json::to_value(t)?);
+        }
     }
     Ok(v)
+}
+
+/// Inside the built-in Temporal, when it is among `ctxs` (asked only when
+/// it is running; every call bounded).
+async fn temporal_info(
+    stack: &Stack,
+    ctxs: &[&std::sync::Arc<Ctx>],
+    all: &[Status],
+) -> Option<crate::temporal_api::TemporalInfo> {
+    let i = ctxs.iter().position(|c| c.spec.name == TEMPORAL)?;
+    let cx = crate::temporal_api::Context::of(stack);
+    Some(match all[i].state {
+        inspect::State::Running => {
+            tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx))
+                .await
+                .unwrap_or_default()
+        }
+        other => cx.not_running(&format!("Temporal is {}", other.name())),
+    })
 }
 
 /// The named service, or every one; an unknown name lists the known.
@@ -594,14 +620,15 @@ fn one_or_all<'a>(stack: &'a Stack, name: Option<&str>) -> Result<Vec<&'a std::s
 async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitCode> {
     let ctxs = one_or_all(stack, name.as_deref())?;
     let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
+    let temporal = temporal_info(stack, &ctxs, &all).await;
     if json {
         let v = if name.is_some() {
-            status_json(&ctxs[0].spec.name, &all[0])?
+            status_json(&ctxs[0].spec.name, &all[0], temporal.as_ref())?
         } else {
             let services = ctxs
                 .iter()
                 .zip(&all)
-                .map(|(c, st)| status_json(&c.spec.name, st))
+                .map(|(c, st)| status_json(&c.spec.name, st, temporal.as_ref()))
                 .collect::<Result<Vec<_>>>()?;
             let socket = stack.settings.state.socket_path();
             serde_json::json!({
@@ -627,9 +654,15 @@ async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitC
         for (c, st) in ctxs.iter().zip(&all) {
             crate::outln!("\n── {} ──", c.spec.name);
             crate::out!("{}", human_status(st));
+            if let Some(t) = temporal.as_ref().filter(|_| c.spec.name == TEMPORAL) {
+                crate::out!("{}", human_temporal(t));
+            }
         }
     } else {
         crate::out!("{}", human_status(&all[0]));
+        if let Some(t) = &temporal {
+            crate::out!("{}", human_temporal(t));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -859,6 +892,71 @@ async fn logs(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Inside Temporal, for people.
+pub fn human_temporal(t: &crate::temporal_api::TemporalInfo) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "temporal  server {}  UI {}",
+        t.version.as_deref().unwrap_or("?"),
+        t.ui_url.as_deref().unwrap_or("-")
+    );
+    match &t.persistence {
+        Some(p) => {
+            let size = p
+                .bytes
+                .map(|b| format!("{:.1} MB", b as f64 / 1048576.0))
+                .unwrap_or_else(|| "not created yet".into());
+            let _ = writeln!(o, "data      {} ({size})", p.path);
+        }
+        None => {
+            let _ = writeln!(o, "data      in memory");
+        }
+    }
+    if let Some(e) = &t.error {
+        let _ = writeln!(o, "api       {e}");
+    }
+    for n in &t.namespaces {
+        let counts: Vec<String> = n
+            .workflows
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(o, "namespace {}: {}", n.name, counts.join(", "));
+    }
+    for q in &t.task_queues {
+        let pollers: Vec<String> = q
+            .pollers
+            .iter()
+            .map(|p| {
+                let who = match (&p.service, p.pid) {
+                    (Some(s), Some(pid)) => format!("{s} PID {pid}"),
+                    (None, Some(pid)) => format!("PID {pid} (not managed by stigmer)"),
+                    _ => p.identity.clone(),
+                };
+                format!("{} {who}", p.kind)
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "queue     {}/{}: {} running; pollers: {}",
+            q.namespace,
+            q.name,
+            q.running,
+            if pollers.is_empty() {
+                "none".to_string()
+            } else {
+                pollers.join(", ")
+            }
+        );
+    }
+    for w in &t.warnings {
+        let _ = writeln!(o, "warning   {w}");
+    }
+    o
 }
 
 /// A compact table for people.

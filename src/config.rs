@@ -30,6 +30,9 @@ pub struct TemporalConfig {
     pub args: Option<Vec<String>>,
     /// Added after the default arguments.
     pub extra_args: Option<Vec<String>>,
+    /// `false` runs the dev server in memory (no `--db-filename`): faster
+    /// to start, and every workflow is lost when it stops.
+    pub db: Option<bool>,
     /// The dev server's `--log-level` (debug, info, warn, error, never):
     /// `info` unless set, so its log says what it does (its own default,
     /// `warn`, leaves the log all but empty).
@@ -686,6 +689,9 @@ impl Settings {
             Some(a) => a.clone(),
             None => {
                 let mut a = default_args();
+                if cfg.db == Some(false) {
+                    a.truncate(a.len() - 2); // no --db-filename {db}
+                }
                 if !extra.iter().any(|e| e.starts_with("--log-level")) {
                     let level = cfg.log_level.as_deref().unwrap_or("info");
                     a.extend(["--log-level".to_string(), level.to_string()]);

@@ -85,6 +85,15 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
     }
     drop(log_tx);
 
+    // Inside Temporal: refreshed every 2 s while it is ready, off this thread.
+    let (temporal_tx, temporal_rx) = mpsc::channel(2);
+    let temporal_task = stack.settings.enabled.then(|| {
+        tokio::spawn(watch_temporal(
+            stack.clone(),
+            handle.snapshots.clone(),
+            temporal_tx,
+        ))
+    });
     let mut terminal = ratatui::try_init().context("cannot open the terminal (is this a TTY?)")?;
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     let mut session = Session {
@@ -98,7 +107,10 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
         stop_failed: false,
     };
     app.attached_to = session.attached.as_ref().map(|a| a.supervisor.pid);
-    let result = event_loop(&mut terminal, &mut app, &mut session, log_rx).await;
+    let result = event_loop(&mut terminal, &mut app, &mut session, log_rx, temporal_rx).await;
+    if let Some(t) = temporal_task {
+        t.abort();
+    }
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     for t in tails {
@@ -329,6 +341,67 @@ fn show_event(ev: &crate::supervisor::history::HistoryEvent, attached_at_ms: u64
     }
 }
 
+/// Asks Temporal what is inside every 2 s while it is ready (each call
+/// bounded, on a blocking thread); says why not otherwise.
+async fn watch_temporal(
+    stack: Stack,
+    snaps: tokio::sync::watch::Receiver<StackSnapshot>,
+    tx: mpsc::Sender<crate::temporal_api::TemporalInfo>,
+) {
+    use crate::inspect::State;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let state = snaps
+            .borrow()
+            .get(crate::service::TEMPORAL)
+            .and_then(|v| v.snap.status.as_ref().map(|s| s.state));
+        let cx = crate::temporal_api::Context::of(&stack);
+        let info = match state {
+            Some(State::Running) => {
+                match tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx)).await {
+                    Ok(i) => i,
+                    Err(_) => continue,
+                }
+            }
+            Some(other) => cx.not_running(&format!("Temporal is {}", other.name())),
+            None => cx.not_running("Temporal: not inspected yet"),
+        };
+        if tx.send(info).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `o`: a browser when this session can show one, else the URL to open.
+fn open_in_browser(url: &str) -> String {
+    let graphical =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    let opener = ["xdg-open", "open"]
+        .into_iter()
+        .find_map(|p| crate::config::find_on_path(p, None));
+    match (graphical, opener) {
+        (true, Some(prog)) => {
+            let spawned = std::process::Command::new(prog)
+                .arg(url)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            match spawned {
+                Ok(mut c) => {
+                    // Reaped off the UI thread; the opener exits at once.
+                    std::thread::spawn(move || c.wait());
+                    format!("opening {url}")
+                }
+                Err(e) => format!("cannot open a browser ({e}): {url}"),
+            }
+        }
+        _ => format!("no browser from this terminal; open {url}"),
+    }
+}
+
 /// Follows the log file; sends new lines in batches over a bounded channel.
 /// Woken by inotify on the log directory (a write, a truncation, a rotation),
 /// with a 1 s safety poll; 25 ms polling only if inotify is unavailable.
@@ -380,6 +453,7 @@ async fn event_loop(
     app: &mut App,
     session: &mut Session,
     mut log_rx: mpsc::Receiver<(usize, Vec<String>)>,
+    mut temporal_rx: mpsc::Receiver<crate::temporal_api::TemporalInfo>,
 ) -> Result<()> {
     use crate::control::Feed;
     let mut events = EventStream::new();
@@ -431,7 +505,11 @@ async fn event_loop(
         tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => {
-                    if let Some(cmd) = app.on_key(k) {
+                    let cmd = app.on_key(k);
+                    if let Some(url) = app.open_url.take() {
+                        app.notice = Some(open_in_browser(&url));
+                    }
+                    if let Some(cmd) = cmd {
                         let stop_all = cmd == StackCommand::Shutdown { stop: true };
                         session.command(app, cmd);
                         if stop_all && session.attached.is_some() {
@@ -467,6 +545,10 @@ async fn event_loop(
                 }
                 snaps.borrow_and_update();
                 app.set_stack(session.view());
+            }
+            Some(info) = temporal_rx.recv() => {
+                app.temporal = Some(info);
+                app.dirty = true;
             }
             Some((i, batch)) = log_rx.recv() => {
                 app.push_log_of(i, batch);

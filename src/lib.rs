@@ -26,5 +26,6 @@ pub mod service;
 pub(crate) mod stack;
 pub(crate) mod state;
 pub mod supervisor;
+pub mod temporal_api;
 pub mod ui;
 pub(crate) mod wait;

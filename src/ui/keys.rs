@@ -36,6 +36,8 @@ pub enum UiAction {
     Select,
     Copy,
     CopyAll,
+    ToggleTemporal,
+    OpenUi,
 }
 
 pub struct Binding {
@@ -200,6 +202,20 @@ pub const KEYMAP: &[Binding] = &[
         label: "N",
         help: "previous (newer) match",
         action: UiAction::PrevMatch,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('w')],
+        label: "w",
+        help: "Temporal inside: queues, pollers",
+        action: UiAction::ToggleTemporal,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('o')],
+        label: "o",
+        help: "open Temporal's web UI",
+        action: UiAction::OpenUi,
         footer: None,
     },
     Binding {

@@ -117,6 +117,12 @@ pub struct App {
     pub pretty_json: bool,
     /// Text to put on the clipboard (OSC 52) at the next draw.
     pub clipboard: Option<String>,
+    /// Inside Temporal (refreshed every 2 s while it is ready).
+    pub temporal: Option<crate::temporal_api::TemporalInfo>,
+    /// The Temporal panel instead of the processes (`w`).
+    pub show_temporal: bool,
+    /// A URL to open in a browser (`o`), for the I/O around the UI.
+    pub open_url: Option<String>,
     /// CPU and memory over the last ten minutes, by service index.
     pub usage: Vec<usage::History>,
     /// Where the log was drawn last (for the mouse).
@@ -160,6 +166,9 @@ impl App {
             clipboard: None,
             log_area: Default::default(),
             usage: Vec::new(),
+            temporal: None,
+            show_temporal: false,
+            open_url: None,
             dirty: true,
         };
         app.sync_selected();
@@ -450,6 +459,17 @@ impl App {
                 }
             }
             UiAction::PrettyJson => self.pretty_json = !self.pretty_json,
+            UiAction::ToggleTemporal => {
+                if self.temporal.is_none() {
+                    self.notice = Some("no built-in Temporal in this stack".into());
+                } else {
+                    self.show_temporal = !self.show_temporal;
+                }
+            }
+            UiAction::OpenUi => match self.temporal.as_ref().and_then(|t| t.ui_url.clone()) {
+                Some(url) => self.open_url = Some(url),
+                None => self.notice = Some("no Temporal web UI known".into()),
+            },
             UiAction::Select => {
                 self.focus = Focus::Log;
                 self.log.toggle_selection();

@@ -750,3 +750,77 @@ fn services_panel_shows_ten_minutes_of_cpu_and_memory_and_the_stack_total() {
     assert!(row("total").contains("399M"), "{}", row("total"));
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn temporal_panel_ties_pollers_to_services_and_warns() {
+    use crate::temporal_api::{Namespace, Persistence, Poller, TaskQueue, TemporalInfo};
+    let mut a = stack_app();
+    a.on_key(key(KeyCode::Char('w')));
+    assert!(!a.show_temporal, "nothing to show yet");
+    a.temporal = Some(TemporalInfo {
+        version: Some("1.32.0".into()),
+        ui_url: Some("http://127.0.0.1:8233".into()),
+        persistence: Some(Persistence {
+            path: "/tmp/stigmer-snap/temporal-data/temporal.db".into(),
+            bytes: Some(3 << 20),
+        }),
+        namespaces: vec![Namespace {
+            name: "default".into(),
+            workflows: [("running".to_string(), 2), ("completed".to_string(), 7)]
+                .into_iter()
+                .collect(),
+        }],
+        task_queues: vec![
+            TaskQueue {
+                namespace: "default".into(),
+                name: "hello".into(),
+                pollers: vec![
+                    Poller {
+                        kind: "workflow".into(),
+                        identity: "5001@host".into(),
+                        last_access: None,
+                        pid: Some(5001),
+                        service: Some("worker".into()),
+                    },
+                    Poller {
+                        kind: "activity".into(),
+                        identity: "6000@host".into(),
+                        last_access: None,
+                        pid: Some(6000),
+                        service: None,
+                    },
+                ],
+                running: 1,
+                oldest_running_secs: Some(3),
+            },
+            TaskQueue {
+                namespace: "default".into(),
+                name: "orphans".into(),
+                pollers: vec![],
+                running: 1,
+                oldest_running_secs: Some(42),
+            },
+        ],
+        warnings: vec![
+            "workflow w1 has waited 42 s on task queue orphans, which no worker polls".into(),
+        ],
+        error: None,
+    });
+    a.on_key(key(KeyCode::Char('w')));
+    assert!(a.show_temporal);
+    let text = screen(&a, 140, 40);
+    assert!(
+        text.contains("hello") && text.contains("worker PID 5001"),
+        "{text}"
+    );
+    assert!(text.contains("PID 6000 (not stigmer's)"), "{text}");
+    assert!(
+        text.contains("no pollers") && text.contains("waited 42 s"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+    a.on_key(key(KeyCode::Char('o')));
+    assert_eq!(a.open_url.as_deref(), Some("http://127.0.0.1:8233"));
+    a.on_key(key(KeyCode::Char('w')));
+    assert!(screen(&a, 140, 40).contains("Processes"));
+}

@@ -1,0 +1,502 @@
+//! Inside Temporal, from its HTTP API: the server's version, where it keeps
+//! its data, namespaces and their workflows by status, task queues with
+//! their pollers — each poller tied to a local process (SDKs name a worker
+//! `<pid>@<host>`; the PID is checked, not trusted) and to the service that
+//! process belongs to — and the warnings a developer acts on.
+//!
+//! Blocking, every call bounded; run it off the UI thread.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// At most this many namespaces, running workflows and task queues are
+/// looked at per refresh (the panel shows fewer).
+const MAX_NAMESPACES: usize = 20;
+const MAX_RUNNING: usize = 1000;
+const MAX_QUEUES: usize = 50;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TemporalInfo {
+    pub version: Option<String>,
+    pub ui_url: Option<String>,
+    /// The database file and its size; `None` when Temporal keeps its data
+    /// in memory (or it is not ours to know).
+    pub persistence: Option<Persistence>,
+    pub namespaces: Vec<Namespace>,
+    pub task_queues: Vec<TaskQueue>,
+    pub warnings: Vec<String>,
+    /// Why the rest is missing or partial (Temporal down, slow, or an
+    /// answer that is not what its API says).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Persistence {
+    pub path: String,
+    pub bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Namespace {
+    pub name: String,
+    /// By status: running, completed, failed, timed_out, terminated,
+    /// canceled, continued_as_new.
+    pub workflows: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskQueue {
+    pub namespace: String,
+    pub name: String,
+    pub pollers: Vec<Poller>,
+    /// Running workflows on it, and how long the oldest has been waiting.
+    pub running: u64,
+    pub oldest_running_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Poller {
+    /// `workflow` or `activity`.
+    pub kind: String,
+    pub identity: String,
+    pub last_access: Option<String>,
+    /// The local process the identity names, when it is alive here.
+    pub pid: Option<i32>,
+    /// The stigmer service that process belongs to.
+    pub service: Option<String>,
+}
+
+/// What stigmer knows that Temporal does not.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Temporal's HTTP API, `host:port`.
+    pub http: String,
+    pub ui_url: Option<String>,
+    /// `--db-filename` of the built-in server; `None` when it runs in memory.
+    pub db_path: Option<std::path::PathBuf>,
+    /// Whether the server is ours (its persistence is then known).
+    pub built_in: bool,
+    /// Services: name, the process group of its running leader, and the
+    /// task queues it declares.
+    pub services: Vec<(String, Option<i32>, Vec<String>)>,
+    pub timeout: Duration,
+}
+
+impl Context {
+    /// What a stack tells about its built-in Temporal and its services.
+    pub fn of(stack: &crate::service::Stack) -> Self {
+        let s = &stack.settings;
+        let db_path = s
+            .args
+            .windows(2)
+            .find(|w| w[0] == "--db-filename")
+            .map(|w| std::path::PathBuf::from(&w[1]));
+        let services = stack
+            .services
+            .iter()
+            .map(|c| {
+                let pgid = crate::pidfile::read(&c.spec.paths.pid)
+                    .record()
+                    .filter(|r| std::path::Path::new(&format!("/proc/{}", r.pid)).exists())
+                    .map(|r| r.pgid);
+                (c.spec.name.clone(), pgid, c.spec.task_queues.clone())
+            })
+            .collect();
+        Self {
+            http: format!("127.0.0.1:{}", s.http_port),
+            ui_url: Some(format!("http://127.0.0.1:{}", s.ui_port)),
+            db_path,
+            built_in: s.enabled,
+            services,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// The panel's content while Temporal does not run: what is known
+    /// without asking it.
+    pub fn not_running(&self, why: &str) -> TemporalInfo {
+        let mut info = TemporalInfo {
+            ui_url: self.ui_url.clone(),
+            persistence: self.db_path.as_ref().map(|p| Persistence {
+                path: p.display().to_string(),
+                bytes: std::fs::metadata(p).ok().map(|m| m.len()),
+            }),
+            error: Some(why.to_string()),
+            ..Default::default()
+        };
+        if self.built_in && self.db_path.is_none() {
+            info.warnings.push(IN_MEMORY.into());
+        }
+        info
+    }
+}
+
+const IN_MEMORY: &str = "Temporal keeps its data in memory: every workflow is lost when it stops";
+
+/// One refresh. Never panics; whatever fails is in `error`.
+pub fn fetch(cx: &Context) -> TemporalInfo {
+    let mut info = cx.not_running("");
+    info.error = None;
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(cx.timeout))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let api = Api {
+        agent,
+        base: format!("http://{}", cx.http),
+    };
+    if let Err(e) = gather(&api, cx, &mut info) {
+        info.error = Some(e);
+    }
+    info
+}
+
+struct Api {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Api {
+    fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.agent.get(&url);
+        for (k, v) in query {
+            req = req.query(*k, *v);
+        }
+        let mut resp = req.call().map_err(|e| match e {
+            ureq::Error::Timeout(_) => format!("Temporal did not answer {path} in time"),
+            ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "Temporal's HTTP API refuses connections (not running?)".to_string()
+            }
+            other => format!("{path}: {other}"),
+        })?;
+        let status = resp.status();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(8 << 20)
+            .read_to_string()
+            .map_err(|e| format!("{path}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "{path}: HTTP {status}: {}",
+                crate::output::short(body.trim(), 120)
+            ));
+        }
+        let v: Value = serde_json::from_str(&body).map_err(|e| {
+            format!(
+                "{path}: not the JSON Temporal's API answers ({e}): {:?}",
+                crate::output::short(body.trim(), 60)
+            )
+        })?;
+        if !v.is_object() {
+            return Err(format!("{path}: expected a JSON object"));
+        }
+        Ok(v)
+    }
+}
+
+fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), String> {
+    let cluster = api.get("/api/v1/cluster-info", &[])?;
+    info.version = cluster["serverVersion"].as_str().map(String::from);
+    let ns = api.get("/api/v1/namespaces", &[("pageSize", "100")])?;
+    let names: Vec<String> = ns["namespaces"]
+        .as_array()
+        .ok_or("/api/v1/namespaces: no namespace list in the answer")?
+        .iter()
+        .filter_map(|n| n["namespaceInfo"]["name"].as_str().map(String::from))
+        .filter(|n| n != "temporal-system")
+        .take(MAX_NAMESPACES)
+        .collect();
+    let now_ms = crate::clock::now_ms() as i64;
+    // Queues: (namespace, name) → running workflows and the oldest start.
+    let mut queues: BTreeMap<(String, String), (u64, Option<i64>)> = BTreeMap::new();
+    let mut waiting: BTreeMap<(String, String), Vec<(String, i64)>> = BTreeMap::new();
+    for name in &names {
+        let path = format!("/api/v1/namespaces/{name}/workflow-count");
+        let counts = api.get(&path, &[("query", "GROUP BY ExecutionStatus")])?;
+        info.namespaces.push(Namespace {
+            name: name.clone(),
+            workflows: status_counts(&counts),
+        });
+        let path = format!("/api/v1/namespaces/{name}/workflows");
+        let running = api.get(
+            &path,
+            &[
+                ("query", "ExecutionStatus=\"Running\""),
+                ("pageSize", &MAX_RUNNING.to_string()),
+            ],
+        )?;
+        for w in running["executions"].as_array().into_iter().flatten() {
+            let Some(q) = w["taskQueue"].as_str() else {
+                continue;
+            };
+            let started = w["startTime"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(|t| t.as_millisecond());
+            let e = queues.entry((name.clone(), q.to_string())).or_default();
+            e.0 += 1;
+            if let Some(s) = started {
+                e.1 = Some(e.1.map_or(s, |o| o.min(s)));
+                let id = w["execution"]["workflowId"].as_str().unwrap_or("?");
+                waiting
+                    .entry((name.clone(), q.to_string()))
+                    .or_default()
+                    .push((id.to_string(), s));
+            }
+        }
+    }
+    // Queues the services declare (in the default namespace).
+    for (_, _, declared) in &cx.services {
+        for q in declared {
+            queues
+                .entry(("default".to_string(), q.clone()))
+                .or_default();
+        }
+    }
+    for ((namespace, name), (running, oldest)) in queues.into_iter().take(MAX_QUEUES) {
+        let mut pollers = Vec::new();
+        for (kind, tq_type) in [
+            ("workflow", "TASK_QUEUE_TYPE_WORKFLOW"),
+            ("activity", "TASK_QUEUE_TYPE_ACTIVITY"),
+        ] {
+            let path = format!("/api/v1/namespaces/{namespace}/task-queues/{name}");
+            let d = api.get(&path, &[("taskQueueType", tq_type)])?;
+            for p in d["pollers"].as_array().into_iter().flatten() {
+                let identity = p["identity"].as_str().unwrap_or_default().to_string();
+                let pid = local_pid(&identity);
+                pollers.push(Poller {
+                    kind: kind.into(),
+                    last_access: p["lastAccessTime"].as_str().map(String::from),
+                    service: pid.and_then(|pid| service_of(pid, &cx.services)),
+                    pid,
+                    identity,
+                });
+            }
+        }
+        info.task_queues.push(TaskQueue {
+            namespace,
+            name,
+            pollers,
+            running,
+            oldest_running_secs: oldest.map(|s| ((now_ms - s).max(0) / 1000) as u64),
+        });
+    }
+    info.warnings.extend(warnings(info, cx, &waiting, now_ms));
+    Ok(())
+}
+
+/// What a developer acts on, from what was found.
+fn warnings(
+    info: &TemporalInfo,
+    cx: &Context,
+    waiting: &BTreeMap<(String, String), Vec<(String, i64)>>,
+    now_ms: i64,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for q in &info.task_queues {
+        let polled = q.pollers.iter().any(|p| p.kind == "workflow");
+        if !polled {
+            if let Some(ws) = waiting.get(&(q.namespace.clone(), q.name.clone())) {
+                if let Some((id, start)) = ws.iter().min_by_key(|w| w.1) {
+                    let more = if ws.len() > 1 {
+                        format!(" (and {} more)", ws.len() - 1)
+                    } else {
+                        String::new()
+                    };
+                    out.push(format!(
+                        "workflow {id}{more} has waited {} s on task queue {}, which no worker polls",
+                        (now_ms - start).max(0) / 1000,
+                        q.name
+                    ));
+                }
+            }
+        }
+        let mut strangers = BTreeSet::new();
+        for p in &q.pollers {
+            if let (Some(pid), None) = (p.pid, &p.service) {
+                strangers.insert(pid);
+            }
+        }
+        for pid in strangers {
+            out.push(format!(
+                "a poller on {} is a process not managed by stigmer (PID {pid})",
+                q.name
+            ));
+        }
+    }
+    for (service, pgid, declared) in &cx.services {
+        if pgid.is_none() {
+            continue; // not running: nothing to poll with
+        }
+        for qn in declared {
+            let polls = info.task_queues.iter().any(|q| {
+                &q.name == qn
+                    && q.pollers
+                        .iter()
+                        .any(|p| p.service.as_deref() == Some(service.as_str()))
+            });
+            if !polls {
+                out.push(format!(
+                    "service {service} declares task queue {qn} but does not poll it"
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `GROUP BY ExecutionStatus` counts: `{"groups":[{"groupValues":[payload],
+/// "count":"1"}]}`, where the payload's data is base64 of `"Running"`.
+fn status_counts(v: &Value) -> BTreeMap<String, u64> {
+    use base64::Engine;
+    let mut out = BTreeMap::new();
+    for g in v["groups"].as_array().into_iter().flatten() {
+        let count = g["count"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+            .or_else(|| g["count"].as_u64())
+            .unwrap_or(0);
+        let Some(data) = g["groupValues"][0]["data"].as_str() else {
+            continue;
+        };
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else {
+            continue;
+        };
+        let Ok(status) = serde_json::from_slice::<String>(&bytes) else {
+            continue;
+        };
+        out.insert(snake(&status), count);
+    }
+    out.entry("running".into()).or_insert(0);
+    out
+}
+
+/// `TimedOut` → `timed_out`.
+fn snake(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// The PID a poller's identity names (`<pid>@<host>`), when the host is
+/// this one and that process is alive here.
+pub fn local_pid(identity: &str) -> Option<i32> {
+    let (pid, host) = identity.split_once('@')?;
+    let pid: i32 = pid.trim().parse().ok().filter(|p| *p > 1)?;
+    let ours = hostname();
+    let host = host.split(['@', ' ']).next().unwrap_or(host);
+    if host != ours && host != "localhost" {
+        return None;
+    }
+    std::path::Path::new(&format!("/proc/{pid}"))
+        .exists()
+        .then_some(pid)
+}
+
+/// This machine's name, as SDKs put it in their identities.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The service whose running process group holds `pid`.
+fn service_of(pid: i32, services: &[(String, Option<i32>, Vec<String>)]) -> Option<String> {
+    let pgid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            rest.split_whitespace().nth(2)?.parse::<i32>().ok()
+        })?;
+    services
+        .iter()
+        .find(|(_, g, _)| *g == Some(pgid))
+        .map(|(n, _, _)| n.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouped_counts_decode_temporals_payloads() {
+        let v: Value = serde_json::from_str(
+            r#"{"count":"3","groups":[
+                {"groupValues":[{"metadata":{},"data":"IlJ1bm5pbmci"}],"count":"1"},
+                {"groupValues":[{"metadata":{},"data":"IlRpbWVkT3V0Ig=="}],"count":"2"},
+                {"groupValues":[{"data":"not base64!"}],"count":"9"},
+                {"count":"4"}]}"#,
+        )
+        .unwrap();
+        let c = status_counts(&v);
+        assert_eq!(c.get("running"), Some(&1));
+        assert_eq!(c.get("timed_out"), Some(&2));
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            status_counts(&serde_json::json!({})).get("running"),
+            Some(&0)
+        );
+    }
+
+    #[test]
+    fn identities_name_local_live_processes_only() {
+        let me = std::process::id() as i32;
+        let host = hostname();
+        assert_eq!(local_pid(&format!("{me}@{host}")), Some(me));
+        assert_eq!(local_pid(&format!("{me}@some-other-host")), None);
+        assert_eq!(local_pid("1@localhost"), None, "never PID 1");
+        assert_eq!(local_pid("worker-7"), None);
+        assert_eq!(local_pid("999999999@localhost"), None);
+        // Our own group: the service whose group it is.
+        let pgid = rustix::process::getpgrp().as_raw_nonzero().get();
+        let services = vec![("api".to_string(), Some(pgid), vec![])];
+        assert_eq!(service_of(me, &services), Some("api".into()));
+        assert_eq!(service_of(me, &[]), None);
+    }
+
+    #[test]
+    fn a_refused_or_malformed_api_is_an_error_never_a_panic() {
+        // Nothing listens there.
+        let cx = Context {
+            http: "127.0.0.1:9".into(),
+            built_in: true,
+            timeout: Duration::from_millis(500),
+            ..Default::default()
+        };
+        let info = fetch(&cx);
+        assert!(info.error.is_some());
+        assert!(info.warnings.iter().any(|w| w == IN_MEMORY));
+        // A server answering garbage.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for s in l.incoming().take(1).flatten() {
+                let mut s = s;
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n<html>no!",
+                );
+            }
+        });
+        let info = fetch(&Context {
+            http: format!("127.0.0.1:{port}"),
+            timeout: Duration::from_secs(2),
+            ..Default::default()
+        });
+        let e = info.error.unwrap();
+        assert!(e.contains("not the JSON"), "{e}");
+    }
+}
