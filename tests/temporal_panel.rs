@@ -1,0 +1,227 @@
+//! Inside Temporal: `status temporal --json`'s `temporal` object against the
+//! real server and a real Python worker, and against a server that answers
+//! what Temporal would not.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+fn temporal_of(env: &Env) -> Value {
+    let out = env.ok(&["local", "status", "temporal", "--json"]);
+    let v: Value = serde_json::from_str(&out).expect("status JSON");
+    v["temporal"].clone()
+}
+
+fn pid_of(env: &Env, name: &str) -> i64 {
+    let text = std::fs::read_to_string(env.home.join(format!("{name}.pid"))).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["pid"]
+        .as_i64()
+        .unwrap()
+}
+
+fn cli(args: &[&str]) -> String {
+    let child = Command::new(temporal_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("temporal CLI");
+    let out = wait_output(child, Duration::from_secs(30), "temporal CLI");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A child killed and reaped when dropped, even by a failing assertion.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn pollers_on<'a>(t: &'a Value, queue: &str) -> Vec<&'a Value> {
+    t["task_queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|q| q["name"] == queue)
+        .flat_map(|q| q["pollers"].as_array().into_iter().flatten())
+        .collect()
+}
+
+fn completed(t: &Value) -> u64 {
+    t["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["name"] == "default")
+        .and_then(|n| n["workflows"]["completed"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
+    let mut env = Env::temporal("tp-stack");
+    let greeter = env.port + 1;
+    let config = env.example_stack(greeter);
+    env.config = Some(config.clone());
+    env.ok(&["local", "start"]);
+    let wpid = pid_of(&env, "worker");
+    let address = format!("127.0.0.1:{}", env.port);
+
+    // The worker's pollers on its queue: its PID, its service.
+    let mut t = Value::Null;
+    let mapped = wait_until(Duration::from_secs(20), || {
+        t = temporal_of(&env);
+        let ps = pollers_on(&t, "hello");
+        ps.iter()
+            .any(|p| p["kind"] == "workflow" && p["pid"] == wpid && p["service"] == "worker")
+            && ps
+                .iter()
+                .any(|p| p["kind"] == "activity" && p["pid"] == wpid)
+    });
+    assert!(mapped, "{t:#}");
+    assert_eq!(
+        t["version"].as_str().map(|v| !v.is_empty()),
+        Some(true),
+        "{t:#}"
+    );
+    assert!(t["persistence"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("temporal.db"));
+    assert!(t["error"].is_null(), "{t:#}");
+    assert!(
+        !t["warnings"].to_string().contains("does not poll"),
+        "{t:#}"
+    );
+
+    // A workflow completes: the count moves.
+    let before = completed(&t);
+    let out = cli(&[
+        "workflow",
+        "execute",
+        "--type",
+        "Greet",
+        "--task-queue",
+        "hello",
+        "--input",
+        "\"panel\"",
+        "--address",
+        &address,
+    ]);
+    assert!(out.contains("Hello, panel!"), "{out}");
+    assert!(
+        wait_until(Duration::from_secs(10), || completed(&temporal_of(&env))
+            == before + 1),
+        "completed was {before}"
+    );
+
+    // A workflow on a queue nobody polls: a warning at the next look. (Of a
+    // type no worker registers, so it stays running once a worker polls.)
+    cli(&[
+        "workflow",
+        "start",
+        "--type",
+        "NoSuchWorkflow",
+        "--task-queue",
+        "orphans",
+        "--workflow-id",
+        "lonely",
+        "--address",
+        &address,
+    ]);
+    let t = temporal_of(&env);
+    let w = t["warnings"].to_string();
+    assert!(
+        w.contains("workflow lonely has waited")
+            && w.contains("task queue orphans, which no worker polls"),
+        "{t:#}"
+    );
+
+    // A worker for it, started by hand: the warning goes, and this one
+    // says the poller is not stigmer's.
+    let dir = config.parent().unwrap();
+    let stranger = Reaped(
+        Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/.tools/venv/bin/python")
+            .arg(dir.join("worker.py"))
+            .current_dir(dir)
+            .env("TEMPORAL_ADDRESS", &address)
+            .env("TASK_QUEUE", "orphans")
+            .env("GREETER_URL", format!("http://127.0.0.1:{greeter}/greet"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("a worker by hand"),
+    );
+    let spid = stranger.0.id() as i64;
+    let mut t = Value::Null;
+    let seen = wait_until(Duration::from_secs(30), || {
+        t = temporal_of(&env);
+        let w = t["warnings"].to_string();
+        !w.contains("lonely")
+            && w.contains(&format!(
+                "a poller on orphans is a process not managed by stigmer (PID {spid})"
+            ))
+    });
+    assert!(seen, "{t:#}");
+    assert!(pollers_on(&t, "orphans")
+        .iter()
+        .all(|p| p["pid"] == spid && p["service"].is_null()));
+    drop(stranger);
+    env.ok(&["local", "stop"]);
+}
+
+#[test]
+fn in_memory_and_stopped_temporal_and_a_service_not_polling_its_queue_say_so() {
+    let env = Env::new("tp-memory");
+    let api = env.port + 1;
+    env.write_config(&format!(
+        "temporal_bin = {:?}\ndb = false\n\n[services.api]\ncommand = [{FIXTURE:?}, \"--http\", \"{api}\"]\n\
+         ports = [{api}]\nready = {{ http = \"http://127.0.0.1:{api}/\" }}\ntask_queues = [\"ghost\"]\n",
+        temporal_bin().display().to_string()
+    ));
+    let t = temporal_of(&env);
+    assert_eq!(t["error"], "Temporal is stopped", "{t:#}");
+    env.ok(&["local", "start"]);
+    let t = temporal_of(&env);
+    assert!(t["persistence"].is_null(), "{t:#}");
+    assert!(t["warnings"].to_string().contains("in memory"), "{t:#}");
+    assert!(t["error"].is_null(), "{t:#}");
+    // Declared, running, not polling.
+    assert!(
+        t["warnings"]
+            .to_string()
+            .contains("service api declares task queue ghost but does not poll it"),
+        "{t:#}"
+    );
+    assert!(pollers_on(&t, "ghost").is_empty());
+    let human = env.ok(&["local", "status"]);
+    assert!(human.contains("data      in memory"), "{human}");
+    env.ok(&["local", "stop"]);
+}
+
+#[test]
+fn an_answer_temporal_would_not_give_is_an_error_not_a_crash() {
+    // The fixture answers `{}` to everything on the HTTP port.
+    let env = Env::fixture("tp-fixture", &[], "");
+    env.ok(&["local", "start"]);
+    let t = temporal_of(&env);
+    let e = t["error"].as_str().unwrap_or_default();
+    assert!(e.contains("no namespace list"), "{t:#}");
+    assert!(t["namespaces"].as_array().unwrap().is_empty());
+    let human = env.ok(&["local", "status"]);
+    assert!(human.contains("api       /api/v1/namespaces"), "{human}");
+    env.ok(&["local", "stop"]);
+}
