@@ -512,3 +512,41 @@ fn log_keys_filter_by_level_and_pattern_and_copy_through_tmux() {
         s.contains("DASH-EXITED 0")
     });
 }
+
+#[test]
+fn temporal_panel_shows_the_workers_pid_next_to_its_task_queue() {
+    let mut env = Env::temporal("d-tpanel");
+    let config = env.example_stack(env.port + 1);
+    env.config = Some(config.clone());
+    env.ok(&["local", "start"]);
+    let text = std::fs::read_to_string(env.home.join("worker.pid")).unwrap();
+    let wpid = serde_json::from_str::<serde_json::Value>(&text).unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    let tmux = Tmux::new("tpanel");
+    tmux.launch_sized(
+        &env,
+        "dash",
+        &format!("--no-start --config {}", config.display()),
+        160,
+        50,
+    );
+    tmux.wait("the stack", Duration::from_secs(20), |s| {
+        s.matches(" running ").count() >= 3
+    });
+    tmux.keys("w");
+    tmux.wait(
+        "the worker's PID on its queue",
+        Duration::from_secs(20),
+        |s| {
+            s.contains("Temporal · w processes")
+                && s.contains("hello")
+                && s.contains(&format!("worker PID {wpid}"))
+        },
+    );
+    tmux.keys("q");
+    tmux.wait("exit", Duration::from_secs(15), |s| {
+        s.contains("DASH-EXITED 0")
+    });
+    env.ok(&["local", "stop"]);
+}
