@@ -681,11 +681,12 @@ fn main() {
     // STIGMER_BENCH_ONLY=stack (comma-separated) runs just those sections.
     let only = std::env::var("STIGMER_BENCH_ONLY").unwrap_or_default();
     let run = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
-    let sections: [Section; 7] = [
+    let sections: [Section; 8] = [
         ("lifecycle", lifecycle),
         ("stack", stack),
         ("supervisor", supervisor),
         ("logs", logs),
+        ("temporal", temporal_panel),
         ("dashboard", dashboard),
         ("render", render),
         ("scan", scan),
@@ -1083,4 +1084,104 @@ fn bench_dash_pid(bt: &BenchTmux) -> i32 {
         .filter_map(|p| p.parse().ok())
         .find(|p| is_stigmer(*p))
         .expect("dash process")
+}
+
+/// CPU time this thread has used.
+fn thread_cpu() -> Duration {
+    let mut ts = nix::libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { nix::libc::clock_gettime(nix::libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn temporal_panel(table: &mut Table) {
+    let env = Env::temporal("bench-tpanel");
+    env.ok(&["local", "start"]);
+    // 1 000 running workflows over 10 task queues nobody polls, started
+    // through the HTTP API.
+    let agent = ureq::Agent::new_with_defaults();
+    let base = format!(
+        "http://127.0.0.1:{}/api/v1/namespaces/default/workflows",
+        env.http_port()
+    );
+    for i in 0..1000 {
+        let body = serde_json::json!({
+            "workflowType": {"name": "Bench"},
+            "taskQueue": {"name": format!("bench-q{}", i % 10)},
+        });
+        agent
+            .post(&format!("{base}/bench-{i}"))
+            .send_json(&body)
+            .expect("start a workflow");
+    }
+    let stack = stigmer::service::Stack::new(
+        stigmer::config::Settings::resolve(stigmer::config::Overrides {
+            home: Some(env.home.clone()),
+            port: Some(env.port),
+            ..Default::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let cx = stigmer::temporal_api::Context::of(&stack);
+    let (mut cpu, mut wall) = (Stat::default(), Stat::default());
+    let mut queues = 0;
+    let mut running = 0;
+    for _ in 0..rounds() {
+        let (c0, t0) = (thread_cpu(), Instant::now());
+        let info = stigmer::temporal_api::fetch(&cx);
+        cpu.push(thread_cpu() - c0);
+        wall.push(t0.elapsed());
+        assert!(info.error.is_none(), "{:?}", info.error);
+        queues = info.task_queues.len();
+        running = info.task_queues.iter().map(|q| q.running).sum::<u64>();
+    }
+    table.row(
+        &format!("Temporal panel refresh, CPU ({queues} task queues, {running} running workflows)"),
+        cpu.fmt(" ms"),
+        format!("wall {}", wall.fmt(" ms")),
+        verdict(cpu.med() <= 20.0),
+        "≤ 20 ms CPU",
+    );
+
+    // The dash's idle CPU with the panel on.
+    let bt = BenchTmux::new("tpanel");
+    bt.open(
+        &format!(
+            "{STIGMER} --home {} --port {} dash",
+            env.home.display(),
+            env.port
+        ),
+        160,
+        50,
+    );
+    poll(Duration::from_secs(20), Duration::from_millis(20), || {
+        bt.screen().contains("RUNNING")
+    })
+    .expect("dash up");
+    bt.run(&["send-keys", "-t", "b", "w"]);
+    poll(Duration::from_secs(20), Duration::from_millis(50), || {
+        bt.screen().contains("bench-q9")
+    })
+    .expect("panel shown");
+    let dash = bench_dash_pid(&bt);
+    let idle_secs = std::env::var("STIGMER_BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30u64);
+    let t0 = proc_ticks(dash);
+    std::thread::sleep(Duration::from_secs(idle_secs));
+    let idle = (proc_ticks(dash) - t0) as f64 / 100.0 / idle_secs as f64 * 100.0;
+    table.row(
+        &format!("dash idle CPU over {idle_secs} s, Temporal panel on (1 000 running workflows)"),
+        format!("{idle:.2} % of a core"),
+        "-".into(),
+        verdict(idle < 1.0),
+        "< 1 %",
+    );
+    drop(bt);
+    let _ = env.run(&["local", "stop"], Duration::from_secs(30));
 }
