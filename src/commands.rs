@@ -588,22 +588,28 @@ fn status_json(
 }
 
 /// Inside the built-in Temporal, when it is among `ctxs` (asked only when
-/// it is running; every call bounded).
+/// it is running), or inside an external one (watched: always asked) when
+/// the whole stack is; every call bounded.
 async fn temporal_info(
     stack: &Stack,
     ctxs: &[&std::sync::Arc<Ctx>],
     all: &[Status],
+    whole_stack: bool,
 ) -> Option<crate::temporal_api::TemporalInfo> {
-    let i = ctxs.iter().position(|c| c.spec.name == TEMPORAL)?;
     let cx = crate::temporal_api::Context::of(stack);
-    Some(match all[i].state {
-        inspect::State::Running => {
-            tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx))
-                .await
-                .unwrap_or_default()
-        }
-        other => cx.not_running(&format!("Temporal is {}", other.name())),
-    })
+    let fetch = |cx: crate::temporal_api::Context| async move {
+        tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx))
+            .await
+            .unwrap_or_default()
+    };
+    match ctxs.iter().position(|c| c.spec.name == TEMPORAL) {
+        Some(i) => Some(match all[i].state {
+            inspect::State::Running => fetch(cx).await,
+            other => cx.not_running(&format!("Temporal is {}", other.name())),
+        }),
+        None if whole_stack && stack.settings.external.is_some() => Some(fetch(cx).await),
+        None => None,
+    }
 }
 
 /// The named service, or every one; an unknown name lists the known.
@@ -620,7 +626,12 @@ fn one_or_all<'a>(stack: &'a Stack, name: Option<&str>) -> Result<Vec<&'a std::s
 async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitCode> {
     let ctxs = one_or_all(stack, name.as_deref())?;
     let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
-    let temporal = temporal_info(stack, &ctxs, &all).await;
+    let temporal = temporal_info(stack, &ctxs, &all, name.is_none()).await;
+    let external = stack
+        .settings
+        .external
+        .as_ref()
+        .filter(|_| !stack.settings.enabled);
     if json {
         let v = if name.is_some() {
             status_json(&ctxs[0].spec.name, &all[0], temporal.as_ref())?
@@ -631,11 +642,16 @@ async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitC
                 .map(|(c, st)| status_json(&c.spec.name, st, temporal.as_ref()))
                 .collect::<Result<Vec<_>>>()?;
             let socket = stack.settings.state.socket_path();
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "state": worst(all.iter().map(|s| s.state)),
                 "supervisor": control::supervisor_summary(&socket).await,
                 "services": services,
-            })
+            });
+            if let (Some(_), Some(t)) = (external, &temporal) {
+                // An external Temporal has no service object: it is the stack's.
+                v["temporal"] = serde_json::to_value(t)?;
+            }
+            v
         };
         crate::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -660,9 +676,13 @@ async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitC
         }
     } else {
         crate::out!("{}", human_status(&all[0]));
-        if let Some(t) = &temporal {
+        if let Some(t) = temporal.as_ref().filter(|_| external.is_none()) {
             crate::out!("{}", human_temporal(t));
         }
+    }
+    if let (Some(x), Some(t)) = (external, &temporal) {
+        crate::outln!("\n── temporal (external, {}: watched only) ──", x.grpc);
+        crate::out!("{}", human_temporal(t));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,14 @@ const CONFIG_CAP: u64 = 256 * 1024;
 pub struct TemporalConfig {
     /// `false` turns the built-in Temporal off (a stack of other services).
     pub enabled: Option<bool>,
+    /// With `enabled = false`: an external Temporal's gRPC address
+    /// (`host:port`), given to the services as `TEMPORAL_ADDRESS` and
+    /// watched (never started or stopped) in the dash and `status`.
+    pub address: Option<String>,
+    /// Its HTTP API (`host:port`); default: the gRPC port + 10 on its host.
+    pub http_address: Option<String>,
+    /// Its web UI, shown and opened with `o`.
+    pub ui_url: Option<String>,
     /// gRPC frontend port; the UI and HTTP ports follow it unless set.
     pub port: Option<u16>,
     pub ui_port: Option<u16>,
@@ -355,6 +363,20 @@ impl TemporalConfig {
         if let Some(l) = &self.liveness {
             l.validate()?;
         }
+        if self.address.is_some() && self.enabled != Some(false) {
+            bail!("address is an external Temporal's: set enabled = false too (or remove address to run the built-in one)");
+        }
+        if (self.http_address.is_some() || self.ui_url.is_some()) && self.address.is_none() {
+            bail!("http_address and ui_url describe an external Temporal: set its address too");
+        }
+        for (key, v) in [
+            ("address", &self.address),
+            ("http_address", &self.http_address),
+        ] {
+            if let Some(a) = v {
+                host_port(a).with_context(|| format!("{key} = {a:?}"))?;
+            }
+        }
         if let Some(l) = &self.log_level {
             if !LOG_LEVELS.contains(&l.as_str()) {
                 bail!("log_level = {l:?} must be one of {}", LOG_LEVELS.join(", "));
@@ -575,6 +597,8 @@ pub struct Settings {
     pub ready_timeout: Duration,
     pub restart: RestartPolicy,
     pub liveness: Liveness,
+    /// An external Temporal to watch (with the built-in one off).
+    pub external: Option<External>,
     /// When logs are rotated (every service's, and the supervisor's own).
     pub rotation: crate::rotate::Rotation,
     /// The built-in Temporal is part of the stack.
@@ -726,6 +750,20 @@ impl Settings {
             liveness: cfg.liveness.clone().unwrap_or_default().policy(),
             rotation: file.logs.policy(),
             enabled: cfg.enabled.unwrap_or(true),
+            external: match &cfg.address {
+                Some(a) => {
+                    let (host, port) = host_port(a)?;
+                    Some(External {
+                        grpc: a.clone(),
+                        http: cfg
+                            .http_address
+                            .clone()
+                            .unwrap_or_else(|| format!("{host}:{}", port.saturating_add(10))),
+                        ui_url: cfg.ui_url.clone(),
+                    })
+                }
+                None => None,
+            },
             autostart: cfg.autostart.unwrap_or(true),
             config_path: None,
             config_dir: std::env::current_dir().unwrap_or_default(),
@@ -733,6 +771,30 @@ impl Settings {
             state,
         })
     }
+}
+
+/// An external Temporal: where it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct External {
+    pub grpc: String,
+    pub http: String,
+    pub ui_url: Option<String>,
+}
+
+/// `host:port` with a port stigmer can use.
+fn host_port(a: &str) -> Result<(String, u16)> {
+    let (host, port) = a
+        .rsplit_once(':')
+        .context("write it host:port, e.g. 127.0.0.1:7233")?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .context("the port must be 1-65535")?;
+    if host.is_empty() {
+        bail!("the host is missing; write it host:port");
+    }
+    Ok((host.to_string(), port))
 }
 
 /// The policy a restart table describes, over the defaults.
@@ -901,6 +963,9 @@ mod tests {
             ("grace_secs = -1.0", "grace_secs"),
             ("liveness = { every_secs = 0.0 }", "liveness.every_secs"),
             ("log_level = \"loud\"", "log_level"),
+            ("address = \"h:7233\"", "enabled = false"),
+            ("enabled = false\naddress = \"nowhere\"", "host:port"),
+            ("ui_url = \"http://x\"", "set its address"),
             ("[logs]\nmax_mb = 0", "max_mb"),
             ("[logs]\nkeep = 1000", "keep"),
             ("[logs]\nsize = 1", "size"),

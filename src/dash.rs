@@ -87,7 +87,8 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
 
     // Inside Temporal: refreshed every 2 s while it is ready, off this thread.
     let (temporal_tx, temporal_rx) = mpsc::channel(2);
-    let temporal_task = stack.settings.enabled.then(|| {
+    let external = !stack.settings.enabled && stack.settings.external.is_some();
+    let temporal_task = (stack.settings.enabled || external).then(|| {
         tokio::spawn(watch_temporal(
             stack.clone(),
             handle.snapshots.clone(),
@@ -358,7 +359,15 @@ async fn watch_temporal(
             .get(crate::service::TEMPORAL)
             .and_then(|v| v.snap.status.as_ref().map(|s| s.state));
         let cx = crate::temporal_api::Context::of(&stack);
+        let external = !stack.settings.enabled;
         let info = match state {
+            // An external Temporal is not ours to inspect: ask it.
+            _ if external => {
+                match tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx)).await {
+                    Ok(i) => i,
+                    Err(_) => continue,
+                }
+            }
             Some(State::Running) => {
                 match tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx)).await {
                     Ok(i) => i,

@@ -193,11 +193,15 @@ impl ServiceSpec {
             })
         };
         let mut env: Vec<(String, String)> = Vec::new();
-        if s.enabled && !c.env.contains_key("TEMPORAL_ADDRESS") {
-            env.push((
-                "TEMPORAL_ADDRESS".into(),
-                format!("127.0.0.1:{}", s.grpc_port),
-            ));
+        if !c.env.contains_key("TEMPORAL_ADDRESS") {
+            match (&s.external, s.enabled) {
+                (_, true) => env.push((
+                    "TEMPORAL_ADDRESS".into(),
+                    format!("127.0.0.1:{}", s.grpc_port),
+                )),
+                (Some(x), false) => env.push(("TEMPORAL_ADDRESS".into(), x.grpc.clone())),
+                (None, false) => {}
+            }
         }
         if !c.env.contains_key("STIGMER_SERVICE_NAME") {
             env.push(("STIGMER_SERVICE_NAME".into(), name.into()));

@@ -20,6 +20,10 @@ const MAX_QUEUES: usize = 50;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TemporalInfo {
+    /// An external Temporal's gRPC address (watched only); `None` for the
+    /// built-in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<String>,
     pub version: Option<String>,
     pub ui_url: Option<String>,
     /// The database file and its size; `None` when Temporal keeps its data
@@ -79,6 +83,8 @@ pub struct Context {
     pub db_path: Option<std::path::PathBuf>,
     /// Whether the server is ours (its persistence is then known).
     pub built_in: bool,
+    /// An external server's gRPC address.
+    pub external: Option<String>,
     /// Services: name, the process group of its running leader, and the
     /// task queues it declares.
     pub services: Vec<(String, Option<i32>, Vec<String>)>,
@@ -105,13 +111,25 @@ impl Context {
                 (c.spec.name.clone(), pgid, c.spec.task_queues.clone())
             })
             .collect();
-        Self {
-            http: format!("127.0.0.1:{}", s.http_port),
-            ui_url: Some(format!("http://127.0.0.1:{}", s.ui_port)),
-            db_path,
-            built_in: s.enabled,
-            services,
-            timeout: Duration::from_secs(1),
+        match (&s.external, s.enabled) {
+            (Some(x), false) => Self {
+                http: x.http.clone(),
+                ui_url: x.ui_url.clone(),
+                db_path: None,
+                built_in: false,
+                external: Some(x.grpc.clone()),
+                services,
+                timeout: Duration::from_secs(1),
+            },
+            _ => Self {
+                http: format!("127.0.0.1:{}", s.http_port),
+                ui_url: Some(format!("http://127.0.0.1:{}", s.ui_port)),
+                db_path,
+                built_in: s.enabled,
+                external: None,
+                services,
+                timeout: Duration::from_secs(1),
+            },
         }
     }
 
@@ -119,6 +137,7 @@ impl Context {
     /// without asking it.
     pub fn not_running(&self, why: &str) -> TemporalInfo {
         let mut info = TemporalInfo {
+            external: self.external.clone(),
             ui_url: self.ui_url.clone(),
             persistence: self.db_path.as_ref().map(|p| Persistence {
                 path: p.display().to_string(),

@@ -225,3 +225,79 @@ fn an_answer_temporal_would_not_give_is_an_error_not_a_crash() {
     assert!(human.contains("api       /api/v1/namespaces"), "{human}");
     env.ok(&["local", "stop"]);
 }
+
+#[test]
+fn an_external_temporal_is_watched_never_touched() {
+    let env = Env::new("tp-external");
+    // A Temporal that is not stigmer's, on this test's ports.
+    let mut server = Reaped(
+        Command::new(temporal_bin())
+            .args(["server", "start-dev", "--ip", "127.0.0.1", "--headless"])
+            .args(["--port", &env.port.to_string()])
+            .args(["--http-port", &env.http_port().to_string()])
+            .args(["--log-level", "error"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("a Temporal of its own"),
+    );
+    let address = format!("127.0.0.1:{}", env.port);
+    let api = env.port + 1;
+    env.write_config(&format!(
+        "enabled = false\naddress = {address:?}\nui_url = \"http://127.0.0.1:9/\"\n\n\
+         [services.api]\ncommand = [{FIXTURE:?}, \"--http\", \"{api}\"]\nports = [{api}]\n\
+         ready = {{ http = \"http://127.0.0.1:{api}/\" }}\n"
+    ));
+    let stack = || -> Value {
+        serde_json::from_str(&env.ok(&["local", "status", "--json"])).expect("status JSON")
+    };
+    let mut v = Value::Null;
+    let up = wait_until(Duration::from_secs(30), || {
+        v = stack();
+        v["temporal"]["version"].is_string()
+    });
+    assert!(up, "{v:#}");
+    let t = &v["temporal"];
+    assert_eq!(t["external"], address.as_str(), "{t:#}");
+    assert!(t["error"].is_null() && t["persistence"].is_null(), "{t:#}");
+    assert!(!t["warnings"].to_string().contains("in memory"), "{t:#}");
+    assert_eq!(t["ui_url"], "http://127.0.0.1:9/");
+    assert!(
+        v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["name"] != "temporal"),
+        "no built-in service: {v:#}"
+    );
+
+    // The services are pointed at it.
+    env.ok(&["local", "start"]);
+    let pid = pid_of(&env, "api");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(environ
+        .split(|b| *b == 0)
+        .any(|kv| kv == format!("TEMPORAL_ADDRESS={address}").as_bytes()));
+    let human = env.ok(&["local", "status"]);
+    assert!(
+        human.contains(&format!("temporal (external, {address}: watched only)")),
+        "{human}"
+    );
+    // Stopping the stack leaves it alone.
+    env.ok(&["local", "stop"]);
+    assert!(
+        matches!(server.0.try_wait(), Ok(None)),
+        "the external Temporal still runs"
+    );
+    let t = stack()["temporal"].clone();
+    assert!(t["error"].is_null(), "{t:#}");
+    // Gone: the panel says so, no crash.
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let t = stack()["temporal"].clone();
+    assert!(
+        t["error"].as_str().is_some_and(|e| e.contains("refuses")),
+        "{t:#}"
+    );
+}

@@ -758,6 +758,7 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
     a.on_key(key(KeyCode::Char('w')));
     assert!(!a.show_temporal, "nothing to show yet");
     a.temporal = Some(TemporalInfo {
+        external: None,
         version: Some("1.32.0".into()),
         ui_url: Some("http://127.0.0.1:8233".into()),
         persistence: Some(Persistence {
