@@ -95,6 +95,7 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
             temporal_tx,
         ))
     });
+    app.has_temporal = temporal_task.is_some();
     let mut terminal = ratatui::try_init().context("cannot open the terminal (is this a TTY?)")?;
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     let mut session = Session {

@@ -8,6 +8,16 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub const MAX_LINE: usize = 4096;
+const LAST: usize = 64;
+
+/// How a rotation moved the bytes a follower was at.
+enum Moved {
+    /// The first `k` bytes were cut out: the same bytes are `k` earlier.
+    Collapsed(u64),
+    /// We were behind what went to `.1` (`k` bytes): read the rest there,
+    /// then the live file from its start.
+    ReadOld(u64),
+}
 const READ_CAP: usize = 1 << 20;
 
 pub struct LogTail {
@@ -18,6 +28,9 @@ pub struct LogTail {
     partial: Vec<u8>,
     /// The identity of `<path>.1` last seen (a rotation replaces it).
     rot_id: Option<(u64, i64, i64)>,
+    /// The last bytes read (up to [`LAST`]): where they are now tells how a
+    /// rotation moved the file.
+    last: Vec<u8>,
     /// Lines dropped because a poll hit its read cap (the rest comes next poll).
     pub truncations: u64,
 }
@@ -32,6 +45,7 @@ impl LogTail {
             pos: 0,
             partial: vec![],
             rot_id: None,
+            last: Vec::new(),
             truncations: 0,
         };
         t.rot_id = t.rotated_id();
@@ -42,7 +56,20 @@ impl LogTail {
             }
             t.file = Some(f);
         }
+        t.remember_before(t.pos);
         t
+    }
+
+    /// The bytes before `pos`, as if just read (to recognise them after a
+    /// rotation).
+    fn remember_before(&mut self, pos: u64) {
+        self.last.clear();
+        let Some(f) = self.file.as_mut() else { return };
+        let n = pos.min(LAST as u64);
+        let mut buf = vec![0u8; n as usize];
+        if f.seek(SeekFrom::Start(pos - n)).is_ok() && f.read_exact(&mut buf).is_ok() {
+            self.last = buf;
+        }
     }
 
     /// Follows from byte `offset` (from the end if the file is shorter now).
@@ -50,6 +77,7 @@ impl LogTail {
         let mut t = Self::at_end(path);
         if offset <= t.pos {
             t.pos = offset;
+            t.remember_before(offset);
         }
         t
     }
@@ -105,22 +133,26 @@ impl LogTail {
             self.file = crate::state::open_read_nofollow(&self.path).ok();
             self.ino = meta.as_ref().map(|m| m.ino()).unwrap_or(0);
             self.pos = 0;
+            self.last.clear();
             self.rot_id = self.rotated_id(); // that `.1` is the file we just finished
-        } else if let Some(k) = self.rotated_since() {
-            // Our rotation moved the file's first `k` bytes to a new `.1`
-            // (see `rotate`): what we had not read of them is there, and
-            // the rest is now `k` bytes earlier. Seen by `.1` changing, not
-            // by the size: the file may have grown back past us already.
-            if k <= self.pos {
-                self.pos -= k;
-            } else {
-                self.read_rotated(k, &mut out);
-                self.pos = 0;
+        } else if let Some(moved) = self.rotation_seen() {
+            // Our rotation moved the file's first bytes to a new `.1` (see
+            // `rotate`): what we had not read of them is there, and the rest
+            // is now that much earlier. Seen by `.1` changing (the file may
+            // have grown back past us already), and checked against the
+            // last bytes we read, so a half-done rotation is not misread.
+            match moved {
+                Moved::Collapsed(k) => self.pos -= k,
+                Moved::ReadOld(k) => {
+                    self.read_rotated(k, &mut out);
+                    self.pos = 0;
+                }
             }
         } else if meta.as_ref().is_some_and(|m| m.len() < self.pos) {
             // Truncated by someone else: start again from the top.
             self.pos = 0;
             self.partial.clear();
+            self.last.clear();
         }
         self.read_new(&mut out);
         out
@@ -132,17 +164,57 @@ impl LogTail {
         Some((m.ino(), m.ctime(), m.ctime_nsec()))
     }
 
-    /// The size of `.1` if a rotation made a new one since the last look.
-    fn rotated_since(&mut self) -> Option<u64> {
+    /// A rotation since the last look, once it is complete and the bytes we
+    /// read last are found where it put them.
+    fn rotation_seen(&mut self) -> Option<Moved> {
         let id = self.rotated_id();
         if id == self.rot_id {
             return None;
         }
+        let old = crate::rotate::old_path(&self.path, 1);
+        let k = std::fs::symlink_metadata(&old).ok().map(|m| m.len());
+        let Some(k) = k.filter(|_| id.is_some()) else {
+            self.rot_id = id; // `.1` went away: nothing to follow there
+            return None;
+        };
+        let at = |path: &Path, end: u64| -> bool {
+            let n = self.last.len() as u64;
+            if end < n {
+                return false;
+            }
+            let Ok(mut f) = crate::state::open_read_nofollow(path) else {
+                return false;
+            };
+            let mut buf = vec![0u8; n as usize];
+            f.seek(SeekFrom::Start(end - n)).is_ok()
+                && f.read_exact(&mut buf).is_ok()
+                && buf == self.last
+        };
+        let live_len = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let verdict = if self.last.is_empty() {
+            // Nothing read to check against: wait until the live file has
+            // lost what `.1` got, then read `.1` from our position.
+            if live_len >= k && live_len >= self.pos {
+                return None;
+            }
+            Some(Moved::ReadOld(k))
+        } else if live_len >= self.pos && at(&self.path, self.pos) {
+            // `.1` is new but the live file has not moved yet: look again.
+            return None;
+        } else if k <= self.pos && at(&self.path, self.pos - k) {
+            Some(Moved::Collapsed(k))
+        } else if self.pos <= k && at(&old, self.pos) {
+            Some(Moved::ReadOld(k))
+        } else {
+            None
+        };
         self.rot_id = id;
-        id?;
-        std::fs::symlink_metadata(crate::rotate::old_path(&self.path, 1))
-            .ok()
-            .map(|m| m.len())
+        verdict.or_else(|| {
+            // Neither: not a rotation of ours; start again from the top.
+            self.partial.clear();
+            self.last.clear();
+            Some(Moved::Collapsed(self.pos))
+        })
     }
 
     /// What `.1` holds past our position (moved before we read it).
@@ -174,6 +246,16 @@ impl LogTail {
             self.truncations += 1;
         }
         self.pos += n as u64;
+        if n > 0 {
+            let keep = buf.len().min(LAST);
+            if keep == LAST {
+                self.last.clear();
+            } else {
+                let drop = (self.last.len() + keep).saturating_sub(LAST);
+                self.last.drain(..drop);
+            }
+            self.last.extend_from_slice(&buf[buf.len() - keep..]);
+        }
         let mut start = 0;
         for (i, b) in buf.iter().enumerate() {
             if *b == b'\n' {

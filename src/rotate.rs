@@ -81,7 +81,8 @@ pub(crate) fn rotate_with(path: &Path, keep: u32, collapse_ok: bool) -> io::Resu
     if !meta.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
-    // Make room: .keep-1 → .keep, …, .1 → .2 (the oldest is replaced).
+    let staging = old_path(path, 0); // `<name>.log.0`, never kept
+                                     // Make room: .keep-1 → .keep, …, .1 → .2 (the oldest is replaced).
     let mut out: Box<dyn Write> = if keep == 0 {
         Box::new(io::sink())
     } else {
@@ -91,20 +92,33 @@ pub(crate) fn rotate_with(path: &Path, keep: u32, collapse_ok: bool) -> io::Resu
                 std::fs::rename(&from, old_path(path, n + 1))?;
             }
         }
-        let first = old_path(path, 1);
-        let _ = std::fs::remove_file(&first);
-        Box::new(crate::state::open_private(&first, true)?)
+        // Written under a temporary name, put in place when complete: a
+        // follower never sees a half-written `.1`.
+        let _ = std::fs::remove_file(&staging);
+        Box::new(crate::state::open_private(&staging, true)?)
     };
     let block = meta.blksize().max(512);
     let aligned = meta.len() / block * block;
     // The block-aligned prefix first; then, if it can be cut out, done.
     io::copy(&mut (&mut live).take(aligned), &mut out)?;
     out.flush()?;
-    if aligned > 0 && collapse_ok && collapse(&live, aligned).is_ok() {
-        return Ok(Rotated {
-            moved: aligned,
-            lossless: true,
-        });
+    // Once: the open file keeps receiving the copy under its new name.
+    let publish = || -> io::Result<()> {
+        if keep > 0 && std::fs::symlink_metadata(&staging).is_ok() {
+            std::fs::rename(&staging, old_path(path, 1))?;
+        }
+        Ok(())
+    };
+    // `.1` is in place, complete, before the live file changes: a follower
+    // that sees it waits until the bytes it read last have moved.
+    if aligned > 0 && collapse_ok && collapse_possible(&live) {
+        publish()?;
+        if collapse(&live, aligned).is_ok() {
+            return Ok(Rotated {
+                moved: aligned,
+                lossless: true,
+            });
+        }
     }
     // Cannot collapse: copy up to the end (appends during the copy
     // included), then truncate at once.
@@ -118,10 +132,25 @@ pub(crate) fn rotate_with(path: &Path, keep: u32, collapse_ok: bool) -> io::Resu
         }
     }
     out.flush()?;
+    publish()?;
     live.set_len(0)?;
     Ok(Rotated {
         moved,
         lossless: false,
+    })
+}
+
+/// Whether the file system can collapse a range of this file (there is no
+/// dry run of `fallocate`, so ask the file system's type).
+fn collapse_possible(f: &File) -> bool {
+    // ext4 and XFS collapse ranges; tmpfs, overlayfs, NFS… do not.
+    const EXT4: i64 = 0xEF53;
+    const XFS: i64 = 0x5846_5342;
+    rustix::fs::fstatfs(f).is_ok_and(|s| {
+        // Its width differs between architectures.
+        #[allow(clippy::unnecessary_cast)]
+        let t = s.f_type as i64;
+        t == EXT4 || t == XFS
     })
 }
 

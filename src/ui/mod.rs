@@ -121,6 +121,8 @@ pub struct App {
     pub temporal: Option<crate::temporal_api::TemporalInfo>,
     /// The Temporal panel instead of the processes (`w`).
     pub show_temporal: bool,
+    /// The stack has a Temporal to look into (built-in or external).
+    pub has_temporal: bool,
     /// A URL to open in a browser (`o`), for the I/O around the UI.
     pub open_url: Option<String>,
     /// CPU and memory over the last ten minutes, by service index.
@@ -168,6 +170,7 @@ impl App {
             usage: Vec::new(),
             temporal: None,
             show_temporal: false,
+            has_temporal: false,
             open_url: None,
             dirty: true,
         };
@@ -460,10 +463,11 @@ impl App {
             }
             UiAction::PrettyJson => self.pretty_json = !self.pretty_json,
             UiAction::ToggleTemporal => {
-                if self.temporal.is_none() {
-                    self.notice = Some("no built-in Temporal in this stack".into());
-                } else {
+                if self.has_temporal || self.temporal.is_some() {
                     self.show_temporal = !self.show_temporal;
+                } else {
+                    self.notice =
+                        Some("no Temporal in this stack (built-in off, no address)".into());
                 }
             }
             UiAction::OpenUi => match self.temporal.as_ref().and_then(|t| t.ui_url.clone()) {

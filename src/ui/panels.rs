@@ -69,7 +69,7 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
     draw_service(app, f, service, now);
     draw_ports(app, f, ports);
     draw_lock(app, f, lock);
-    if app.show_temporal && app.temporal.is_some() {
+    if app.show_temporal {
         draw_temporal(app, f, procs);
     } else {
         draw_processes(app, f, procs);
@@ -660,7 +660,16 @@ fn draw_processes(app: &App, f: &mut Frame, area: Rect) {
 /// with their workflows by status, then each task queue with its pollers,
 /// tied to local PIDs and services.
 fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
-    let Some(t) = &app.temporal else { return };
+    let Some(t) = &app.temporal else {
+        f.render_widget(
+            Paragraph::new("asking Temporal…").block(block(
+                "Temporal · w processes".into(),
+                app.focus == Focus::Processes,
+            )),
+            area,
+        );
+        return;
+    };
     let mut lines: Vec<Line> = Vec::new();
     let data = match &t.persistence {
         Some(p) => format!(

@@ -756,7 +756,12 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
     use crate::temporal_api::{Namespace, Persistence, Poller, TaskQueue, TemporalInfo};
     let mut a = stack_app();
     a.on_key(key(KeyCode::Char('w')));
-    assert!(!a.show_temporal, "nothing to show yet");
+    assert!(!a.show_temporal, "no Temporal known");
+    assert!(a.notice.as_deref().unwrap().contains("no Temporal"));
+    a.has_temporal = true;
+    a.on_key(key(KeyCode::Char('w')));
+    assert!(screen(&a, 140, 40).contains("asking Temporal…"));
+    a.on_key(key(KeyCode::Char('w')));
     a.temporal = Some(TemporalInfo {
         external: None,
         version: Some("1.32.0".into()),
