@@ -517,5 +517,23 @@ mod tests {
         });
         let e = info.error.unwrap();
         assert!(e.contains("not the JSON"), "{e}");
+        // A server that accepts and never answers: bounded, and it says so.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let held = std::thread::spawn(move || {
+            let s = l.accept();
+            std::thread::sleep(Duration::from_millis(1500));
+            drop(s);
+        });
+        let t0 = std::time::Instant::now();
+        let info = fetch(&Context {
+            http: format!("127.0.0.1:{port}"),
+            timeout: Duration::from_millis(300),
+            ..Default::default()
+        });
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        let e = info.error.unwrap();
+        assert!(e.contains("did not answer"), "{e}");
+        let _ = held.join();
     }
 }

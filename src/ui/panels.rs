@@ -627,8 +627,17 @@ fn draw_processes(app: &App, f: &mut Frame, area: Rect) {
                 mark,
                 Span::raw(format!("{cpu:.1}")),
                 Span::raw(format!("{:.0}M", mem as f64 / 1_048_576.0)),
-                Span::raw(p.cmd.clone()),
             ]);
+            // The task queues this process polls, from Temporal's pollers.
+            let polls = polled_by(app, p.pid);
+            if polls.is_empty() {
+                cells.push(Span::raw(p.cmd.clone()));
+            } else {
+                cells.push(Span::styled(
+                    format!("⇄ {} · {}", polls.join(", "), p.cmd),
+                    Style::new().fg(Color::Cyan),
+                ));
+            }
             Row::new(cells)
         })
         .collect();
@@ -754,6 +763,19 @@ fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
             )),
         area,
     );
+}
+
+/// The task queues process `pid` polls (Temporal's view, tied to PIDs).
+fn polled_by(app: &App, pid: i32) -> Vec<String> {
+    let mut qs: Vec<String> = app
+        .temporal
+        .iter()
+        .flat_map(|t| &t.task_queues)
+        .filter(|q| q.pollers.iter().any(|p| p.pid == Some(pid)))
+        .map(|q| q.name.clone())
+        .collect();
+    qs.dedup();
+    qs
 }
 
 fn draw_events(app: &App, f: &mut Frame, area: Rect) {

@@ -830,3 +830,31 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
     a.on_key(key(KeyCode::Char('w')));
     assert!(screen(&a, 140, 40).contains("Processes"));
 }
+
+#[test]
+fn a_process_that_polls_a_task_queue_says_so_in_the_tree() {
+    use crate::temporal_api::{Poller, TaskQueue, TemporalInfo};
+    let mut a = app(snapshot(Phase::Running, running(4242)));
+    a.temporal = Some(TemporalInfo {
+        task_queues: vec![TaskQueue {
+            namespace: "default".into(),
+            name: "hello".into(),
+            pollers: vec![Poller {
+                kind: "workflow".into(),
+                identity: "4243@host".into(),
+                last_access: None,
+                pid: Some(4243),
+                service: Some("temporal".into()),
+            }],
+            running: 0,
+            oldest_running_secs: None,
+        }],
+        ..Default::default()
+    });
+    let text = screen(&a, 140, 40);
+    let row = text
+        .lines()
+        .find(|l| l.contains("4243") && l.contains("temporal-helper"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("⇄ hello · temporal-helper"), "{row}");
+}
