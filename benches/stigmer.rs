@@ -283,6 +283,15 @@ impl BenchTmux {
     fn screen(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "b"]).stdout).into_owned()
     }
+    /// `stigmer dash <args>` for `env`'s home and ports.
+    fn open_dash(&self, env: &Env, args: &str, w: u16, h: u16) {
+        let line = format!(
+            "{STIGMER} --home {} --port {} dash {args}",
+            env.home.display(),
+            env.port
+        );
+        self.open(&line, w, h);
+    }
 }
 impl Drop for BenchTmux {
     fn drop(&mut self) {
@@ -304,12 +313,7 @@ fn dashboard(table: &mut Table) {
     env.ok(&["local", "start"]);
     let bt = BenchTmux::new("dash");
     let tmux = |args: &[&str]| bt.run(args);
-    let line = format!(
-        "{STIGMER} --home {} --port {} dash",
-        env.home.display(),
-        env.port
-    );
-    bt.open(&line, 120, 40);
+    bt.open_dash(&env, "", 120, 40);
     let screen = || bt.screen();
     poll(Duration::from_secs(20), Duration::from_millis(20), || {
         screen().contains("RUNNING")
@@ -813,13 +817,8 @@ fn supervisor(table: &mut Table) {
     };
     let mut open = Stat::default();
     for _ in 0..rounds() {
-        let line = format!(
-            "{STIGMER} --home {} --port {} dash --no-start",
-            env.home.display(),
-            env.port
-        );
         let t0 = Instant::now();
-        bt.open(&line, 200, 50);
+        bt.open_dash(&env, "--no-start", 200, 50);
         let pids = [env.recorded_pid().unwrap(), pid_of("api"), pid_of("web")];
         poll(Duration::from_secs(20), Duration::from_millis(1), || {
             let s = screen();
@@ -840,12 +839,7 @@ fn supervisor(table: &mut Table) {
         "≤ 150 ms",
     );
 
-    let line = format!(
-        "{STIGMER} --home {} --port {} dash --no-start",
-        env.home.display(),
-        env.port
-    );
-    bt.open(&line, 200, 50);
+    bt.open_dash(&env, "--no-start", 200, 50);
     poll(Duration::from_secs(20), Duration::from_millis(5), || {
         screen().contains("attached to supervisor")
     })
@@ -1007,15 +1001,7 @@ fn logs(table: &mut Table) {
         fixture("web", env.port + 2)
     ));
     let bt = BenchTmux::new("logs");
-    bt.open(
-        &format!(
-            "{STIGMER} --home {} --port {} dash",
-            env.home.display(),
-            env.port
-        ),
-        160,
-        50,
-    );
+    bt.open_dash(&env, "", 160, 50);
     poll(Duration::from_secs(20), Duration::from_millis(20), || {
         bt.screen().matches(" running ").count() >= 3
     })
@@ -1149,15 +1135,7 @@ fn temporal_panel(table: &mut Table) {
 
     // The dash's idle CPU with the panel on.
     let bt = BenchTmux::new("tpanel");
-    bt.open(
-        &format!(
-            "{STIGMER} --home {} --port {} dash",
-            env.home.display(),
-            env.port
-        ),
-        160,
-        50,
-    );
+    bt.open_dash(&env, "", 160, 50);
     poll(Duration::from_secs(20), Duration::from_millis(20), || {
         bt.screen().contains("RUNNING")
     })

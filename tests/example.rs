@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use support::*;
@@ -12,22 +11,6 @@ use support::*;
 fn record(env: &Env, name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(env.home.join(format!("{name}.pid"))).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-fn temporal_cli(args: &[&str], timeout: Duration) -> String {
-    let child = Command::new(temporal_bin())
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("temporal CLI");
-    let out = wait_output(child, timeout, &format!("temporal {}", args.join(" ")));
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -24,19 +24,7 @@ fn pid_of(env: &Env, name: &str) -> i64 {
 }
 
 fn cli(args: &[&str]) -> String {
-    let child = Command::new(temporal_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("temporal CLI");
-    let out = wait_output(child, Duration::from_secs(30), "temporal CLI");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    temporal_cli(args, Duration::from_secs(30))
 }
 
 /// A child killed and reaped when dropped, even by a failing assertion.

