@@ -822,7 +822,7 @@ fn supervisor(table: &mut Table) {
         let pids = [env.recorded_pid().unwrap(), pid_of("api"), pid_of("web")];
         poll(Duration::from_secs(20), Duration::from_millis(1), || {
             let s = screen();
-            s.matches(" running ").count() >= 3
+            rows_running(&s, &["temporal", "api", "web"])
                 && s.contains("Events")
                 && pids.iter().all(|p| s.contains(&p.to_string()))
         })
@@ -1003,7 +1003,7 @@ fn logs(table: &mut Table) {
     let bt = BenchTmux::new("logs");
     bt.open_dash(&env, "", 160, 50);
     poll(Duration::from_secs(20), Duration::from_millis(20), || {
-        bt.screen().matches(" running ").count() >= 3
+        rows_running(&bt.screen(), &["temporal", "api", "web"])
     })
     .expect("stack up");
     let dash = bench_dash_pid(&bt);
@@ -1070,6 +1070,13 @@ fn bench_dash_pid(bt: &BenchTmux) -> i32 {
         .filter_map(|p| p.parse().ok())
         .find(|p| is_stigmer(*p))
         .expect("dash process")
+}
+
+/// Every named service's row in the services panel says running.
+fn rows_running(screen: &str, names: &[&str]) -> bool {
+    names
+        .iter()
+        .all(|n| screen.contains(&format!("{n:<16}running")))
 }
 
 /// CPU time this thread has used.

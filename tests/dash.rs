@@ -341,8 +341,9 @@ fn dash_on_a_stack_starts_it_selects_a_service_stops_it_and_the_other_keeps_runn
     let tmux = Tmux::new("stack");
     // No --no-start: opening the dash starts the autostart services.
     tmux.launch_with(&env, "dash", "");
+    // Their rows in the services panel (the events panel says "running" too).
     tmux.wait("both services running", Duration::from_secs(30), |s| {
-        s.contains("Services") && s.matches(" running ").count() >= 2
+        s.contains("temporal        running") && s.contains("api             running")
     });
     let temporal = env.recorded_pid().expect("temporal PID");
     let api_pid: i32 = serde_json::from_str::<serde_json::Value>(
@@ -532,7 +533,13 @@ fn temporal_panel_shows_the_workers_pid_next_to_its_task_queue() {
         50,
     );
     tmux.wait("the stack", Duration::from_secs(20), |s| {
-        s.matches(" running ").count() >= 3
+        [
+            "temporal        running",
+            "greeter         running",
+            "worker          running",
+        ]
+        .iter()
+        .all(|row| s.contains(row))
     });
     tmux.keys("w");
     tmux.wait(
