@@ -604,7 +604,11 @@ async fn temporal_info(
     };
     match ctxs.iter().position(|c| c.spec.name == TEMPORAL) {
         Some(i) => Some(match all[i].state {
-            inspect::State::Running => fetch(cx).await,
+            // Its readiness check just passed: ask it.
+            inspect::State::Running if all[i].ready() => fetch(cx).await,
+            // Running by the supervisor's word, but not answering now: do
+            // not wait on its API.
+            inspect::State::Running => cx.not_running("Temporal does not answer its API right now"),
             other => cx.not_running(&format!("Temporal is {}", other.name())),
         }),
         None if whole_stack && stack.settings.external.is_some() => Some(fetch(cx).await),

@@ -358,7 +358,7 @@ async fn watch_temporal(
         let state = snaps
             .borrow()
             .get(crate::service::TEMPORAL)
-            .and_then(|v| v.snap.status.as_ref().map(|s| s.state));
+            .and_then(|v| v.snap.status.as_ref().map(|s| (s.state, s.ready())));
         let cx = crate::temporal_api::Context::of(&stack);
         let external = !stack.settings.enabled;
         let info = match state {
@@ -369,13 +369,16 @@ async fn watch_temporal(
                     Err(_) => continue,
                 }
             }
-            Some(State::Running) => {
+            Some((State::Running, true)) => {
                 match tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx)).await {
                     Ok(i) => i,
                     Err(_) => continue,
                 }
             }
-            Some(other) => cx.not_running(&format!("Temporal is {}", other.name())),
+            Some((State::Running, false)) => {
+                cx.not_running("Temporal does not answer its API right now")
+            }
+            Some((other, _)) => cx.not_running(&format!("Temporal is {}", other.name())),
             None => cx.not_running("Temporal: not inspected yet"),
         };
         if tx.send(info).await.is_err() {
