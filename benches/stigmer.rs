@@ -299,6 +299,22 @@ impl Drop for BenchTmux {
     }
 }
 
+/// The idle window: `STIGMER_BENCH_IDLE_SECS`, default 30.
+fn idle_secs() -> u64 {
+    std::env::var("STIGMER_BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+}
+
+/// CPU of process `pid` over the next `secs` seconds, in % of one core.
+fn cpu_over(pid: i32, secs: u64) -> f64 {
+    let hz = 100.0; // USER_HZ
+    let t0 = proc_ticks(pid);
+    std::thread::sleep(Duration::from_secs(secs));
+    (proc_ticks(pid) - t0) as f64 / hz / secs as f64 * 100.0
+}
+
 fn proc_ticks(pid: i32) -> u64 {
     stat_field(pid, 14)
         .and_then(|u| u.parse::<u64>().ok())
@@ -319,34 +335,10 @@ fn dashboard(table: &mut Table) {
         screen().contains("RUNNING")
     })
     .expect("dash up");
-    let shell: i32 =
-        String::from_utf8_lossy(&tmux(&["display-message", "-p", "-t", "b", "#{pane_pid}"]).stdout)
-            .trim()
-            .parse()
-            .unwrap();
-    // The pane may run the command directly or under a shell.
-    let is_stigmer = |p: i32| {
-        std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "stigmer")
-    };
-    let dash = if is_stigmer(shell) {
-        shell
-    } else {
-        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .find(|p| is_stigmer(*p))
-            .expect("dash process")
-    };
+    let dash = bench_dash_pid(&bt);
 
-    let idle_secs = std::env::var("STIGMER_BENCH_IDLE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30u64);
-    let hz = 100.0; // USER_HZ
-    let t0 = proc_ticks(dash);
-    std::thread::sleep(Duration::from_secs(idle_secs));
-    let cpu = (proc_ticks(dash) - t0) as f64 / hz / idle_secs as f64 * 100.0;
+    let idle_secs = idle_secs();
+    let cpu = cpu_over(dash, idle_secs);
     table.row(
         &format!("dash idle CPU over {idle_secs} s, Temporal running"),
         format!("{cpu:.2} % of a core"),
@@ -749,14 +741,9 @@ fn supervisor(table: &mut Table) {
     let sup = sups[0];
 
     // Idle: three ready services, liveness checks every 2 s, nobody attached.
-    let idle_secs = std::env::var("STIGMER_BENCH_IDLE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30u64);
+    let idle_secs = idle_secs();
     std::thread::sleep(Duration::from_secs(2));
-    let t0 = proc_ticks(sup);
-    std::thread::sleep(Duration::from_secs(idle_secs));
-    let cpu = (proc_ticks(sup) - t0) as f64 / 100.0 / idle_secs as f64 * 100.0;
+    let cpu = cpu_over(sup, idle_secs);
     let rss = rss_kb(sup) as f64 / 1024.0;
     table.row(
         &format!("supervisor idle CPU over {idle_secs} s, 3 services"),
@@ -1026,9 +1013,7 @@ fn logs(table: &mut Table) {
     .expect("the floods shown");
     std::thread::sleep(Duration::from_millis(500));
     let peak = rss_kb(dash) as f64 / 1024.0;
-    let t0 = proc_ticks(dash);
-    std::thread::sleep(Duration::from_secs(10));
-    let cpu = (proc_ticks(dash) - t0) as f64 / 100.0 / 10.0 * 100.0;
+    let cpu = cpu_over(dash, 10);
     let rss = rss_kb(dash) as f64 / 1024.0;
     println!("  (dash RSS right after the flood: {peak:.1} MB)");
     table.row(
@@ -1153,13 +1138,8 @@ fn temporal_panel(table: &mut Table) {
     })
     .expect("panel shown");
     let dash = bench_dash_pid(&bt);
-    let idle_secs = std::env::var("STIGMER_BENCH_IDLE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30u64);
-    let t0 = proc_ticks(dash);
-    std::thread::sleep(Duration::from_secs(idle_secs));
-    let idle = (proc_ticks(dash) - t0) as f64 / 100.0 / idle_secs as f64 * 100.0;
+    let idle_secs = idle_secs();
+    let idle = cpu_over(dash, idle_secs);
     table.row(
         &format!("dash idle CPU over {idle_secs} s, Temporal panel on (1 000 running workflows)"),
         format!("{idle:.2} % of a core"),

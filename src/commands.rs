@@ -596,24 +596,17 @@ async fn temporal_info(
     all: &[Status],
     whole_stack: bool,
 ) -> Option<crate::temporal_api::TemporalInfo> {
-    let cx = crate::temporal_api::Context::of(stack);
-    let fetch = |cx: crate::temporal_api::Context| async move {
-        tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx))
-            .await
-            .unwrap_or_default()
+    let state = match ctxs.iter().position(|c| c.spec.name == TEMPORAL) {
+        Some(i) => Some((all[i].state, all[i].ready())),
+        None if whole_stack && stack.settings.external.is_some() => None,
+        None => return None,
     };
-    match ctxs.iter().position(|c| c.spec.name == TEMPORAL) {
-        Some(i) => Some(match all[i].state {
-            // Its readiness check just passed: ask it.
-            inspect::State::Running if all[i].ready() => fetch(cx).await,
-            // Running by the supervisor's word, but not answering now: do
-            // not wait on its API.
-            inspect::State::Running => cx.not_running("Temporal does not answer its API right now"),
-            other => cx.not_running(&format!("Temporal is {}", other.name())),
-        }),
-        None if whole_stack && stack.settings.external.is_some() => Some(fetch(cx).await),
-        None => None,
-    }
+    let cx = crate::temporal_api::Context::of(stack);
+    Some(
+        tokio::task::spawn_blocking(move || crate::temporal_api::look(&cx, state))
+            .await
+            .unwrap_or_default(),
+    )
 }
 
 /// The named service, or every one; an unknown name lists the known.

@@ -350,7 +350,6 @@ async fn watch_temporal(
     snaps: tokio::sync::watch::Receiver<StackSnapshot>,
     tx: mpsc::Sender<crate::temporal_api::TemporalInfo>,
 ) {
-    use crate::inspect::State;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -360,26 +359,10 @@ async fn watch_temporal(
             .get(crate::service::TEMPORAL)
             .and_then(|v| v.snap.status.as_ref().map(|s| (s.state, s.ready())));
         let cx = crate::temporal_api::Context::of(&stack);
-        let external = !stack.settings.enabled;
-        let info = match state {
-            // An external Temporal is not ours to inspect: ask it.
-            _ if external => {
-                match tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx)).await {
-                    Ok(i) => i,
-                    Err(_) => continue,
-                }
-            }
-            Some((State::Running, true)) => {
-                match tokio::task::spawn_blocking(move || crate::temporal_api::fetch(&cx)).await {
-                    Ok(i) => i,
-                    Err(_) => continue,
-                }
-            }
-            Some((State::Running, false)) => {
-                cx.not_running("Temporal does not answer its API right now")
-            }
-            Some((other, _)) => cx.not_running(&format!("Temporal is {}", other.name())),
-            None => cx.not_running("Temporal: not inspected yet"),
+        let Ok(info) =
+            tokio::task::spawn_blocking(move || crate::temporal_api::look(&cx, state)).await
+        else {
+            continue;
         };
         if tx.send(info).await.is_err() {
             return;

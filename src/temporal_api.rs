@@ -155,6 +155,27 @@ impl Context {
 
 const IN_MEMORY: &str = "Temporal keeps its data in memory: every workflow is lost when it stops";
 
+/// One look at Temporal: an external one is asked (it is only watched);
+/// the built-in one only when its readiness check just passed (`state`:
+/// its state and that check, from an inspection). Otherwise, what is known
+/// without asking.
+pub fn look(cx: &Context, state: Option<(crate::inspect::State, bool)>) -> TemporalInfo {
+    use crate::inspect::State;
+    if cx.external.is_some() {
+        return fetch(cx);
+    }
+    match state {
+        Some((State::Running, true)) => fetch(cx),
+        // Running by the supervisor's word, but not answering now: do not
+        // wait on its API.
+        Some((State::Running, false)) => {
+            cx.not_running("Temporal does not answer its API right now")
+        }
+        Some((other, _)) => cx.not_running(&format!("Temporal is {}", other.name())),
+        None => cx.not_running("Temporal: not inspected yet"),
+    }
+}
+
 /// One refresh. Never panics; whatever fails is in `error`.
 pub fn fetch(cx: &Context) -> TemporalInfo {
     let mut info = cx.not_running("");
@@ -278,6 +299,7 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), String
                 .or_default();
         }
     }
+    let host = hostname();
     for ((namespace, name), (running, oldest)) in queues.into_iter().take(MAX_QUEUES) {
         let mut pollers = Vec::new();
         for (kind, tq_type) in [
@@ -288,7 +310,7 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), String
             let d = api.get(&path, &[("taskQueueType", tq_type)])?;
             for p in d["pollers"].as_array().into_iter().flatten() {
                 let identity = p["identity"].as_str().unwrap_or_default().to_string();
-                let pid = local_pid(&identity);
+                let pid = local_pid_on(&identity, &host);
                 pollers.push(Poller {
                     kind: kind.into(),
                     last_access: p["lastAccessTime"].as_str().map(String::from),
@@ -411,9 +433,13 @@ fn snake(s: &str) -> String {
 /// The PID a poller's identity names (`<pid>@<host>`), when the host is
 /// this one and that process is alive here.
 pub fn local_pid(identity: &str) -> Option<i32> {
+    local_pid_on(identity, &hostname())
+}
+
+/// [`local_pid`] with this machine's name already read.
+fn local_pid_on(identity: &str, ours: &str) -> Option<i32> {
     let (pid, host) = identity.split_once('@')?;
     let pid: i32 = pid.trim().parse().ok().filter(|p| *p > 1)?;
-    let ours = hostname();
     let host = host.split(['@', ' ']).next().unwrap_or(host);
     if host != ours && host != "localhost" {
         return None;

@@ -346,12 +346,7 @@ fn dash_on_a_stack_starts_it_selects_a_service_stops_it_and_the_other_keeps_runn
         s.contains("temporal        running") && s.contains("api             running")
     });
     let temporal = env.recorded_pid().expect("temporal PID");
-    let api_pid: i32 = serde_json::from_str::<serde_json::Value>(
-        &std::fs::read_to_string(env.home.join("api.pid")).unwrap(),
-    )
-    .unwrap()["pid"]
-        .as_i64()
-        .unwrap() as i32;
+    let api_pid = env.pid_of("api").expect("api PID");
     // Select the api, stop it: only it stops.
     tmux.keys("]");
     tmux.wait("the api selected", Duration::from_secs(5), |s| {
@@ -520,10 +515,7 @@ fn temporal_panel_shows_the_workers_pid_next_to_its_task_queue() {
     let config = env.example_stack(env.port + 1);
     env.config = Some(config.clone());
     env.ok(&["local", "start"]);
-    let text = std::fs::read_to_string(env.home.join("worker.pid")).unwrap();
-    let wpid = serde_json::from_str::<serde_json::Value>(&text).unwrap()["pid"]
-        .as_i64()
-        .unwrap();
+    let wpid = env.pid_of("worker").expect("worker PID");
     let tmux = Tmux::new("tpanel");
     tmux.launch_sized(
         &env,

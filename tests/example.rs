@@ -9,8 +9,7 @@ use std::time::Duration;
 use support::*;
 
 fn record(env: &Env, name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(env.home.join(format!("{name}.pid"))).unwrap();
-    serde_json::from_str(&text).unwrap()
+    env.record_of(name).expect("a PID file")
 }
 
 #[test]

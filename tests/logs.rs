@@ -9,16 +9,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// A child killed and reaped when dropped, even by a failing assertion.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Every file of a rotated log, oldest first, as one text.
 fn all_of(env: &Env, name: &str, keep: u32) -> String {
     let live = env.home.join(format!("logs/{name}.log"));
@@ -203,10 +193,25 @@ fn logs_filters_by_level_pattern_and_time_on_the_real_temporal_log() {
     let got: Vec<&str> = out.lines().collect();
     assert!(got.len() >= expected.len(), "{out}");
     assert_eq!(&got[..expected.len()], &expected[..]);
-    assert!(env
-        .ok(&["local", "logs", "--since", "0s", "--grep", "msg="])
-        .lines()
-        .all(|l| l.contains("time=2")));
+    // A line stamped an hour ahead (local time, as Temporal writes) is the
+    // only one written "since now".
+    let ahead = jiff::Zoned::now()
+        .checked_add(jiff::Span::new().hours(1))
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3f")
+        .to_string();
+    let marker = format!("time={ahead} level=INFO msg=\"from the future\"");
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(env.home.join("logs/temporal.log"))
+            .unwrap();
+        writeln!(f, "{marker}").unwrap();
+    }
+    let now = env.ok(&["local", "logs", "--since", "0s", "--grep", "msg="]);
+    assert!(now.lines().all(|l| l.contains("time=2")), "{now}");
+    assert!(now.lines().any(|l| l == marker), "{now}");
 
     // --json: one object a line.
     let out = env.ok(&["local", "logs", "--json", "--level", "info", "-n", "5"]);

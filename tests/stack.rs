@@ -30,14 +30,12 @@ fn http_service(name: &str, port: u16, more: &[&str], extra: &str) -> String {
 }
 
 fn pid_record(env: &Env, name: &str) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(env.home.join(format!("{name}.pid"))).ok()?;
-    serde_json::from_str(&text).ok()
+    env.record_of(name)
 }
 
 fn pid_of(env: &Env, name: &str) -> i32 {
-    pid_record(env, name)
-        .and_then(|r| r["pid"].as_i64())
-        .unwrap_or_else(|| panic!("{name} has no PID file")) as i32
+    env.pid_of(name)
+        .unwrap_or_else(|| panic!("{name} has no PID file"))
 }
 
 fn ms(rec: &serde_json::Value, key: &str) -> u64 {

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -17,24 +17,11 @@ fn temporal_of(env: &Env) -> Value {
 }
 
 fn pid_of(env: &Env, name: &str) -> i64 {
-    let text = std::fs::read_to_string(env.home.join(format!("{name}.pid"))).unwrap();
-    serde_json::from_str::<Value>(&text).unwrap()["pid"]
-        .as_i64()
-        .unwrap()
+    env.pid_of(name).expect("a PID file") as i64
 }
 
 fn cli(args: &[&str]) -> String {
     temporal_cli(args, Duration::from_secs(30))
-}
-
-/// A child killed and reaped when dropped, even by a failing assertion.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn pollers_on<'a>(t: &'a Value, queue: &str) -> Vec<&'a Value> {

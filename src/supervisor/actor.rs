@@ -71,6 +71,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// CPU % and resident bytes of all the processes shown, summed.
+    pub fn usage_total(&self) -> (f32, u64) {
+        self.usage
+            .values()
+            .fold((0.0, 0), |(c, m), (c2, m2)| (c + c2, m + m2))
+    }
+
     pub fn empty() -> Self {
         Self {
             phase: Phase::Stopped,

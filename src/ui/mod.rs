@@ -218,11 +218,7 @@ impl App {
             .resize_with(stack.services.len(), Default::default);
         for (h, v) in self.usage.iter_mut().zip(&stack.services) {
             if let Some(at) = v.snap.status_at {
-                let (cpu, rss) = v
-                    .snap
-                    .usage
-                    .values()
-                    .fold((0.0f32, 0u64), |(c, m), (c2, m2)| (c + c2, m + m2));
+                let (cpu, rss) = v.snap.usage_total();
                 h.record(at, cpu, rss);
             }
         }

@@ -168,10 +168,7 @@ fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) {
                 Some(st) if st.pid.is_some() => Span::styled("no", Style::new().fg(WARN)),
                 _ => Span::styled("-", Style::new().fg(DIM)),
             };
-            let (cpu, mem) = s
-                .usage
-                .values()
-                .fold((0.0f32, 0u64), |(c, m), (c2, m2)| (c + c2, m + m2));
+            let (cpu, mem) = s.usage_total();
             let note = v
                 .note
                 .clone()
@@ -216,8 +213,8 @@ fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         .stack
         .services
         .iter()
-        .flat_map(|v| v.snap.usage.values())
-        .fold((0.0f32, 0u64), |(c, m), (c2, m2)| (c + c2, m + m2));
+        .map(|v| v.snap.usage_total())
+        .fold((0.0, 0), |(c, m), (c2, m2)| (c + c2, m + m2));
     rows.push(
         Row::new(vec![
             Span::raw(""),

