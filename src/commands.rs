@@ -350,9 +350,11 @@ async fn supervise(stack: Stack) -> Result<ExitCode> {
         false,
         "signal received: leaving the services running for the next supervisor",
     );
-    let _ = handle.join.await;
+    let mut handle = handle;
+    let _ = (&mut handle.join).await;
     rotator.abort();
     drop(server);
+    handle.hand_over(&stack);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -575,11 +577,16 @@ fn worst(states: impl Iterator<Item = State>) -> State {
 fn status_json(
     name: &str,
     st: &Status,
+    usage: Option<(f32, u64)>,
     temporal: Option<&crate::temporal_api::TemporalInfo>,
 ) -> Result<serde_json::Value> {
     let mut v = serde_json::to_value(st)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("name".into(), name.into());
+        // CPU as percent of one core over the last USAGE_WINDOW, and
+        // resident bytes, of all the service's processes; null when none.
+        o.insert("cpu_percent".into(), usage.map(|u| u.0).into());
+        o.insert("rss_bytes".into(), usage.map(|u| u.1).into());
         if let Some(t) = temporal.filter(|_| name == TEMPORAL) {
             o.insert("temporal".into(), serde_json::to_value(t)?);
         }
@@ -620,10 +627,56 @@ fn one_or_all<'a>(stack: &'a Stack, name: Option<&str>) -> Result<Vec<&'a std::s
     }
 }
 
+/// CPU (percent of one core, over [`USAGE_WINDOW`]) and resident bytes of
+/// each service's processes, from the kernel's tick counts; `None` for a
+/// service with no process.
+async fn usage_of(all: &[Status]) -> Vec<Option<(f32, u64)>> {
+    let procs = |st: &Status| -> Vec<crate::process::ProcEntry> {
+        st.members
+            .iter()
+            .chain(&st.escaped)
+            .chain(&st.orphans)
+            .cloned()
+            .collect()
+    };
+    if all.iter().all(|st| procs(st).is_empty()) {
+        return all.iter().map(|_| None).collect();
+    }
+    let t0 = std::time::Instant::now();
+    tokio::time::sleep(USAGE_WINDOW).await;
+    let secs = t0.elapsed().as_secs_f64();
+    let hz = inspect::ticks_per_sec();
+    let page = rustix::param::page_size() as u64;
+    all.iter()
+        .map(|st| {
+            let now: Vec<(u64, u64)> = procs(st)
+                .iter()
+                .filter_map(|p| {
+                    let s = crate::process::read_stat(p.pid).ok()?;
+                    let ticks = (s.utime + s.stime).saturating_sub(p.cpu_ticks);
+                    (s.start_ticks == p.start_ticks).then_some((ticks, s.rss_pages * page))
+                })
+                .collect();
+            (!now.is_empty()).then(|| {
+                let ticks = now.iter().map(|n| n.0).sum();
+                let rss = now.iter().map(|n| n.1).sum();
+                (crate::process::usage::percent(ticks, hz, secs), rss)
+            })
+        })
+        .collect()
+}
+
+/// How long `status` watches the services' CPU time for its figure (30
+/// ticks at 100 Hz: a resolution of about 3 points).
+const USAGE_WINDOW: Duration = Duration::from_millis(300);
+
 async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitCode> {
     let ctxs = one_or_all(stack, name.as_deref())?;
     let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
     let temporal = temporal_info(stack, &ctxs, &all, name.is_none()).await;
+    let usage = usage_of(&all).await;
+    let socket = stack.settings.state.socket_path();
+    let supervisor = control::supervisor_summary(&socket).await;
     let external = stack
         .settings
         .external
@@ -631,17 +684,17 @@ async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitC
         .filter(|_| !stack.settings.enabled);
     if json {
         let v = if name.is_some() {
-            status_json(&ctxs[0].spec.name, &all[0], temporal.as_ref())?
+            status_json(&ctxs[0].spec.name, &all[0], usage[0], temporal.as_ref())?
         } else {
             let services = ctxs
                 .iter()
                 .zip(&all)
-                .map(|(c, st)| status_json(&c.spec.name, st, temporal.as_ref()))
+                .zip(&usage)
+                .map(|((c, st), u)| status_json(&c.spec.name, st, *u, temporal.as_ref()))
                 .collect::<Result<Vec<_>>>()?;
-            let socket = stack.settings.state.socket_path();
             let mut v = serde_json::json!({
                 "state": worst(all.iter().map(|s| s.state)),
-                "supervisor": control::supervisor_summary(&socket).await,
+                "supervisor": supervisor,
                 "services": services,
             });
             if let (Some(_), Some(t)) = (external, &temporal) {
@@ -653,26 +706,29 @@ async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitC
         crate::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
+    crate::outln!("{}", human_supervisor(supervisor.as_ref()));
     if name.is_none() && ctxs.len() > 1 {
-        for (c, st) in ctxs.iter().zip(&all) {
-            crate::outln!(
-                "{:<16} {:<10} {}",
-                c.spec.name,
-                st.state.name(),
-                st.pid
-                    .map(|p| format!("PID {p}"))
-                    .unwrap_or_else(|| "-".into())
-            );
+        crate::outln!(
+            "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  last exit",
+            "service",
+            "state",
+            "PID",
+            "restarts",
+            "CPU",
+            "memory"
+        );
+        for ((c, st), u) in ctxs.iter().zip(&all).zip(&usage) {
+            crate::outln!("{}", human_row(&c.spec.name, st, *u));
         }
-        for (c, st) in ctxs.iter().zip(&all) {
+        for ((c, st), u) in ctxs.iter().zip(&all).zip(&usage) {
             crate::outln!("\n── {} ──", c.spec.name);
-            crate::out!("{}", human_status(st));
+            crate::out!("{}", human_status(st, *u));
             if let Some(t) = temporal.as_ref().filter(|_| c.spec.name == TEMPORAL) {
                 crate::out!("{}", human_temporal(t));
             }
         }
     } else {
-        crate::out!("{}", human_status(&all[0]));
+        crate::out!("{}", human_status(&all[0], usage[0]));
         if let Some(t) = temporal.as_ref().filter(|_| external.is_none()) {
             crate::out!("{}", human_temporal(t));
         }
@@ -750,7 +806,9 @@ async fn foreground(stack: Stack) -> Result<ExitCode> {
             .send(StackCommand::Shutdown { stop: false })
             .await;
     }
-    let _ = handle.join.await;
+    let mut handle = handle;
+    let _ = (&mut handle.join).await;
+    handle.hand_over(&stack);
     Ok(exit(!failed))
 }
 
@@ -826,6 +884,7 @@ async fn logs(
     };
     let keep = stack.settings.rotation.keep;
     let mut tails = Vec::new();
+    let mut shown: Vec<Vec<crate::logquery::Entry>> = Vec::new();
     for c in &ctxs {
         let path = &c.spec.paths.log;
         if let Some(why) = crate::state::file_problem(path) {
@@ -838,9 +897,13 @@ async fn logs(
         let l = label(c);
         let end = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let mut reader = Reader::new(&query);
+        if named {
+            reader = reader.with_times();
+        }
+        let mut out = Vec::new();
         if query.is_empty() {
             for line in LogTail::last_lines(path, lines) {
-                print_log_line(&c.spec.name, &l, &reader.entry(line), json);
+                out.push(reader.entry(line));
             }
         } else {
             // Every kept file, oldest first; the last `lines` kept lines.
@@ -878,16 +941,25 @@ async fn logs(
                     c.spec.name
                 );
             }
-            for e in &kept.0 {
-                print_log_line(&c.spec.name, &l, e, json);
-            }
+            out.extend(kept.0);
         }
+        shown.push(out);
         tails.push((
             c.spec.name.clone(),
             l,
             LogTail::from_offset(path, end),
             reader,
         ));
+    }
+    // One log as it is; several merged in time order (the last `lines` of
+    // all), each line with its service's name.
+    let merged = crate::logquery::merge_by_time(shown);
+    for (i, e) in &merged[merged
+        .len()
+        .saturating_sub(if named { lines } else { usize::MAX })..]
+    {
+        let (name, l, ..) = &tails[*i];
+        print_log_line(name, l, e, json);
     }
     if !follow {
         return Ok(ExitCode::SUCCESS);
@@ -977,7 +1049,45 @@ pub fn human_temporal(t: &crate::temporal_api::TemporalInfo) -> String {
 }
 
 /// A compact table for people.
-pub fn human_status(st: &Status) -> String {
+/// Who supervises, in one line.
+fn human_supervisor(s: Option<&control::SupervisorSummary>) -> String {
+    match s {
+        Some(s) => format!(
+            "supervisor PID {} since {} ({} attached)",
+            s.pid, s.since, s.attached_clients
+        ),
+        None => "supervisor none: nothing restarts the services (`stigmer local start` starts one)"
+            .into(),
+    }
+}
+
+/// `12.5%` and `187M` (or `-`).
+fn human_usage(u: Option<(f32, u64)>) -> (String, String) {
+    match u {
+        Some((cpu, rss)) => (format!("{cpu:.1}%"), format!("{}M", rss >> 20)),
+        None => ("-".into(), "-".into()),
+    }
+}
+
+/// A service's line in the stack's table.
+fn human_row(name: &str, st: &Status, u: Option<(f32, u64)>) -> String {
+    let (cpu, mem) = human_usage(u);
+    let sup = st.supervisor.as_ref();
+    format!(
+        "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  {}",
+        name,
+        st.state.name(),
+        st.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+        sup.map(|s| s.restarts.to_string())
+            .unwrap_or_else(|| "-".into()),
+        cpu,
+        mem,
+        sup.and_then(|s| s.last_exit.clone())
+            .unwrap_or_else(|| "-".into()),
+    )
+}
+
+pub fn human_status(st: &Status, usage: Option<(f32, u64)>) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let pid = st
@@ -992,6 +1102,10 @@ pub fn human_status(st: &Status) -> String {
             .map(|u| format!("  up {u}s"))
             .unwrap_or_default()
     );
+    if usage.is_some() {
+        let (cpu, mem) = human_usage(usage);
+        let _ = writeln!(o, "usage     CPU {cpu} of a core, memory {mem}");
+    }
     let holders = st
         .lock
         .holders

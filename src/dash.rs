@@ -119,7 +119,7 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
         t.abort();
     }
     let Session {
-        handle,
+        mut handle,
         attached,
         server,
         stop_failed,
@@ -154,12 +154,13 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
             // bounded by the longest grace along the way.
             let grace: Duration = services.iter().map(|c| c.spec.grace).sum();
             let bound = grace + Duration::from_secs(15);
-            if tokio::time::timeout(bound, handle.join).await.is_err() {
+            if tokio::time::timeout(bound, &mut handle.join).await.is_err() {
                 crate::errln!(
                     "stigmer: the services did not stop within {bound:?}; run `stigmer local kill`"
                 );
                 return Ok(ExitCode::FAILURE);
             }
+            handle.hand_over(&stack);
             stopped_msg();
         }
         _ => {
@@ -168,45 +169,112 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
                 .commands
                 .send(StackCommand::Shutdown { stop: false })
                 .await;
-            let _ = tokio::time::timeout(Duration::from_secs(2), handle.join).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut handle.join).await;
             drop(server);
-            let running = app
-                .stack
+            // What our supervision ended with (the screen may be a refresh behind).
+            let running: Vec<(String, i32)> = handle
+                .snapshots
+                .borrow()
                 .services
                 .iter()
-                .any(|v| v.snap.status.as_ref().is_some_and(|s| s.pid.is_some()));
+                .filter_map(|v| {
+                    let pid = v.snap.pid.or(v.snap.status.as_ref()?.pid)?;
+                    Some((v.name.clone(), pid))
+                })
+                .collect();
             if let Some(a) = &attached {
                 crate::outln!(
                     "Detached; the supervisor (PID {}) goes on supervising.",
                     a.supervisor.pid
                 );
-            } else if supervising && running && !crate::control::unsupervised_by_env() {
-                // Supervision never silently ends: a detached supervisor
-                // adopts the services (same PIDs) once our lock is gone.
-                match crate::control::spawn_supervisor(&stack, port).await {
-                    Ok(mut c) => {
-                        let pid = c.hello().await.map(|s| s.pid).unwrap_or_default();
-                        crate::outln!("Supervision handed to a detached supervisor (PID {pid}); `stigmer local events` shows what it sees.");
+            } else if supervising && !running.is_empty() && !crate::control::unsupervised_by_env() {
+                // Supervision never silently ends. The hand-over is ordered:
+                // our history is saved and our lock let go first, then the
+                // detached supervisor starts, takes the lock, loads the
+                // history and adopts the services; we check it has the same
+                // PIDs before saying so.
+                handle.hand_over(&stack);
+                match hand_to_detached(&stack, port, &running).await {
+                    Ok(pid) => crate::outln!(
+                        "Supervision handed to a detached supervisor (PID {pid}), same PIDs; `stigmer local events` shows the history."
+                    ),
+                    Err(why) => {
+                        crate::errln!("stigmer: nobody supervises now: {why}");
+                        let list = running
+                            .iter()
+                            .map(|(n, p)| format!("{} (PID {p})", label(n)))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        crate::errln!(
+                            "stigmer: running unsupervised (not restarted if they crash): {list}; `stigmer local start` supervises them again"
+                        );
                     }
-                    Err(why) => crate::errln!("stigmer: nobody supervises now: {why}"),
                 }
+            } else {
+                handle.hand_over(&stack);
             }
-            for v in &app.stack.services {
-                if let Some(pid) = v.snap.status.as_ref().and_then(|s| s.pid) {
-                    crate::outln!(
-                        "{} left running (PID {pid}); `stigmer local stop{}` stops it.",
-                        label(&v.name),
-                        if one {
-                            String::new()
-                        } else {
-                            format!(" {}", v.name)
-                        }
-                    );
-                }
+            for (name, pid) in &running {
+                crate::outln!(
+                    "{} left running (PID {pid}); `stigmer local stop{}` stops it.",
+                    label(name),
+                    if one {
+                        String::new()
+                    } else {
+                        format!(" {name}")
+                    }
+                );
             }
         }
     }
     result.map(|_| ExitCode::SUCCESS)
+}
+
+/// Starts a detached supervisor (our lock already let go) and waits,
+/// bounded, until it supervises each of `running` with the same PID; its
+/// PID, or why not.
+async fn hand_to_detached(
+    stack: &Stack,
+    port: Option<u16>,
+    running: &[(String, i32)],
+) -> Result<i32, String> {
+    let c = crate::control::spawn_supervisor(stack, port).await?;
+    drop(c);
+    let socket = stack.settings.state.socket_path();
+    let mut a = crate::control::attach(&socket, Duration::from_secs(2))
+        .await
+        .ok_or("the new supervisor does not answer on its socket")?;
+    let pid = a.supervisor.pid;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut last = String::from("no view of the services yet");
+    loop {
+        let feed = tokio::time::timeout_at(deadline, a.feed.recv()).await;
+        match feed {
+            Err(_) => {
+                return Err(format!(
+                    "supervisor PID {pid} did not adopt the services within 10 s ({last})"
+                ))
+            }
+            Ok(None | Some(crate::control::Feed::Closed)) => {
+                return Err(format!("supervisor PID {pid} went away"))
+            }
+            Ok(Some(crate::control::Feed::Snapshot(view))) => {
+                let missing: Vec<String> = running
+                    .iter()
+                    .filter(|(n, p)| {
+                        !view
+                            .iter()
+                            .any(|s| &s.name == n && s.pid == Some(*p) && s.phase != Phase::Stopped)
+                    })
+                    .map(|(n, p)| format!("{n} PID {p}"))
+                    .collect();
+                if missing.is_empty() {
+                    return Ok(pid);
+                }
+                last = format!("not adopted yet: {}", missing.join(", "));
+            }
+            Ok(Some(_)) => {}
+        }
+    }
 }
 
 /// Attaches to the supervisor of this state dir when one answers. When its

@@ -266,6 +266,8 @@ struct Gathered {
     problems: Vec<String>,
     scan: Scan,
     listeners: Vec<Listener>,
+    /// How long the listener table took to read.
+    ports_time: Duration,
     supervisor: Option<SupervisorInfo>,
     stale_temp_files: Vec<std::path::PathBuf>,
     boot_secs: Option<f64>,
@@ -280,7 +282,7 @@ pub enum LockCheck {
     AsStarter,
 }
 
-fn gather(ctx: &Ctx, probes: &[Option<Duration>], how: LockCheck) -> Gathered {
+fn gather(ctx: &Ctx, how: LockCheck) -> Gathered {
     let spec = &ctx.spec;
     let root = ctx.settings.state.root();
     let pf = pidfile::read(&spec.paths.pid);
@@ -305,19 +307,15 @@ fn gather(ctx: &Ctx, probes: &[Option<Duration>], how: LockCheck) -> Gathered {
     let verdict = rec.map(|r| r.identity(&spec.tag_prefix).verify());
     let verify_time = t.elapsed();
 
-    // The listener table, which names owners, only when the probes' picture
-    // or the leader changed.
-    let key = format!(
-        "{}{:?}{:?}",
-        spec.name,
-        probes.iter().map(Option::is_some).collect::<Vec<_>>(),
-        rec.map(|r| r.pid)
-    );
-    let listeners = if probes.iter().any(Option::is_some) {
-        ports::listeners_cached(&key)
-    } else {
+    // Which ports listen, and the socket inodes that lead to their owners,
+    // from the kernel's table: asking never connects to the service.
+    let t = Instant::now();
+    let listeners = if spec.ports.is_empty() {
         vec![]
+    } else {
+        ports::listeners()
     };
+    let ports_time = t.elapsed();
     let inodes: Vec<u64> = listeners
         .iter()
         .filter(|l| spec.ports.iter().any(|p| p.port == l.port))
@@ -340,6 +338,7 @@ fn gather(ctx: &Ctx, probes: &[Option<Duration>], how: LockCheck) -> Gathered {
         problems,
         scan,
         listeners,
+        ports_time,
         supervisor: read_supervisor(ctx),
         stale_temp_files: crate::state::stale_temp_files(root),
         boot_secs: uptime_secs(),
@@ -438,16 +437,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
     let t0 = Instant::now();
     let spec = &ctx.spec;
 
-    // Open or closed by a connect probe (microseconds).
-    let mut probes = Vec::new();
-    for p in &spec.ports {
-        probes.push(
-            ports::probe_tcp(p.port, Duration::from_millis(300))
-                .await
-                .ok(),
-        );
-    }
-    let g = blocking(|| gather(ctx, &probes, how));
+    let g = blocking(|| gather(ctx, how));
     let rec = g.pf.record().cloned();
     let leader_alive = matches!(g.verdict, Some(Verdict::Match(_)));
     let held = matches!(g.held, Ok(true));
@@ -463,13 +453,13 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
         // checking it over time, check up to three times (the default
         // liveness threshold) before calling it unhealthy.
         Some(r) if leader_alive && ever_ready && supervisor_health.is_none() => {
-            let mut r1 = crate::ready::probe(spec, r).await;
+            let mut r1 = crate::ready::live(spec, r).await;
             for _ in 1..3 {
                 if r1.is_ok() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(150)).await;
-                r1 = crate::ready::probe(spec, r).await;
+                r1 = crate::ready::live(spec, r).await;
             }
             r1
         }
@@ -510,19 +500,14 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
     let port_status: Vec<PortStatus> = spec
         .ports
         .iter()
-        .zip(&probes)
-        .map(|(p, probe)| {
-            let l = g
-                .listeners
-                .iter()
-                .find(|l| l.port == p.port)
-                .filter(|_| probe.is_some());
+        .map(|p| {
+            let l = g.listeners.iter().find(|l| l.port == p.port);
             let owner = l.and_then(|l| s.socket_owners.get(&l.inode).copied());
             PortStatus {
                 role: p.role,
                 port: p.port,
-                open: probe.is_some(),
-                latency_ms: probe.map(ms),
+                open: l.is_some(),
+                latency_ms: l.map(|_| ms(g.ports_time)),
                 owner_pid: owner,
                 owner_cmd: owner.and_then(|o| s.get(o).map(|e| e.cmd.clone())),
                 ours: owner.map(ours),
@@ -590,9 +575,9 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
             ok: p.open,
             latency_ms: p.latency_ms.unwrap_or(0.0),
             detail: if p.open {
-                format!("port {} accepts TCP", p.port)
+                format!("port {} listens", p.port)
             } else {
-                format!("port {}: connection refused", p.port)
+                format!("port {}: nothing listens", p.port)
             },
         });
     }
@@ -699,7 +684,7 @@ impl SupervisorInfo {
     }
 }
 
-fn uptime_secs() -> Option<f64> {
+pub fn uptime_secs() -> Option<f64> {
     std::fs::read_to_string("/proc/uptime")
         .ok()?
         .split_whitespace()

@@ -103,6 +103,11 @@ pub fn detect(line: &str) -> Option<Level> {
             }
         }
     }
+    // A Python traceback and the exception that ends it, a Go panic, a
+    // Java exception: errors, whatever the logger around them said.
+    if let Some(l) = crash_report(trimmed) {
+        return Some(l);
+    }
     // klog/glog: `E1122 12:00:00.123456 …`.
     if let Some(l) = klog(trimmed) {
         return Some(l);
@@ -122,6 +127,59 @@ pub fn detect(line: &str) -> Option<Level> {
         }
     }
     None
+}
+
+/// A line's level: its own, or, when it continues the record before it
+/// (indented, a stack frame, a traceback's or panic's body), `prev`. A
+/// fresh line with no level of its own has none: an access log line after
+/// a traceback is not an error.
+pub fn carry(prev: Option<Level>, line: &str) -> Option<Level> {
+    detect(line).or_else(|| continues(line).then_some(prev).flatten())
+}
+
+/// Does this line continue the record before it?
+pub fn continues(line: &str) -> bool {
+    let t = line.trim_end();
+    t.is_empty()
+        || line.starts_with([' ', '\t'])
+        || [
+            "Caused by",
+            "During handling of the above exception",
+            "The above exception was the direct cause",
+            "goroutine ",
+            "created by ",
+            "...",
+        ]
+        .iter()
+        .any(|p| t.starts_with(p))
+        // A Go frame: `main.main()`, `net/http.(*Server).Serve(0x1, …)`.
+        || (t.ends_with(')') && !t.contains(' ') && t.contains('('))
+}
+
+/// `Traceback (most recent call last):`, `ConnectionResetError: [Errno
+/// 104] …`, `requests.exceptions.HTTPError: …`, `panic: …`,
+/// `Exception in thread "main" …`.
+fn crash_report(t: &str) -> Option<Level> {
+    if t.starts_with("Traceback (most recent call last)")
+        || t.starts_with("panic: ")
+        || t.starts_with("Exception in thread ")
+        || t.starts_with("fatal error: ")
+    {
+        return Some(Level::Error);
+    }
+    let name = t.split_once(':').map(|(n, _)| n).unwrap_or(t);
+    let dotted = name.split('.').all(|part| {
+        part.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let is_exception = ["Error", "Exception", "Exit", "Interrupt"]
+        .iter()
+        .any(|s| last.ends_with(s) && last.len() > s.len() || last == "Exception");
+    (dotted && is_exception && (t.len() == name.len() || t[name.len()..].starts_with(": ")))
+        .then_some(Level::Error)
 }
 
 fn prefix(s: &str, n: usize) -> &str {
@@ -247,8 +305,24 @@ mod tests {
             ("DEBUG poller: got task", Some(Debug)),
             // No level: prose mentioning errors, stack traces, plain output.
             ("the request failed with an error", None),
-            ("Traceback (most recent call last):", None),
             ("    raise ValueError(\"boom\")", None),
+            ("    File \"x.py\", line 3, in handle", None),
+            ("ErrorHandler registered", None),
+            ("Error: see above", None),
+            ("MyError happened", None),
+            // Crash reports: a Python traceback and its exception, Go, Java.
+            ("Traceback (most recent call last):", Some(Error)),
+            (
+                "ConnectionResetError: [Errno 104] Connection reset by peer",
+                Some(Error),
+            ),
+            ("temporalio.exceptions.ApplicationError: boom", Some(Error)),
+            ("KeyboardInterrupt", Some(Error)),
+            ("panic: runtime error: index out of range", Some(Error)),
+            (
+                "Exception in thread \"main\" java.lang.NullPointerException",
+                Some(Error),
+            ),
             ("Temporal Server:      localhost:7233", None),
             ("fixture 123 up", None),
             ("", None),
@@ -257,6 +331,55 @@ mod tests {
         ] {
             assert_eq!(detect(line), want, "{line:?}");
         }
+    }
+
+    #[test]
+    fn only_continuations_carry_the_level_before_them() {
+        use Level::*;
+        let mut prev = None;
+        let got: Vec<Option<Level>> = [
+            "level=INFO msg=serving",
+            "greeter: GET /health 200",
+            "Traceback (most recent call last):",
+            "  File \"x.py\", line 3, in handle",
+            "    self.wfile.write(body)",
+            "ConnectionResetError: [Errno 104] Connection reset by peer",
+            "",
+            "greeter: GET /greet 200",
+            "panic: boom",
+            "",
+            "goroutine 1 [running]:",
+            "main.main()",
+            "\t/src/main.go:12 +0x1d",
+            "level=WARN msg=slow",
+            "    at frame",
+        ]
+        .iter()
+        .map(|l| {
+            prev = carry(prev, l);
+            prev
+        })
+        .collect();
+        assert_eq!(
+            got,
+            vec![
+                Some(Info),
+                None,
+                Some(Error),
+                Some(Error),
+                Some(Error),
+                Some(Error),
+                Some(Error),
+                None,
+                Some(Error),
+                Some(Error),
+                Some(Error),
+                Some(Error),
+                Some(Error),
+                Some(Warn),
+                Some(Warn),
+            ]
+        );
     }
 
     #[test]

@@ -151,10 +151,15 @@ impl Reader {
         }
     }
 
+    /// Reads every line's time (carried to the lines without one), even
+    /// when the query does not need it: to merge logs in time order.
+    pub fn with_times(mut self) -> Self {
+        self.timed = true;
+        self
+    }
+
     pub fn entry(&mut self, line: String) -> Entry {
-        if let Some(l) = loglevel::detect(&line) {
-            self.level = Some(l);
-        }
+        self.level = loglevel::carry(self.level, &line);
         if self.timed {
             if let Some(t) = detect_time(&line) {
                 self.time_ms = Some(t);
@@ -183,6 +188,28 @@ impl Query {
                 .since_ms
                 .is_none_or(|s| e.time_ms.is_some_and(|t| t >= s))
     }
+}
+
+/// Several logs' entries in one sequence by time, never reordering the
+/// lines of one log: at each step the log whose next line is earliest
+/// goes (a line with no time, before any timed one, counts as earliest).
+/// Items are (log index, entry).
+pub fn merge_by_time(logs: Vec<Vec<Entry>>) -> Vec<(usize, Entry)> {
+    let mut heads: Vec<std::iter::Peekable<std::vec::IntoIter<Entry>>> =
+        logs.into_iter().map(|l| l.into_iter().peekable()).collect();
+    let mut out = Vec::new();
+    loop {
+        let next = heads
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, h)| Some((h.peek()?.time_ms.unwrap_or(i64::MIN), i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        if let Some(e) = heads[i].next() {
+            out.push((i, e));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -236,6 +263,22 @@ mod tests {
         ] {
             assert_eq!(detect_time(line), want, "{line:?}");
         }
+    }
+
+    #[test]
+    fn logs_merge_by_time_and_keep_each_ones_order() {
+        let e = |line: &str, t: Option<i64>| Entry {
+            line: line.into(),
+            level: None,
+            time_ms: t,
+        };
+        let a = vec![e("a1", Some(10)), e("a2", Some(30)), e("a2+", Some(30))];
+        let b = vec![e("b0", None), e("b1", Some(20)), e("b2", Some(40))];
+        let got: Vec<String> = merge_by_time(vec![a, b])
+            .into_iter()
+            .map(|(_, e)| e.line)
+            .collect();
+        assert_eq!(got, ["b0", "a1", "b1", "a2", "a2+", "b2"]);
     }
 
     #[test]

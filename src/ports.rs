@@ -34,8 +34,15 @@ pub struct Listener {
     pub inode: u64,
 }
 
-/// All listening TCP sockets (IPv4 and IPv6) in this network namespace.
+/// All listening TCP sockets (IPv4 and IPv6) in this network namespace,
+/// from the kernel's own tables: nothing connects to anyone (a connect probe
+/// is an accepted-then-dropped connection the service may log as an error).
+/// `sock_diag` walks only the listening hash; `/proc/net/tcp{,6}` (the whole
+/// TCP table) is the fallback where netlink is refused.
 pub fn listeners() -> Vec<Listener> {
+    if let Ok(l) = sock_diag::listeners() {
+        return l;
+    }
     let mut out = Vec::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Ok(text) = std::fs::read_to_string(file) {
@@ -43,6 +50,12 @@ pub fn listeners() -> Vec<Listener> {
         }
     }
     out
+}
+
+/// Does anything listen on TCP `port` (any address)? Asked of the kernel,
+/// never of the service.
+pub fn listening(port: u16) -> bool {
+    listeners().iter().any(|l| l.port == port)
 }
 
 fn parse_listeners(text: &str) -> impl Iterator<Item = Listener> + '_ {
@@ -57,27 +70,114 @@ fn parse_listeners(text: &str) -> impl Iterator<Item = Listener> + '_ {
     })
 }
 
-/// Reading `/proc/net/tcp` walks the kernel's whole TCP hash table (costly
-/// even with few sockets), so inspections reuse the last table while the
-/// set of open ports and the service's PID stay the same, for up to 60 s.
-/// One entry per key: the services of a stack each keep theirs.
-pub fn listeners_cached(key: &str) -> Vec<Listener> {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    use std::time::Instant;
-    type Tables = HashMap<String, (Instant, Vec<Listener>)>;
-    static CACHE: Mutex<Option<Tables>> = Mutex::new(None);
-    let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let map = c.get_or_insert_with(HashMap::new);
-    map.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(60));
-    if let Some((_, l)) = map.get(key) {
-        return l.clone();
+/// The kernel's socket diagnostics (`NETLINK_SOCK_DIAG`, see sock_diag(7)):
+/// one dump request per address family for sockets in state LISTEN.
+mod sock_diag {
+    use super::Listener;
+    use rustix::net::{netlink, AddressFamily, RecvFlags, SendFlags, SocketType};
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 0x1;
+    const NLM_F_DUMP: u16 = 0x300;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const IPPROTO_TCP: u8 = 6;
+    const TCP_LISTEN: u32 = 10;
+    /// `struct nlmsghdr`.
+    const HDR: usize = 16;
+    /// `struct inet_diag_msg`: the source port at 4 (big-endian), the inode at 68.
+    const MSG: usize = 72;
+
+    pub fn listeners() -> std::io::Result<Vec<Listener>> {
+        let fd = rustix::net::socket(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            Some(netlink::SOCK_DIAG),
+        )?;
+        let mut out = Vec::new();
+        for (seq, family) in [
+            (1u32, libc_af(AddressFamily::INET)),
+            (2, libc_af(AddressFamily::INET6)),
+        ] {
+            rustix::net::send(&fd, &request(seq, family), SendFlags::empty())?;
+            let mut buf = vec![0u8; 32 * 1024];
+            'dump: loop {
+                let (n, _) = rustix::net::recv(&fd, &mut buf, RecvFlags::empty())?;
+                let mut at = 0;
+                while at + HDR <= n {
+                    let len =
+                        u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default()) as usize;
+                    let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+                    if len < HDR || at + len > n {
+                        break;
+                    }
+                    match kind {
+                        NLMSG_DONE => break 'dump,
+                        NLMSG_ERROR => {
+                            return Err(std::io::Error::other("sock_diag refused the dump"))
+                        }
+                        SOCK_DIAG_BY_FAMILY if len >= HDR + MSG => {
+                            out.push(parse(&buf[at + HDR..at + len]));
+                        }
+                        _ => {}
+                    }
+                    at += (len + 3) & !3;
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
-    let fresh = listeners();
-    if map.len() < 64 {
-        map.insert(key.to_string(), (Instant::now(), fresh.clone()));
+
+    fn libc_af(f: AddressFamily) -> u8 {
+        f.as_raw() as u8
     }
-    fresh
+
+    /// `nlmsghdr` + `inet_diag_req_v2` asking for every TCP socket in LISTEN.
+    fn request(seq: u32, family: u8) -> Vec<u8> {
+        let mut b = Vec::with_capacity(HDR + 56);
+        b.extend_from_slice(&((HDR + 56) as u32).to_ne_bytes());
+        b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        b.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        b.extend_from_slice(&seq.to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(&[family, IPPROTO_TCP, 0, 0]);
+        b.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+        b.resize(HDR + 56, 0); // inet_diag_sockid: all wildcards
+        b
+    }
+
+    fn parse(msg: &[u8]) -> Listener {
+        let port = u16::from_be_bytes([msg[4], msg[5]]);
+        let inode = u32::from_ne_bytes(msg[68..72].try_into().unwrap_or_default());
+        Listener {
+            port,
+            inode: inode as u64,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn finds_a_listener_and_its_inode_like_proc_net_tcp() {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            let diag = super::listeners().expect("sock_diag");
+            let mine: Vec<_> = diag.iter().filter(|x| x.port == port).collect();
+            assert_eq!(mine.len(), 1, "{diag:?}");
+            let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
+            let proc_: Vec<_> = super::super::parse_listeners(&text)
+                .filter(|x| x.port == port)
+                .collect();
+            assert_eq!(proc_, vec![mine[0].clone()]);
+            // A connected (not listening) socket is not a listener.
+            let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let cport = c.local_addr().unwrap().port();
+            assert!(!super::listeners().unwrap().iter().any(|x| x.port == cport));
+        }
+    }
 }
 
 /// Can we bind 127.0.0.1:port right now? (What the service itself will try;
@@ -86,15 +186,8 @@ pub fn bindable(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-/// Does something accept TCP connections on 127.0.0.1:port?
-pub async fn probe_tcp(port: u16, timeout: Duration) -> Result<Duration, String> {
-    let t0 = Instant::now();
-    match tokio::time::timeout(timeout, TcpStream::connect(("127.0.0.1", port))).await {
-        Ok(Ok(_)) => Ok(t0.elapsed()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer in {} ms", timeout.as_millis())),
-    }
-}
+/// An HTTP readiness answer is read to its end up to this size.
+const MAX_ANSWER: usize = 1 << 20;
 
 /// `GET path` over HTTP/1.1 and read the status line. This is a readiness
 /// probe on loopback, not a general client: one request, status code only.
@@ -110,16 +203,25 @@ pub async fn probe_http(port: u16, path: &str, timeout: Duration) -> Result<Dura
         s.write_all(req.as_bytes())
             .await
             .map_err(|e| e.to_string())?;
-        let mut buf = [0u8; 64];
-        let mut n = 0;
-        while n < 12 {
-            let got = s.read(&mut buf[n..]).await.map_err(|e| e.to_string())?;
-            if got == 0 {
+        // Read the whole answer (bounded) before closing: closing with
+        // unread bytes makes the kernel reset the connection, which the
+        // service sees (and may log) as a failed write.
+        let mut head = Vec::with_capacity(256);
+        let mut buf = [0u8; 4096];
+        let mut total = 0usize;
+        loop {
+            let got = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if got == 0 || total > MAX_ANSWER {
                 break;
             }
-            n += got;
+            total += got;
+            if head.len() < 256 {
+                let room = 256 - head.len();
+                head.extend_from_slice(&buf[..got.min(room)]);
+            }
         }
-        let head = String::from_utf8_lossy(&buf[..n]);
+        let _ = s.shutdown().await;
+        let head = String::from_utf8_lossy(&head);
         let status = head.split_whitespace().nth(1).unwrap_or("");
         if head.starts_with("HTTP/") && status == "200" {
             Ok(())
@@ -160,8 +262,7 @@ mod tests {
     async fn probes_report_open_and_closed_ports() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        assert!(probe_tcp(port, Duration::from_secs(1)).await.is_ok());
-        assert!(listeners().iter().any(|x| x.port == port));
+        assert!(listening(port));
         std::thread::spawn(move || {
             use std::io::{Read, Write};
             // Every connection (the TCP probe's included) gets an answer.
@@ -180,6 +281,6 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        assert!(probe_tcp(closed, Duration::from_secs(1)).await.is_err());
+        assert!(!listening(closed));
     }
 }

@@ -18,9 +18,12 @@ pub async fn probe(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, String
         Readiness::Http { port, path } => ports::probe_http(*port, path, timeout)
             .await
             .map(|_| format!("GET {path} → 200")),
-        Readiness::Tcp(port) => ports::probe_tcp(*port, timeout)
-            .await
-            .map(|_| format!("port {port} accepts TCP")),
+        // The kernel's table says whether it listens: no connection the
+        // service would see.
+        Readiness::Tcp(port) => match crate::blocking::blocking(|| ports::listening(*port)) {
+            true => Ok(format!("port {port} listens")),
+            false => Err(format!("nothing listens on port {port}")),
+        },
         Readiness::Exec(argv) => probe_exec(spec, argv).await,
         Readiness::Log(re) => match rec.ready_at_ms {
             Some(_) => Ok(format!("a log line matched /{re}/")),
@@ -38,6 +41,32 @@ pub async fn probe(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, String
                 ))
             }
         }
+    }
+}
+
+/// One liveness check of a ready service running as `rec`: its readiness
+/// check again where that asks the service something (HTTP, TCP, a
+/// program); where readiness was a moment (a log line, an uptime), the
+/// leader itself: alive as the very process recorded, not a zombie, not
+/// stopped. It never depends on what the record says of readiness: a
+/// record taken at spawn predates it.
+pub async fn live(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, String> {
+    match &spec.readiness {
+        Readiness::Log(_) | Readiness::Uptime(_) => leader_runs(rec),
+        _ => probe(spec, rec).await,
+    }
+}
+
+fn leader_runs(rec: &PidRecord) -> Result<String, String> {
+    let pid = rec.pid;
+    match crate::process::identity::read_stat(pid) {
+        Err(_) => Err(format!("PID {pid} is gone")),
+        Ok(st) if st.start_ticks != rec.start_ticks => {
+            Err(format!("PID {pid} is another process now"))
+        }
+        Ok(st) if st.is_zombie() => Err(format!("PID {pid} is a zombie")),
+        Ok(st) if matches!(st.state, 'T' | 't') => Err(format!("PID {pid} is stopped (SIGSTOP?)")),
+        Ok(st) => Ok(format!("PID {pid} runs ({})", st.state)),
     }
 }
 

@@ -81,6 +81,10 @@ impl StateDir {
     pub fn intent_path(&self) -> PathBuf {
         self.root.join("intent.json")
     }
+    /// The event history a supervisor leaves for the next one.
+    pub fn history_path(&self) -> PathBuf {
+        self.root.join("history.json")
+    }
     /// The supervisor's last published phase, for `status` from outside.
     pub fn supervisor_state_path(&self) -> PathBuf {
         self.root.join("supervisor.json")

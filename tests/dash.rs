@@ -3,141 +3,12 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use support::tmux::Tmux;
 use support::*;
-
-/// A private tmux server (its own socket), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new(name: &str) -> Self {
-        let ok = Command::new("tmux")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            ok,
-            "tmux is missing: run `bash scripts/setup.sh` (installs it)"
-        );
-        Self {
-            socket: format!("stigmer-{name}-{}", std::process::id()),
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-L").arg(&self.socket);
-        c
-    }
-
-    /// Runs `stigmer dash` for `env` in a 120×40 pane; the pane outlives it
-    /// so the restored terminal can be inspected.
-    /// Watching only (`--no-start`): the tests press the keys.
-    fn launch(&self, env: &Env) {
-        self.launch_as(env, "dash");
-    }
-
-    fn launch_as(&self, env: &Env, session: &str) {
-        self.launch_with(env, session, "--no-start");
-    }
-
-    fn launch_with(&self, env: &Env, session: &str, args: &str) {
-        self.launch_sized(env, session, args, 120, 40);
-    }
-
-    fn launch_sized(&self, env: &Env, session: &str, args: &str, w: u16, h: u16) {
-        let line = format!(
-            "{STIGMER} --home {} --port {} dash {args}; echo DASH-EXITED $?; sleep 120",
-            env.home.display(),
-            env.port
-        );
-        let st = self
-            .cmd()
-            .args(["new-session", "-d", "-s", session])
-            .args(["-x", &w.to_string(), "-y", &h.to_string()])
-            .arg(line)
-            .env_remove("STIGMER_HOME")
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-
-    fn screen(&self) -> String {
-        self.screen_of("dash")
-    }
-
-    fn screen_of(&self, session: &str) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-t", session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        self.keys_to("dash", keys);
-    }
-
-    fn keys_to(&self, session: &str, keys: &str) {
-        assert!(self
-            .cmd()
-            .args(["send-keys", "-t", session, keys])
-            .status()
-            .unwrap()
-            .success());
-    }
-
-    fn format(&self, f: &str) -> String {
-        let out = self
-            .cmd()
-            .args(["display-message", "-p", "-t", "dash", f])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Waits (bounded) until the screen satisfies `cond`.
-    fn wait(&self, what: &str, timeout: Duration, cond: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let ok = wait_until(timeout, || {
-            last = self.screen();
-            cond(&last)
-        });
-        assert!(ok, "screen never showed {what} within {timeout:?}:\n{last}");
-        last
-    }
-
-    fn dash_pid(&self) -> i32 {
-        self.format("#{pane_pid}")
-            .parse::<i32>()
-            .ok()
-            .and_then(child_of)
-            .expect("dash process")
-    }
-}
-
-/// The stigmer process running under the pane's shell.
-fn child_of(shell: i32) -> Option<i32> {
-    let text = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
-    text.split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .find(|p: &i32| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "stigmer")
-        })
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
 
 #[test]
 fn dash_starts_follows_log_sees_respawn_kills_and_quits_leaving_temporal_running() {
@@ -376,8 +247,7 @@ fn dash_on_a_stack_starts_it_selects_a_service_stops_it_and_the_other_keeps_runn
 
 #[test]
 fn dashboards_attach_to_the_supervisor_share_its_history_and_each_others_commands() {
-    let mut env = Env::fixture("d-attach", &[], "");
-    env.supervised = true;
+    let env = Env::fixture("d-attach", &[], "");
     env.ok(&["local", "start"]);
     let old = env.recorded_pid().unwrap();
     kill(Pid::from_raw(old), Signal::SIGKILL).expect("our own service");
@@ -482,12 +352,16 @@ fn log_keys_filter_by_level_and_pattern_and_copy_through_tmux() {
     });
 
     // /charlie, then &: only the matching lines.
+    // The prompt is in the log panel and the results follow the typing.
     tmux.keys("/");
     tmux.keys("charlie");
+    tmux.wait("the live search", Duration::from_secs(5), |s| {
+        s.contains("/charlie▏  2 matches")
+    });
     tmux.keys("Enter");
     tmux.keys("&");
     let s = tmux.wait("only matching", Duration::from_secs(5), |s| {
-        s.contains("only matching (2 of")
+        s.contains("only matching · 2 of 5")
     });
     assert!(!s.contains("bravo-line"), "{s}");
 

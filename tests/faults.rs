@@ -195,7 +195,8 @@ fn never_ready_times_out_stops_the_group_and_never_says_started() {
 
 #[test]
 fn supervisor_killed_leaves_service_running_and_the_next_start_adopts_it() {
-    let mut env = Env::fixture("f-adopt", &[], "");
+    // About the foreground supervisor: `start` must leave none of its own.
+    let mut env = Env::fixture("f-adopt", &[], "").unsupervised();
     let sup = env.spawn_foreground();
     assert!(wait_until(Duration::from_secs(10), || env.status()
         ["state"]

@@ -460,7 +460,8 @@ fn crash_loop_under_the_supervisor_spawns_exactly_max_failures_and_never_adopts_
 
 #[test]
 fn a_service_stopped_after_it_was_ready_is_unhealthy_not_starting() {
-    let env = Env::fixture("h-sigstop", &[], "ready_timeout_secs = 60.0\n");
+    // What `status` concludes on its own, with no supervisor's view.
+    let env = Env::fixture("h-sigstop", &[], "ready_timeout_secs = 60.0\n").unsupervised();
     env.ok(&["local", "start"]);
     let pid = env.recorded_pid().unwrap();
     assert!(env.record().unwrap()["ready_at_ms"].as_u64().is_some());

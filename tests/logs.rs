@@ -26,12 +26,11 @@ fn all_of(env: &Env, name: &str, keep: u32) -> String {
 fn rotation_under_a_writer_holding_the_file_open_loses_no_line() {
     // 20 000 lines of ~45 bytes, one write each, 50 µs apart (~0.9 MB in
     // about 2 s); rotated past 128 KiB, checked every second.
-    let mut env = Env::fixture(
+    let env = Env::fixture(
         "logs-rotate",
         &["--count", "20000", "--every-us", "50"],
         "[logs]\nmax_mb = 0.125\nkeep = 20\n",
     );
-    env.supervised = true;
     // A follower all along, from before the start: `local logs -f` sees
     // every line once, in order, across the rotations.
     let mut follower = Reaped(

@@ -8,9 +8,18 @@ use std::time::Duration;
 
 use support::*;
 
+/// The supervisor's open descriptors between operations: the fewest seen
+/// in ten looks 20 ms apart (a spawn, an exit watch or an inspection in
+/// flight holds a few for an instant; a leak raises the floor).
 fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
+    (0..10)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .min()
         .unwrap_or(0)
 }
 

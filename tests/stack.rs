@@ -9,26 +9,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// `[services.NAME]` running the fixture with `args`, plus `extra` lines.
-fn service(name: &str, args: &[String], extra: &str) -> String {
-    let mut cmd = vec![format!("{FIXTURE:?}")];
-    cmd.extend(args.iter().map(|a| format!("{a:?}")));
-    format!(
-        "\n[services.{name}]\ncommand = [{}]\ngrace_secs = 3.0\n{extra}\n",
-        cmd.join(", ")
-    )
-}
-
-fn http_service(name: &str, port: u16, more: &[&str], extra: &str) -> String {
-    let mut args = vec!["--http".to_string(), port.to_string()];
-    args.extend(more.iter().map(|s| s.to_string()));
-    service(
-        name,
-        &args,
-        &format!("ports = [{port}]\nready = {{ http = \"http://127.0.0.1:{port}/\" }}\n{extra}"),
-    )
-}
-
 fn pid_record(env: &Env, name: &str) -> Option<serde_json::Value> {
     env.record_of(name)
 }
@@ -42,32 +22,6 @@ fn ms(rec: &serde_json::Value, key: &str) -> u64 {
     rec[key]
         .as_u64()
         .unwrap_or_else(|| panic!("{key} in {rec}"))
-}
-
-/// The value of `var` in a process's environment.
-fn env_of(pid: i32, var: &str) -> Option<String> {
-    let bytes = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    bytes.split(|b| *b == 0).find_map(|kv| {
-        let kv = String::from_utf8_lossy(kv);
-        kv.strip_prefix(&format!("{var}=")).map(|v| v.to_string())
-    })
-}
-
-/// SIGKILL a service process after proving it is the one stigmer started
-/// for `name` in this test's state dir (its environment tag).
-fn kill_9_proven(env: &Env, name: &str, pid: i32) {
-    let rec = pid_record(env, name).expect("record");
-    let tag = env_of(pid, "STIGMER_SERVICE").expect("tagged");
-    assert_eq!(
-        Some(tag.as_str()),
-        rec["tag"].as_str(),
-        "PID {pid} is not {name}'s"
-    );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill -9");
 }
 
 fn stack_status(env: &Env) -> serde_json::Value {
@@ -180,7 +134,9 @@ fn a_dependency_that_never_gets_ready_blocks_its_dependents_with_the_reason() {
 
 #[test]
 fn kill_9_of_one_service_touches_no_other_and_stop_takes_only_its_dependents() {
-    let env = Env::fixture("k-isolate", &[], "");
+    // The bare lifecycle: what start and clean do about orphans that hold
+    // a lock, with no supervisor to reap them first.
+    let env = Env::fixture("k-isolate", &[], "").unsupervised();
     let (api, worker, other) = (env.port + 1, env.port + 2, env.port + 3);
     let mut cfg = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
     cfg += &http_service("api", api, &["--children", "2"], "");

@@ -13,11 +13,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use support::*;
 
-fn supervised(mut env: Env) -> Env {
-    env.supervised = true;
-    env
-}
-
 /// The one detached supervisor of this test's home.
 fn the_supervisor(env: &Env) -> i32 {
     let mut found = vec![];
@@ -70,7 +65,7 @@ fn hello(env: &Env) -> serde_json::Value {
 
 #[test]
 fn kill_9_of_temporal_with_no_dashboard_is_restarted_and_the_event_says_signal_9() {
-    let env = supervised(Env::temporal("sup-kill9"));
+    let env = Env::temporal("sup-kill9");
     let out = env.ok(&["local", "start"]);
     assert!(out.contains("Temporal started (PID"), "{out}");
     let sup = the_supervisor(&env);
@@ -118,7 +113,7 @@ fn kill_9_of_temporal_with_no_dashboard_is_restarted_and_the_event_says_signal_9
 
 #[test]
 fn kill_9_of_the_supervisor_leaves_services_running_and_the_next_start_adopts_them() {
-    let env = supervised(Env::fixture("sup-adopt", &[], ""));
+    let env = Env::fixture("sup-adopt", &[], "");
     env.ok(&["local", "start"]);
     let sup = the_supervisor(&env);
     let pid = env.recorded_pid().unwrap();
@@ -153,7 +148,7 @@ fn kill_9_of_the_supervisor_leaves_services_running_and_the_next_start_adopts_th
 
 #[test]
 fn the_socket_is_private_and_survives_hostile_clients_while_supervising() {
-    let env = supervised(Env::fixture("sup-socket", &[], ""));
+    let env = Env::fixture("sup-socket", &[], "");
     env.ok(&["local", "start"]);
     let sup = the_supervisor(&env);
     let sock = env.home.join("stigmer.sock");
@@ -226,7 +221,7 @@ fn the_socket_is_private_and_survives_hostile_clients_while_supervising() {
 
 #[test]
 fn wait_says_why_at_the_timeout_and_events_needs_a_supervisor() {
-    let env = supervised(Env::fixture("sup-wait", &[], ""));
+    let env = Env::fixture("sup-wait", &[], "");
     let out = env.run(
         &["local", "wait", "--timeout", "0.3"],
         Duration::from_secs(10),
@@ -246,7 +241,7 @@ fn wait_says_why_at_the_timeout_and_events_needs_a_supervisor() {
 
 #[test]
 fn sigstop_of_temporal_makes_it_unhealthy_after_the_threshold_then_it_is_restarted() {
-    let env = supervised(Env::new("sup-sigstop"));
+    let env = Env::new("sup-sigstop");
     // Checks every 0.5 s, 3 in a row: unhealthy 1-2 s after it hangs. A
     // short grace, and a wide bound: a loaded machine slows its shutdown.
     env.write_config(&format!(

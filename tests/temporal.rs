@@ -72,7 +72,7 @@ fn start_is_ready_in_its_own_session_holds_the_lock_reuses_and_stops_clean() {
 }
 
 #[test]
-fn workflow_survives_kill_9_and_start() {
+fn workflow_survives_kill_9_and_the_supervisors_restart() {
     let env = Env::temporal("t-persist");
     env.ok(&["local", "start"]);
     let pid = env.recorded_pid().unwrap();
@@ -99,24 +99,22 @@ fn workflow_survives_kill_9_and_start() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // kill -9 the service, as a crash would.
+    // kill -9 the service, as a crash would: the detached supervisor that
+    // `start` left respawns it on the same database.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
-    // The leader is a zombie before its last thread has closed the lock
-    // file: on a busy machine the kernel releases the lock a little later.
-    let mut st = serde_json::Value::Null;
-    let stale = wait_until(Duration::from_secs(5), || {
-        st = env.status();
-        st["state"] == "stale"
-    });
-    assert!(stale, "lock released by the kernel; PID file left: {st:#}");
-
+    env.wait_new_pid(pid, Duration::from_secs(15), "the supervisor respawns it");
+    env.ok(&["local", "wait", "--timeout", "30"]);
+    assert_eq!(
+        env.status()["supervisor"]["restarts"],
+        1,
+        "one crash, one restart"
+    );
     let out = env.ok(&["local", "start"]);
-    assert!(out.contains("started"), "{out}");
+    assert!(out.contains("reused"), "{out}");
     let new_pid = env.recorded_pid().unwrap();
     assert_ne!(new_pid, pid);
     let out = std::process::Command::new(&temporal)

@@ -4,6 +4,7 @@
 import http.server
 import os
 import urllib.parse
+from datetime import datetime, timezone
 
 PORT = int(os.environ.get("GREETER_PORT", "8089"))
 
@@ -25,10 +26,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, fmt, *args):
-        print(f"greeter: {fmt % args}", flush=True)
+        log(fmt % args)
+
+
+def log(message: str) -> None:
+    """One line, stamped (so `stigmer local logs` merges it in time order)."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    print(f"{now}Z greeter: {message}", flush=True)
 
 
 if __name__ == "__main__":
     server = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
-    print(f"greeter listening on 127.0.0.1:{PORT}", flush=True)
+    log(f"listening on 127.0.0.1:{PORT}")
     server.serve_forever()

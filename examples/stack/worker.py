@@ -10,7 +10,7 @@ import socket
 import time
 import urllib.parse
 import urllib.request
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -37,6 +37,12 @@ class Greet:
         )
 
 
+def log(message: str) -> None:
+    """One line, stamped (so `stigmer local logs` merges it in time order)."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    print(f"{now}Z worker {message}", flush=True)
+
+
 def temporal_answers() -> bool:
     host, port = ADDRESS.rsplit(":", 1)
     try:
@@ -49,10 +55,9 @@ def temporal_answers() -> bool:
 async def main() -> None:
     # stigmer starts this worker only once Temporal is ready; say so.
     answered = temporal_answers()
-    print(
-        f"worker start-up: temporal answered at {ADDRESS}: {answered} "
-        f"(unix ms {int(time.time() * 1000)})",
-        flush=True,
+    log(
+        f"start-up: temporal answered at {ADDRESS}: {answered} "
+        f"(unix ms {int(time.time() * 1000)})"
     )
     client = await Client.connect(ADDRESS)
     from concurrent.futures import ThreadPoolExecutor
@@ -65,10 +70,7 @@ async def main() -> None:
             activities=[greet],
             activity_executor=pool,
         )
-        print(
-            f"worker polling task queue {TASK_QUEUE} as {os.getpid()}@{socket.gethostname()}",
-            flush=True,
-        )
+        log(f"polling task queue {TASK_QUEUE} as {os.getpid()}@{socket.gethostname()}")
         await worker.run()
 
 

@@ -5,6 +5,7 @@
 pub mod identity;
 pub mod scan;
 pub mod signal;
+pub mod usage;
 
 pub use identity::{boot_id, read_stat, Identity, ProcStat, Verdict};
 pub use scan::scan as scan_proc;

@@ -36,6 +36,8 @@ pub struct ProcEntry {
     /// The tag value, when the process carries ours.
     pub tag: Option<String>,
     pub rss_bytes: u64,
+    /// CPU time used so far, user + system, in clock ticks.
+    pub cpu_ticks: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -176,6 +178,7 @@ fn entry_of(stat: ProcStat, tag: Option<String>) -> ProcEntry {
         start_ticks: stat.start_ticks,
         tag,
         rss_bytes: stat.rss_pages * page_size(),
+        cpu_ticks: stat.utime + stat.stime,
     }
 }
 

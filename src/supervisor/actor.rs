@@ -150,6 +150,14 @@ impl SupLock {
         self.held.lock().map(|h| h.is_some()).unwrap_or(false)
     }
 
+    /// Lets the lock go now, whoever still shares this handle: the
+    /// hand-over to the next supervisor begins only once it is free.
+    pub fn release(&self) {
+        if let Ok(mut h) = self.held.lock() {
+            h.take();
+        }
+    }
+
     /// Takes the lock if the other supervisor has left; says whether we hold it.
     pub fn try_acquire(&self) -> bool {
         let Ok(mut h) = self.held.lock() else {
@@ -213,7 +221,7 @@ struct Actor {
     stopping_alive: Vec<ProcEntry>,
     /// What the supervisor file says now: (phase, PID, unhealthy).
     last_published: Option<(Phase, Option<i32>, bool)>,
-    sys: sysinfo::System,
+    rates: crate::process::usage::Rates,
     usage: HashMap<i32, (f32, u64)>,
 }
 
@@ -245,13 +253,7 @@ impl Actor {
             status_at: None,
             stopping_alive: vec![],
             last_published: None,
-            sys: {
-                // sysinfo otherwise keeps each process's /proc/PID/stat open
-                // (one descriptor per process ever seen, until it is
-                // forgotten); we refresh a handful, re-opening is cheap.
-                sysinfo::set_open_files_limit(0);
-                sysinfo::System::new()
-            },
+            rates: Default::default(),
             usage: HashMap::new(),
         }
     }
@@ -394,6 +396,12 @@ impl Actor {
         let pid_before = self.current.as_ref().map(|r| r.pid).or(self.core.pid);
         let unhealthy_before = self.core.unhealthy.is_some();
         let actions = self.core.handle(Instant::now(), ev.clone());
+        if matches!(ev, Event::Ready { .. })
+            && before == Phase::Starting
+            && self.core.phase == Phase::Running
+        {
+            self.note_ready();
+        }
         self.record(&ev, before, gen_before, pid_before, &actions);
         if self.core.unhealthy.is_some() != unhealthy_before && self.core.gen == gen_before {
             let name = self.ctx.spec.name.as_str();
@@ -426,6 +434,20 @@ impl Actor {
                 tracing::info!("{name}: {m}");
             }
             self.refresh();
+        }
+    }
+
+    /// Ready: the record we hold was taken at spawn; the PID file now says
+    /// when it got ready (a log match is recorded there).
+    fn note_ready(&mut self) {
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        if let Some(r) = crate::pidfile::read(&self.ctx.spec.paths.pid)
+            .record()
+            .filter(|r| r.pid == cur.pid && r.start_ticks == cur.start_ticks)
+        {
+            *cur = r.clone();
         }
     }
 
@@ -518,7 +540,7 @@ impl Actor {
                     tick.tick().await; // the first tick is now: it was just ready
                     loop {
                         tick.tick().await;
-                        let r = crate::ready::probe(&ctx.spec, &rec).await;
+                        let r = crate::ready::live(&ctx.spec, &rec).await;
                         let (ok, why) = match r {
                             Ok(w) => (true, w),
                             Err(w) => (false, w),
@@ -772,34 +794,16 @@ impl Actor {
         self.status_at = Some(Instant::now());
     }
 
-    /// CPU and memory of just the processes we show: a targeted refresh.
+    /// CPU and memory of the processes we show, from the ticks and pages
+    /// the inspection's scan read.
     fn measure_usage(&mut self, st: &Status) {
-        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate};
-        let pids: Vec<Pid> = st
-            .members
-            .iter()
-            .chain(&st.escaped)
-            .chain(&st.orphans)
-            .map(|p| Pid::from_u32(p.pid as u32))
-            .collect();
-        // A targeted refresh forgets a process only when it is listed and
-        // dead: list the ones shown last time too, or every crashed
-        // instance would stay in the map forever.
-        let mut refresh = pids.clone();
-        refresh.extend(self.usage.keys().map(|p| Pid::from_u32(*p as u32)));
-        self.sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&refresh),
-            true,
-            ProcessRefreshKind::nothing().with_cpu().with_memory(),
+        let procs = st.members.iter().chain(&st.escaped).chain(&st.orphans);
+        self.usage = self.rates.update(
+            Instant::now(),
+            procs,
+            inspect::ticks_per_sec(),
+            inspect::uptime_secs(),
         );
-        self.usage = pids
-            .iter()
-            .filter_map(|p| {
-                self.sys
-                    .process(*p)
-                    .map(|pr| (p.as_u32() as i32, (pr.cpu_usage(), pr.memory())))
-            })
-            .collect();
     }
 
     fn publish(&mut self) {

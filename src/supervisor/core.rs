@@ -169,6 +169,9 @@ pub struct Core {
     pub unhealthy: Option<String>,
     /// The stop under way is a restart because it was unhealthy.
     health_restart: bool,
+    /// The stop under way ends in `Failed` with this message: unhealthy
+    /// restarts, like crashes, count toward the crash-loop limit.
+    give_up: Option<String>,
 }
 
 impl Core {
@@ -193,6 +196,7 @@ impl Core {
             probe_failures: 0,
             unhealthy: None,
             health_restart: false,
+            give_up: None,
         }
     }
 
@@ -210,7 +214,7 @@ impl Core {
 
     /// One liveness check of the running process. One failure changes
     /// nothing: only `liveness.failures` in a row make it unhealthy.
-    fn probe(&mut self, ok: bool, why: String) -> Vec<Action> {
+    fn probe(&mut self, now: Instant, ok: bool, why: String) -> Vec<Action> {
         if ok {
             self.probe_failures = 0;
             if self.unhealthy.take().is_some() {
@@ -234,11 +238,35 @@ impl Core {
             ));
             return vec![];
         }
+        let n = self.count_failure(now);
+        if n >= self.policy.max_failures as usize {
+            let m = format!(
+                "crash loop: {n} failures within {}s, last: unhealthy: {reason}; not restarting (start again to retry)",
+                self.policy.window.as_secs()
+            );
+            self.message = Some(m.clone());
+            self.give_up = Some(m);
+            self.restart_after_stop = false;
+            return self.begin_stop(false);
+        }
         self.message = Some(format!("unhealthy: {reason}; restarting"));
         self.restarts += 1;
         self.restart_after_stop = true;
         self.health_restart = true;
         self.begin_stop(false)
+    }
+
+    /// Records a failure now; how many fall within the window.
+    fn count_failure(&mut self, now: Instant) -> usize {
+        self.failures.push_back(now);
+        while self
+            .failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.policy.window)
+        {
+            self.failures.pop_front();
+        }
+        self.failures.len()
     }
 
     /// A service that stayed ready this long and then crashed is restarted at
@@ -277,15 +305,7 @@ impl Core {
     }
 
     fn failure(&mut self, now: Instant, why: String) -> Vec<Action> {
-        self.failures.push_back(now);
-        while self
-            .failures
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.policy.window)
-        {
-            self.failures.pop_front();
-        }
-        let n = self.failures.len();
+        let n = self.count_failure(now);
         if self
             .ready_at
             .take()
@@ -390,7 +410,7 @@ impl Core {
                 vec![Action::Probe { gen }]
             }
             Event::Probe { gen, ok, why } if gen == self.gen && self.phase == Running => {
-                self.probe(ok, why)
+                self.probe(now, ok, why)
             }
             Event::NotReady { gen, why } if gen == self.gen && self.phase == Starting => {
                 self.failure(now, format!("not ready: {why}"))
@@ -442,6 +462,11 @@ impl Core {
             Event::StopDone { ok, message } if self.phase == Stopping => {
                 self.pid = None;
                 self.last_exit_at = Some(now);
+                if let Some(m) = self.give_up.take() {
+                    self.phase = Failed;
+                    self.message = Some(format!("{m} ({message})"));
+                    return vec![];
+                }
                 self.message = Some(message);
                 if ok && self.restart_after_stop {
                     self.restart_after_stop = false;
@@ -1000,6 +1025,50 @@ mod liveness_tests {
         c.handle(t, probe(gen, true));
         assert!(c.unhealthy.is_none());
         assert!(c.message.as_deref().unwrap().starts_with("healthy again"));
+    }
+
+    #[test]
+    fn unhealthy_restarts_count_toward_the_crash_loop_limit() {
+        let (mut c, mut gen, t) = running(Liveness::default());
+        let limit = c.policy.max_failures;
+        for round in 1..=limit {
+            for _ in 0..3 {
+                c.handle(t, probe(gen, false));
+            }
+            assert_eq!(c.phase, Phase::Stopping, "round {round}");
+            let acts = c.handle(
+                t,
+                Event::StopDone {
+                    ok: true,
+                    message: "stopped".into(),
+                },
+            );
+            if round < limit {
+                assert_eq!(acts, vec![Action::Spawn { gen: gen + 1 }]);
+                gen = c.gen;
+                c.handle(
+                    t,
+                    Event::Spawned {
+                        gen,
+                        pid: 50 + round as i32,
+                    },
+                );
+                c.handle(t, Event::Ready { gen });
+            } else {
+                assert!(acts.is_empty(), "no more spawns: {acts:?}");
+            }
+        }
+        assert_eq!(c.phase, Phase::Failed);
+        let m = c.message.clone().unwrap();
+        assert!(
+            m.starts_with("crash loop:") && m.contains("unhealthy"),
+            "{m}"
+        );
+        // A user's start tries again.
+        assert!(matches!(
+            c.handle(t, Event::Start)[..],
+            [Action::Spawn { .. }]
+        ));
     }
 
     #[test]

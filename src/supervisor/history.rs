@@ -3,6 +3,7 @@
 //! through the control socket, and each written to the supervisor's log.
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -139,6 +140,38 @@ impl History {
         (g.1.iter().cloned().collect(), rx)
     }
 
+    /// A history that goes on from the one a previous supervisor saved at
+    /// `path` (see [`History::save`]); empty when there is none, or it is
+    /// unreadable (said in the log, never fatal).
+    pub fn load(path: &Path) -> Arc<Self> {
+        let h = Self::new();
+        let saved = match crate::state::read_capped(path, 8 << 20) {
+            Ok(bytes) => serde_json::from_slice::<Vec<HistoryEvent>>(&bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return h,
+            Err(e) => {
+                tracing::warn!("{}: {e}; the history starts afresh", path.display());
+                return h;
+            }
+        };
+        match saved {
+            Ok(mut evs) => {
+                let skip = evs.len().saturating_sub(CAPACITY);
+                evs.drain(..skip);
+                let mut g = h.ring.lock().unwrap_or_else(|e| e.into_inner());
+                g.0 = evs.iter().map(|e| e.seq).max().unwrap_or(0);
+                g.1.extend(evs);
+            }
+            Err(e) => tracing::warn!("{}: {e}; the history starts afresh", path.display()),
+        }
+        h
+    }
+
+    /// Leaves the history at `path` for the next supervisor (atomically).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(&self.all())?;
+        crate::state::write_atomic(path, &bytes)
+    }
+
     pub fn all(&self) -> Vec<HistoryEvent> {
         let g = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         g.1.iter().cloned().collect()
@@ -166,5 +199,27 @@ mod tests {
         let json = serde_json::to_string(&ev).unwrap();
         let back: HistoryEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn a_saved_history_goes_on_in_the_next_supervisor() {
+        let dir = std::env::temp_dir().join(format!("stigmer-history-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("history.json");
+        let h = History::new();
+        h.exited("worker", Some(7), ExitInfo::Signal(9));
+        h.push("worker", Kind::Spawned, Some(8), "");
+        h.save(&path).unwrap();
+        let next = History::load(&path);
+        next.push("worker", Kind::Adopted, Some(8), "");
+        let all = next.all();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].kind, Kind::Exited);
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+        // Garbage, or nothing, starts afresh.
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(History::load(&path).all().is_empty());
+        assert!(History::load(&dir.join("none.json")).all().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -138,6 +138,25 @@ pub struct StackHandle {
     pub join: JoinHandle<()>,
 }
 
+impl StackHandle {
+    /// Supervision ends here: the history is left for the next supervisor,
+    /// then the supervisor lock is let go (in that order, so whoever takes
+    /// the lock finds the history). Call once the actors have shut down.
+    pub fn hand_over(&self, stack: &Stack) {
+        if !self.sup.held() {
+            return;
+        }
+        let path = stack.settings.state.history_path();
+        if let Err(e) = self.history.save(&path) {
+            tracing::warn!(
+                "{}: {e}; the next supervisor starts a new history",
+                path.display()
+            );
+        }
+        self.sup.release();
+    }
+}
+
 pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     // An observer leaves the lock to the supervisor it watches.
@@ -146,7 +165,12 @@ pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
     } else {
         SupLock::new(stack.settings.state.supervisor_lock_path())
     };
-    let history = History::new();
+    // A supervisor carries on the history the previous one left.
+    let history = if sup.held() {
+        History::load(&stack.settings.state.history_path())
+    } else {
+        History::new()
+    };
     let actors: Vec<Handle> = stack
         .services
         .iter()

@@ -38,6 +38,7 @@ pub enum UiAction {
     CopyAll,
     ToggleTemporal,
     OpenUi,
+    Zoom,
 }
 
 pub struct Binding {
@@ -205,6 +206,13 @@ pub const KEYMAP: &[Binding] = &[
         footer: None,
     },
     Binding {
+        keys: &[KeyCode::Char('z')],
+        label: "z",
+        help: "zoom the focused panel / back",
+        action: UiAction::Zoom,
+        footer: None,
+    },
+    Binding {
         keys: &[KeyCode::Char('w')],
         label: "w",
         help: "Temporal inside: queues, pollers",
@@ -242,7 +250,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[KeyCode::Char('v')],
         label: "v",
-        help: "select lines (scrolling extends)",
+        help: "select lines (↑↓ PgUp PgDn extend)",
         action: UiAction::Select,
         footer: None,
     },

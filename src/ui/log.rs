@@ -38,7 +38,7 @@ impl LogLine {
         } else {
             (raw.into(), None)
         };
-        let level = loglevel::detect(&text).or(prev);
+        let level = loglevel::carry(prev, &text);
         Self {
             text,
             ansi,
@@ -61,6 +61,10 @@ pub struct LogView {
     pub search: Option<Search>,
     /// The search being typed.
     pub input: Option<String>,
+    /// Why the search being typed is not a valid pattern, if it is not.
+    pub input_error: Option<String>,
+    /// How many lines the search matched when it was set.
+    pub match_count: usize,
     /// Sequence number of the current match.
     pub current: Option<u64>,
     /// Show only the lines the search matches (`&`).
@@ -283,8 +287,25 @@ impl LogView {
         if self.only_matching {
             self.refilter();
         }
+        self.match_count = (0..self.len()).filter(|k| self.matches(*k)).count();
         self.find(true);
         Ok(())
+    }
+
+    /// `/` typed: search as each key comes, the newest match first; a
+    /// pattern not valid yet keeps the last results and says why.
+    pub fn type_search(&mut self, input: String) {
+        self.input_error = self.set_search(&input).err();
+        self.input = Some(input);
+    }
+
+    /// Esc: no search, every line again.
+    pub fn clear_search(&mut self) {
+        self.input = None;
+        self.input_error = None;
+        self.only_matching = false;
+        let _ = self.set_search("");
+        self.refilter();
     }
 
     /// `&`: only the lines the search matches, or all again.
@@ -338,9 +359,39 @@ impl LogView {
                 if self.follow {
                     self.follow = false; // new lines must not move it
                 }
-                self.seq_at_bottom()
+                let a = self.seq_at_bottom();
+                self.cursor = a;
+                a
             }
         };
+    }
+
+    /// While selecting: moves the selection's free end `by` rows (negative
+    /// is up, older), scrolling only as far as keeps it in a view `height`
+    /// rows tall, so the whole selection stays in sight while it fits.
+    pub fn move_cursor(&mut self, by: isize, height: usize) {
+        let len = self.len();
+        let Some(cur) = self
+            .cursor
+            .and_then(|c| self.row_of(c))
+            .or(self.bottom_row())
+        else {
+            return;
+        };
+        let k = (cur as isize + by).clamp(0, len.saturating_sub(1) as isize) as usize;
+        self.cursor = self.seq(k);
+        let height = height.max(1);
+        let bottom = len.saturating_sub(1 + self.offset);
+        if k > bottom {
+            self.offset = len - 1 - k;
+        } else if k + height <= bottom {
+            self.offset = len - k - height;
+        }
+        self.follow = self.offset == 0 && self.anchor.is_none();
+    }
+
+    pub fn selecting(&self) -> bool {
+        self.anchor.is_some()
     }
 
     /// The selected rows (anchor to the bottom row), inclusive.
@@ -511,7 +562,11 @@ mod tests {
         let mut v = LogView::new();
         v.push(vec!["plain start".into(), "level=error msg=boom".into()]);
         v.push(vec!["  at frame 1".into(), "  at frame 2".into()]);
-        v.push(vec!["INFO:root:fine".into(), "more".into()]);
+        v.push(vec![
+            "INFO:root:fine".into(),
+            "more".into(),
+            "  and more".into(),
+        ]);
         let levels: Vec<_> = (0..v.len()).map(|k| v.row(k).unwrap().level).collect();
         use Level::*;
         assert_eq!(
@@ -522,7 +577,9 @@ mod tests {
                 Some(Error),
                 Some(Error),
                 Some(Info),
-                Some(Info)
+                // A fresh line of no level continues nothing.
+                None,
+                None
             ]
         );
     }
@@ -586,9 +643,33 @@ mod tests {
         assert_eq!(&*v.row(1).unwrap().text, "link two");
         assert_eq!(v.selected_text(), "three", "no selection: the bottom row");
         v.toggle_selection();
-        v.scroll_up(2);
+        v.move_cursor(-2, 10);
         assert_eq!(v.selection(), Some((0, 2)));
         assert_eq!(v.selected_text(), "red error\nlink two\nthree");
         assert_eq!(v.shown_text(), "red error\nlink two\nthree");
+    }
+
+    #[test]
+    fn a_selection_moves_its_end_and_scrolls_only_to_keep_it_in_sight() {
+        let mut v = LogView::new();
+        v.push((0..100).map(|i| format!("line {i}")).collect());
+        v.toggle_selection(); // at the bottom row, 99
+        v.move_cursor(-3, 10);
+        // Rows 96..=99 selected, all on screen: nothing scrolled.
+        assert_eq!(v.selection(), Some((96, 99)));
+        assert_eq!(v.offset, 0);
+        assert!(v.first_shown(10) <= 96);
+        // Past the top of a 10-row view: it scrolls with the cursor; the
+        // anchor goes off screen only once the selection is taller than it.
+        v.move_cursor(-10, 10);
+        assert_eq!(v.selection(), Some((86, 99)));
+        assert_eq!(v.first_shown(10), 86);
+        // Back down: nothing scrolls until the cursor reaches the bottom.
+        v.move_cursor(5, 10);
+        assert_eq!(v.selection(), Some((91, 99)));
+        assert_eq!(v.first_shown(10), 86);
+        // New lines do not move it.
+        v.push(vec!["new".into()]);
+        assert_eq!(v.selection(), Some((91, 99)));
     }
 }

@@ -2,6 +2,7 @@
 //! supervisor snapshot and the log lines it was handed, turns keys into
 //! supervisor commands, and renders. `crate::dash` does the I/O around it.
 
+pub mod events;
 pub mod keys;
 pub mod log;
 pub mod panels;
@@ -65,6 +66,7 @@ pub struct Info {
     pub name: String,
     pub home: PathBuf,
     pub log_path: PathBuf,
+    pub lock_path: PathBuf,
     pub grpc: u16,
     pub ui: u16,
     pub http: u16,
@@ -81,6 +83,7 @@ impl Info {
             name: ctx.spec.name.clone(),
             home: s.state.root().to_path_buf(),
             log_path: ctx.spec.paths.log.clone(),
+            lock_path: ctx.spec.paths.lock.clone(),
             grpc: s.grpc_port,
             ui: s.ui_port,
             http: s.http_port,
@@ -121,6 +124,8 @@ pub struct App {
     pub temporal: Option<crate::temporal_api::TemporalInfo>,
     /// The Temporal panel instead of the processes (`w`).
     pub show_temporal: bool,
+    /// The focused panel on the whole screen (`z`).
+    pub zoom: bool,
     /// The stack has a Temporal to look into (built-in or external).
     pub has_temporal: bool,
     /// A URL to open in a browser (`o`), for the I/O around the UI.
@@ -170,6 +175,7 @@ impl App {
             usage: Vec::new(),
             temporal: None,
             show_temporal: false,
+            zoom: false,
             has_temporal: false,
             open_url: None,
             dirty: true,
@@ -287,23 +293,28 @@ impl App {
             return None;
         }
         self.dirty = true;
-        if let Some(input) = self.log.input.as_mut() {
+        if let Some(mut input) = self.log.input.clone() {
             match key.code {
-                KeyCode::Esc => self.log.input = None,
+                KeyCode::Esc => self.log.clear_search(),
                 KeyCode::Enter => {
                     let q = self.log.input.take().unwrap_or_default();
-                    match self.log.set_search(&q) {
-                        Err(why) => self.notice = Some(format!("/{q}: {why}")),
-                        Ok(()) if self.log.current.is_none() && !q.is_empty() => {
+                    match self.log.input_error.take() {
+                        // The last valid search stays.
+                        Some(why) => self.notice = Some(format!("/{q}: {why}")),
+                        None if self.log.current.is_none() && !q.is_empty() => {
                             self.notice = Some(format!("no match for /{q}/"))
                         }
-                        Ok(()) => {}
+                        None => {}
                     }
                 }
                 KeyCode::Backspace => {
                     input.pop();
+                    self.log.type_search(input);
                 }
-                KeyCode::Char(c) => input.push(c),
+                KeyCode::Char(c) => {
+                    input.push(c);
+                    self.log.type_search(input);
+                }
                 _ => {}
             }
             return None;
@@ -337,6 +348,18 @@ impl App {
             };
         }
         self.notice = None;
+        if key.code == KeyCode::Esc {
+            // Esc undoes what is on: a selection, else a search.
+            if self.log.selecting() {
+                self.log.toggle_selection();
+            } else if self.log.search.is_some() || self.log.only_matching {
+                self.log.clear_search();
+                self.notice = Some("search cleared".into());
+            } else if self.zoom {
+                self.zoom = false;
+            }
+            return None;
+        }
         let action = keys::lookup(key.code, key.modifiers)?;
         self.act(action)
     }
@@ -415,6 +438,11 @@ impl App {
                 let up = matches!(action, UiAction::Up | UiAction::PageUp);
                 match self.focus {
                     Focus::Services => self.select(if up { -1 } else { 1 }),
+                    Focus::Log if self.log.selecting() => {
+                        let h = self.log_area.get().height.saturating_sub(2) as usize;
+                        self.log
+                            .move_cursor(if up { -(n as isize) } else { n as isize }, h)
+                    }
                     Focus::Log => {
                         if up {
                             self.log.scroll_up(n)
@@ -442,6 +470,7 @@ impl App {
             UiAction::Search => {
                 self.focus = Focus::Log;
                 self.log.input = Some(String::new());
+                self.log.input_error = None;
             }
             UiAction::CycleLevel => {
                 self.log.cycle_level();
@@ -458,6 +487,7 @@ impl App {
                 }
             }
             UiAction::PrettyJson => self.pretty_json = !self.pretty_json,
+            UiAction::Zoom => self.zoom = !self.zoom,
             UiAction::ToggleTemporal => {
                 if self.has_temporal || self.temporal.is_some() {
                     self.show_temporal = !self.show_temporal;

@@ -41,41 +41,51 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    // A stack gets a services panel above the selected service's panels.
-    let services_h = if app.is_stack() {
-        (app.services.len() as u16 + 4).min(10)
-    } else {
-        0
-    };
-    let [header, services, top, mid, bottom, footer] = Layout::vertical([
+    let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(services_h),
-        Constraint::Length(9),
-        Constraint::Percentage(if app.is_stack() { 25 } else { 35 }),
-        Constraint::Min(5),
+        Constraint::Min(1),
         Constraint::Length(1),
     ])
     .areas(area);
-    if app.is_stack() {
-        draw_services(app, f, services, now);
-    }
-    let [service, right] =
-        Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)]).areas(top);
-    let [ports, lock] = Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(right);
-    let [procs, events] =
-        Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(mid);
-
     draw_header(app, f, header, now);
-    draw_service(app, f, service, now);
-    draw_ports(app, f, ports);
-    draw_lock(app, f, lock);
-    if app.show_temporal {
-        draw_temporal(app, f, procs);
+    if app.zoom {
+        // The focused panel alone, on the whole screen.
+        match app.focus {
+            Focus::Services if app.is_stack() => draw_services(app, f, body, now),
+            Focus::Processes if app.show_temporal => draw_temporal(app, f, body),
+            Focus::Processes => draw_processes(app, f, body),
+            Focus::Events => draw_events(app, f, body),
+            _ => draw_log(app, f, body),
+        }
     } else {
-        draw_processes(app, f, procs);
+        let rows = Rows::of(body.height, app.is_stack(), app.services.len());
+        let [services, top, mid, bottom] = Layout::vertical([
+            Constraint::Length(rows.services),
+            Constraint::Length(rows.top),
+            Constraint::Length(rows.mid),
+            Constraint::Min(rows.log),
+        ])
+        .areas(body);
+        if app.is_stack() {
+            draw_services(app, f, services, now);
+        }
+        let [service, right] =
+            Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)]).areas(top);
+        let [ports, lock] =
+            Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(right);
+        let [procs, events] =
+            Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(mid);
+        draw_service(app, f, service, now);
+        draw_ports(app, f, ports);
+        draw_lock(app, f, lock);
+        if app.show_temporal {
+            draw_temporal(app, f, procs);
+        } else {
+            draw_processes(app, f, procs);
+        }
+        draw_events(app, f, events);
+        draw_log(app, f, bottom);
     }
-    draw_events(app, f, events);
-    draw_log(app, f, bottom);
     draw_footer(app, f, footer);
     match &app.dialog {
         Some(Dialog::Help) => draw_help(f, area),
@@ -100,6 +110,42 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
             draw_confirm(f, area, " Clean ", text)
         }
         None => {}
+    }
+}
+
+/// How the rows between header and footer are shared: the log gets at
+/// least a third of the terminal (and what is left over); the panels above
+/// it shrink first on a small terminal (`z` zooms any one of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rows {
+    pub services: u16,
+    pub top: u16,
+    pub mid: u16,
+    pub log: u16,
+}
+
+impl Rows {
+    pub fn of(body: u16, stack: bool, services: usize) -> Rows {
+        let total = body + 2; // with header and footer
+        let log_min = (total / 3).max(5);
+        let services = if stack {
+            (services as u16 + 4).min(10).min(body / 4)
+        } else {
+            0
+        };
+        let rest = body.saturating_sub(services + log_min);
+        // The service/ports/lock panels: 9 rows while processes and events
+        // keep 4, else about half of what is left; processes and events
+        // get the rest, up to a quarter of the terminal.
+        let top = if rest >= 13 { 9 } else { rest.div_ceil(2) };
+        let mid = rest.saturating_sub(top).min(total / 4);
+        let log = body.saturating_sub(services + top + mid);
+        Rows {
+            services,
+            top,
+            mid,
+            log,
+        }
     }
 }
 
@@ -305,7 +351,7 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
             " stigmer ",
             Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
         ),
-        Span::raw(format!(" {} ", app.info.name)),
+        Span::raw(format!(" {} ", display_name(&app.info.name))),
         phase_span(s, true),
         Span::raw(format!(" service: {state_word}")),
     ];
@@ -332,6 +378,10 @@ fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
             Style::new().fg(WARN),
         ));
     }
+    spans.push(Span::styled(
+        format!("  {}", app.info.home.display()),
+        Style::new().fg(DIM),
+    ));
     f.render_widget(Line::from(spans), area);
 }
 
@@ -419,7 +469,7 @@ fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
     } else {
         lines.push(Line::raw("inspecting…"));
     }
-    let title = format!("Service · {}", app.info.home.display());
+    let title = format!("Service · {}", display_name(&app.info.name));
     // One line per item, truncated: wrapping would push health layers out.
     f.render_widget(Paragraph::new(lines).block(block(title, false)), area);
 }
@@ -537,7 +587,14 @@ fn draw_lock(app: &App, f: &mut Frame, area: Rect) {
             Style::new().fg(color),
         ));
     }
-    let title = "Lock · temporal.lock".to_string();
+    let title = format!(
+        "Lock · {}",
+        app.info
+            .lock_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
     f.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })
@@ -778,13 +835,10 @@ fn polled_by(app: &App, pid: i32) -> Vec<String> {
 fn draw_events(app: &App, f: &mut Frame, area: Rect) {
     let w = tui_logger::TuiLoggerWidget::default()
         .block(block("Events".into(), app.focus == Focus::Events))
-        .output_target(false)
-        .output_file(false)
-        .output_line(false)
-        .output_level(None)
-        .output_timestamp(Some("%H:%M:%S".into()))
-        .style_error(Style::new().fg(BAD))
-        .style_warn(Style::new().fg(WARN))
+        .formatter(Box::new(super::events::EventLines {
+            error: Style::new().fg(BAD),
+            warn: Style::new().fg(WARN),
+        }))
         .state(&app.events);
     f.render_widget(w, area);
 }
@@ -803,7 +857,9 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
         );
         return;
     }
-    let inner_h = area.height.saturating_sub(2) as usize;
+    // While a search is typed, its prompt takes the bottom row.
+    let prompt = v.input.is_some() as usize;
+    let inner_h = (area.height.saturating_sub(2) as usize).saturating_sub(prompt);
     let end = v.len().saturating_sub(v.offset);
     let start = v.first_shown(inner_h);
     app.log_area.set(area);
@@ -822,16 +878,32 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
         format!("paused, {} newer", v.offset)
     };
     let mut extra = String::new();
-    match (&v.input, &v.search) {
-        (Some(i), _) => extra += &format!(" · search: {i}▏"),
-        (None, Some(s)) => extra += &format!(" · /{}/", s.pattern),
-        _ => {}
+    if let (None, Some(s)) = (&v.input, &v.search) {
+        extra += &format!(" · /{}/ {} matches", s.pattern, v.match_count);
     }
     if v.only_matching && v.search.is_some() {
-        extra += &format!(" · only matching ({} of {})", v.len(), v.total());
+        extra += " · only matching";
     }
     if let Some(l) = v.min_level {
         extra += &format!(" · {}+", l.name());
+    }
+    let filtered = v.min_level.is_some() || (v.only_matching && v.search.is_some());
+    if filtered {
+        extra += &format!(" · {} of {}", v.len(), v.total());
+    }
+    let mut lines = lines;
+    if filtered && v.is_empty() && v.total() > 0 {
+        lines = vec![Line::styled(
+            format!(
+                "no line passes the filter: 0 of {}{} ({} shows more, Esc clears the search)",
+                v.total(),
+                v.min_level
+                    .map(|l| format!(" at {}+", l.name()))
+                    .unwrap_or_default(),
+                "l"
+            ),
+            Style::new().fg(DIM),
+        )];
     }
     if let Some((a, b)) = selection {
         extra += &format!(" · selecting {} (y copies)", b - a + 1);
@@ -842,12 +914,44 @@ fn draw_log(app: &App, f: &mut Frame, area: Rect) {
     let title = if merged {
         format!("Log · all services · {mode}{extra}")
     } else {
-        format!("Log · {} · {mode}{extra}", app.info.log_path.display())
+        let file = app
+            .info
+            .log_path
+            .strip_prefix(&app.info.home)
+            .unwrap_or(&app.info.log_path);
+        format!("Log · {} · {mode}{extra}", file.display())
     };
     f.render_widget(
         Paragraph::new(lines).block(block(title, app.focus == Focus::Log)),
         area,
     );
+    if let Some(input) = &v.input {
+        let row = Rect::new(
+            area.x + 1,
+            (area.y + area.height).saturating_sub(2),
+            area.width.saturating_sub(2),
+            1,
+        );
+        let tail = match &v.input_error {
+            Some(why) => Span::styled(format!("  {why}"), Style::new().fg(BAD)),
+            None if input.is_empty() => Span::styled(
+                "  type a pattern (regex; case-insensitive unless it has capitals) · Enter keeps it · Esc clears",
+                Style::new().fg(DIM),
+            ),
+            None => Span::styled(
+                format!("  {} matches · Enter keeps it · Esc clears", v.match_count),
+                Style::new().fg(DIM),
+            ),
+        };
+        f.render_widget(Clear, row);
+        f.render_widget(
+            Line::from(vec![
+                Span::styled(format!("/{input}▏"), Style::new().fg(Color::Cyan).bold()),
+                tail,
+            ]),
+            row,
+        );
+    }
 }
 
 /// One log line: its service's name in its colour (merged view), its
@@ -980,7 +1084,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        "  mouse wheel scrolls the log · Esc closes",
+        "  mouse wheel scrolls the log · Esc closes this, ends a selection, clears a search",
         Style::new().fg(DIM),
     ));
     let r = centered(area, 96, lines.len() as u16 + 2);

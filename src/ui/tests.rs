@@ -45,6 +45,7 @@ fn proc(pid: i32, ppid: i32, pgid: i32, cmd: &str, tagged: bool) -> ProcEntry {
         cmd: cmd.into(),
         tag: tagged.then(|| "temporal:0:x".into()),
         rss_bytes: 120 << 20,
+        cpu_ticks: 0,
     }
 }
 
@@ -614,7 +615,7 @@ fn level_key_hides_lower_levels_and_filter_shows_matching_lines_only() {
     a.on_key(key(KeyCode::Enter));
     a.on_key(key(KeyCode::Char('&')));
     let text = screen(&a, 110, 34);
-    assert!(text.contains("only matching (3 of 10)"), "{text}");
+    assert!(text.contains("only matching · 3 of 10"), "{text}");
     assert!(!text.contains("retrying"), "{text}");
     insta::assert_snapshot!("log_only_matching", text);
     // An invalid regex says so and keeps the search.
@@ -627,6 +628,70 @@ fn level_key_hides_lower_levels_and_filter_shows_matching_lines_only() {
         a.notice
     );
     assert_eq!(a.log.len(), 3, "the filter stays");
+    // Esc clears the search: every line again.
+    a.on_key(key(KeyCode::Esc));
+    assert!(a.log.search.is_none() && !a.log.only_matching);
+    assert_eq!(a.log.len(), 10);
+}
+
+#[test]
+fn search_results_follow_the_typing_and_the_prompt_is_in_the_log() {
+    let mut a = log_app();
+    a.on_key(key(KeyCode::Char('/')));
+    let text = screen(&a, 110, 34);
+    assert!(text.contains("/▏  type a pattern"), "{text}");
+    a.on_key(key(KeyCode::Char('b')));
+    a.on_key(key(KeyCode::Char('i')));
+    // Found while typing, before Enter: the newest match is current.
+    let cur = a.log.current.expect("a match while typing");
+    assert!(a.log.line(cur).unwrap().text.contains("bind"));
+    let text = screen(&a, 110, 34);
+    assert!(text.contains("/bi▏  2 matches"), "{text}");
+    // Esc while typing: no search at all.
+    a.on_key(key(KeyCode::Esc));
+    assert!(a.log.search.is_none() && a.log.input.is_none());
+}
+
+#[test]
+fn a_filter_that_hides_everything_says_so_with_the_counts() {
+    let mut a = app(snapshot(Phase::Running, running(4242)));
+    a.log = super::log::LogView::new();
+    a.push_log((0..7).map(|i| format!("level=INFO msg=line-{i}")).collect());
+    for _ in 0..3 {
+        a.on_key(key(KeyCode::Char('l'))); // info, warn, error
+    }
+    assert_eq!(a.log.min_level, Some(crate::loglevel::Level::Error));
+    let text = screen(&a, 110, 34);
+    assert!(text.contains("error+ · 0 of 7"), "{text}");
+    assert!(
+        text.contains("no line passes the filter: 0 of 7 at error+"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_python_traceback_is_an_error_in_the_panel() {
+    let mut a = app(snapshot(Phase::Running, running(4242)));
+    a.log = super::log::LogView::new();
+    a.push_log(vec![
+        "greeter: \"GET /health HTTP/1.1\" 200 -".into(),
+        "Traceback (most recent call last):".into(),
+        "  File \"/usr/lib/python3.11/socketserver.py\", line 691, in process_request_thread"
+            .into(),
+        "ConnectionResetError: [Errno 104] Connection reset by peer".into(),
+        "greeter: \"GET /greet HTTP/1.1\" 200 -".into(),
+    ]);
+    for _ in 0..3 {
+        a.on_key(key(KeyCode::Char('l')));
+    }
+    let text = screen(&a, 110, 34);
+    assert!(text.contains("Traceback (most recent call last)"), "{text}");
+    assert!(text.contains("process_request_thread"), "{text}");
+    assert!(text.contains("ConnectionResetError"), "{text}");
+    assert!(
+        !text.contains("GET /health") && !text.contains("GET /greet"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -677,7 +742,10 @@ fn the_mouse_selects_lines_in_the_log() {
     let mut a = log_app();
     let _ = screen(&a, 110, 34); // lays the log out
     let area = a.log_area.get();
-    let last = area.y + area.height - 2; // the bottom row inside the border
+    // Every line in view, from the top row inside the border.
+    let n = a.log.len() as u16;
+    assert!(area.height >= n + 2, "{area:?}");
+    let last = area.y + n; // the last line's row
     let at = |kind, row| MouseEvent {
         kind,
         column: area.x + 3,
@@ -845,4 +913,70 @@ fn a_process_that_polls_a_task_queue_says_so_in_the_tree() {
         .find(|l| l.contains("4243") && l.contains("temporal-helper"))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(row.contains("⇄ hello · temporal-helper"), "{row}");
+}
+
+/// Rows of the log panel (borders included) on a drawn screen.
+fn log_panel_rows(text: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.starts_with("┏Log") || l.starts_with("┌Log"));
+    let bottom = lines
+        .iter()
+        .rposition(|l| l.starts_with('┗') || l.starts_with('└'));
+    match (top, bottom) {
+        (Some(t), Some(b)) if b >= t => b - t + 1,
+        _ => 0,
+    }
+}
+
+#[test]
+fn a_small_terminal_gives_the_log_a_third_and_z_zooms_the_focused_panel() {
+    let mut a = stack_app();
+    a.push_log(
+        (0..40)
+            .map(|i| format!("level=INFO msg=line-{i}"))
+            .collect(),
+    );
+    let text = screen(&a, 100, 30);
+    assert!(log_panel_rows(&text) >= 10, "{text}");
+    assert!(
+        text.contains("Processes") && text.contains("Events"),
+        "{text}"
+    );
+    // z: the log alone between header and footer; z (or Esc) again: back.
+    a.on_key(key(KeyCode::Char('z')));
+    let zoomed = screen(&a, 100, 30);
+    assert_eq!(log_panel_rows(&zoomed), 28, "{zoomed}");
+    assert!(!zoomed.contains("Processes"), "{zoomed}");
+    assert!(
+        zoomed.contains("line-39") && zoomed.contains("line-14"),
+        "{zoomed}"
+    );
+    a.on_key(key(KeyCode::Esc));
+    assert_eq!(log_panel_rows(&screen(&a, 100, 30)), log_panel_rows(&text));
+    // Another panel zooms too: the services.
+    a.on_key(key(KeyCode::Tab));
+    a.on_key(key(KeyCode::Char('z')));
+    let services = screen(&a, 100, 30);
+    assert!(
+        services.contains("restarts") && !services.contains("┏Log"),
+        "{services}"
+    );
+}
+
+#[test]
+fn the_layout_keeps_the_log_at_a_third_at_every_size() {
+    use super::panels::Rows;
+    for h in 24..=80u16 {
+        for (stack, n) in [(false, 1), (true, 3), (true, 8)] {
+            let body = h - 2;
+            let r = Rows::of(body, stack, n);
+            assert_eq!(r.services + r.top + r.mid + r.log, body, "{h} {r:?}");
+            assert!(r.log >= h / 3, "{h} {stack} {r:?}");
+        }
+    }
+    // Roomy: every panel at its full size.
+    let r = Rows::of(46, true, 3);
+    assert_eq!((r.services, r.top), (7, 9), "{r:?}");
 }

@@ -11,7 +11,11 @@
 //!   --flood                  write log lines as fast as possible
 //!   --count N [--every-us U] write "count line i" for i in 0..N, one write
 //!                            each, U µs apart (default 100), then "count done"
+//!   --burn-pct N             keep N % of one core busy
 //!   --child                  (internal) just sleep
+//!
+//! It logs (to stderr, beside any flood on stdout) every connection to its gRPC port and every HTTP request, and
+//! any connection that ends in an error: a watcher that disturbs it shows.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -74,7 +78,8 @@ fn main() {
     if let Some(port) = arg_value(&args, "--grpc") {
         let l = TcpListener::bind(("127.0.0.1", port as u16)).expect("bind grpc");
         std::thread::spawn(move || {
-            for c in l.incoming() {
+            for c in l.incoming().flatten() {
+                eprintln!("fixture grpc connection from {:?}", c.peer_addr().ok());
                 drop(c);
             }
         });
@@ -86,13 +91,40 @@ fn main() {
         std::thread::spawn(move || {
             for mut c in l.incoming().flatten() {
                 let mut buf = [0u8; 1024];
-                let _ = c.read(&mut buf);
+                let n = c.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]);
+                eprintln!(
+                    "fixture http {}",
+                    head.lines().next().unwrap_or("(nothing)")
+                );
                 let reply: &[u8] = if started.elapsed() >= ready_after {
                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
                 } else {
                     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 };
-                let _ = c.write_all(reply);
+                if let Err(e) = c.write_all(reply).and_then(|_| c.flush()) {
+                    eprintln!("fixture http error: {e}");
+                }
+                // Close our side, then see how the client closes: one that
+                // drops the connection with our answer unread resets it.
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                let _ = c.set_read_timeout(Some(Duration::from_secs(1)));
+                if let Err(e) = c.read(&mut buf) {
+                    eprintln!("fixture http error: {e}");
+                }
+            }
+        });
+    }
+    if let Some(pct) = arg_value(&args, "--burn-pct") {
+        std::thread::spawn(move || {
+            let slot = Duration::from_millis(10);
+            let busy = slot * pct.min(100) as u32 / 100;
+            loop {
+                let t = Instant::now();
+                while t.elapsed() < busy {
+                    std::hint::black_box(0u64.wrapping_add(1));
+                }
+                std::thread::sleep(slot.saturating_sub(t.elapsed()));
             }
         });
     }

