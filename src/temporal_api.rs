@@ -71,6 +71,11 @@ pub struct Poller {
     pub pid: Option<i32>,
     /// The stigmer service that process belongs to.
     pub service: Option<String>,
+    /// The identity names this host and a process that is gone (or whose
+    /// PID another process has since taken): a worker that exited, which
+    /// Temporal remembers for a few minutes.
+    #[serde(default)]
+    pub exited: bool,
 }
 
 /// What stigmer knows that Temporal does not.
@@ -88,6 +93,9 @@ pub struct Context {
     /// Services: name, the process group of its running leader, and the
     /// task queues it declares.
     pub services: Vec<(String, Option<i32>, Vec<String>)>,
+    /// When each running service's leader started (ms since the epoch), by
+    /// name: a worker just (re)started has not polled yet.
+    pub started_ms: BTreeMap<String, u64>,
     pub timeout: Duration,
 }
 
@@ -100,15 +108,23 @@ impl Context {
             .windows(2)
             .find(|w| w[0] == "--db-filename")
             .map(|w| std::path::PathBuf::from(&w[1]));
+        let mut started_ms = BTreeMap::new();
         let services = stack
             .services
             .iter()
             .map(|c| {
-                let pgid = crate::pidfile::read(&c.spec.paths.pid)
+                let rec = crate::pidfile::read(&c.spec.paths.pid)
                     .record()
                     .filter(|r| std::path::Path::new(&format!("/proc/{}", r.pid)).exists())
-                    .map(|r| r.pgid);
-                (c.spec.name.clone(), pgid, c.spec.task_queues.clone())
+                    .cloned();
+                if let Some(r) = &rec {
+                    started_ms.insert(c.spec.name.clone(), r.started_at_ms);
+                }
+                (
+                    c.spec.name.clone(),
+                    rec.map(|r| r.pgid),
+                    c.spec.task_queues.clone(),
+                )
             })
             .collect();
         match (&s.external, s.enabled) {
@@ -119,6 +135,7 @@ impl Context {
                 built_in: false,
                 external: Some(x.grpc.clone()),
                 services,
+                started_ms,
                 timeout: Duration::from_secs(1),
             },
             _ => Self {
@@ -128,6 +145,7 @@ impl Context {
                 built_in: s.enabled,
                 external: None,
                 services,
+                started_ms,
                 timeout: Duration::from_secs(1),
             },
         }
@@ -310,13 +328,23 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), String
             let d = api.get(&path, &[("taskQueueType", tq_type)])?;
             for p in d["pollers"].as_array().into_iter().flatten() {
                 let identity = p["identity"].as_str().unwrap_or_default().to_string();
-                let pid = local_pid_on(&identity, &host);
+                let last_access = p["lastAccessTime"].as_str().map(String::from);
+                let seen_ms = last_access
+                    .as_deref()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .map(|t| t.as_millisecond());
+                let (pid, exited) = match local_claim(&identity, &host) {
+                    Some(pid) if alive_since_before(pid, seen_ms) => (Some(pid), false),
+                    Some(_) => (None, true),
+                    None => (None, false),
+                };
                 pollers.push(Poller {
                     kind: kind.into(),
-                    last_access: p["lastAccessTime"].as_str().map(String::from),
+                    last_access,
                     service: pid.and_then(|pid| service_of(pid, &cx.services)),
                     pid,
                     identity,
+                    exited,
                 });
             }
         }
@@ -374,6 +402,10 @@ fn warnings(
     for (service, pgid, declared) in &cx.services {
         if pgid.is_none() {
             continue; // not running: nothing to poll with
+        }
+        let since = cx.started_ms.get(service).map(|s| now_ms - *s as i64);
+        if since.is_some_and(|ms| ms < POLL_GRACE.as_millis() as i64) {
+            continue; // just (re)started: its first poll may not be in yet
         }
         for qn in declared {
             let polls = info.task_queues.iter().any(|q| {
@@ -438,16 +470,40 @@ pub fn local_pid(identity: &str) -> Option<i32> {
 
 /// [`local_pid`] with this machine's name already read.
 fn local_pid_on(identity: &str, ours: &str) -> Option<i32> {
+    local_claim(identity, ours).filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// The PID an identity `<pid>@<host>` names when the host is this one,
+/// alive or not.
+fn local_claim(identity: &str, ours: &str) -> Option<i32> {
     let (pid, host) = identity.split_once('@')?;
     let pid: i32 = pid.trim().parse().ok().filter(|p| *p > 1)?;
     let host = host.split(['@', ' ']).next().unwrap_or(host);
-    if host != ours && host != "localhost" {
-        return None;
-    }
-    std::path::Path::new(&format!("/proc/{pid}"))
-        .exists()
-        .then_some(pid)
+    (host == ours || host == "localhost").then_some(pid)
 }
+
+/// Is `pid` alive, and was it already alive when its poll was last seen
+/// (`seen_ms`)? A process that started after that is another one that
+/// took a dead worker's PID.
+fn alive_since_before(pid: i32, seen_ms: Option<i64>) -> bool {
+    let Ok(st) = crate::process::read_stat(pid) else {
+        return false;
+    };
+    let (Some(seen), Some(up)) = (seen_ms, crate::inspect::uptime_secs()) else {
+        return !st.is_zombie();
+    };
+    let age_ms = (up - st.start_ticks as f64 / crate::inspect::ticks_per_sec()) * 1000.0;
+    let started_ms = crate::clock::now_ms() as f64 - age_ms;
+    // A second of slack for the two clocks' rounding.
+    !st.is_zombie() && started_ms <= seen as f64 + 1000.0
+}
+
+/// How long after a service's (re)start its declared queues may go unpolled
+/// before that is a warning. An SDK worker's first long poll reaches the
+/// server within a second or two of its start; Temporal lists a poller
+/// from its poll's arrival, so this covers a slow start on a busy machine
+/// without hiding a worker that polls the wrong queue for long.
+pub const POLL_GRACE: Duration = Duration::from_secs(20);
 
 /// This machine's name, as SDKs put it in their identities.
 fn hostname() -> String {
@@ -508,6 +564,32 @@ mod tests {
         let services = vec![("api".to_string(), Some(pgid), vec![])];
         assert_eq!(service_of(me, &services), Some("api".into()));
         assert_eq!(service_of(me, &[]), None);
+    }
+
+    #[test]
+    fn a_worker_just_restarted_is_not_yet_warned_about_and_a_dead_pid_is_exited() {
+        let now = crate::clock::now_ms();
+        let info = TemporalInfo::default();
+        let mut cx = Context {
+            services: vec![("worker".into(), Some(4242), vec!["hello".into()])],
+            ..Default::default()
+        };
+        cx.started_ms.insert("worker".into(), now - 5_000);
+        let w = warnings(&info, &cx, &BTreeMap::new(), now as i64);
+        assert!(w.is_empty(), "5 s after its start: {w:?}");
+        cx.started_ms.insert("worker".into(), now - 21_000);
+        let w = warnings(&info, &cx, &BTreeMap::new(), now as i64);
+        assert_eq!(
+            w,
+            vec!["service worker declares task queue hello but does not poll it"]
+        );
+        // Our own PID is alive and started before a poll seen now; a poll
+        // seen long before it started names a PID it has since taken.
+        let me = std::process::id() as i32;
+        assert!(alive_since_before(me, Some(now as i64)));
+        assert!(!alive_since_before(me, Some(1_000)));
+        assert_eq!(local_claim(&format!("{me}@box"), "box"), Some(me));
+        assert_eq!(local_claim(&format!("{me}@elsewhere"), "box"), None);
     }
 
     #[test]

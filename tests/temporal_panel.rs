@@ -81,6 +81,43 @@ fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
         "{t:#}"
     );
 
+    // The worker restarted (kill -9, the supervisor respawns it): Temporal
+    // still lists the dead one's pollers for minutes; they are shown as
+    // exited, never as strangers, and the new worker is not warned about
+    // while its first poll comes in.
+    kill_9_proven(&env, "worker", wpid as i32);
+    let mut new = None;
+    assert!(wait_until(Duration::from_secs(20), || {
+        new = env.pid_of("worker").filter(|p| *p as i64 != wpid);
+        new.is_some()
+    }));
+    let new = new.unwrap_or_default() as i64;
+    env.ok(&["local", "wait", "worker", "--timeout", "30"]);
+    let mut t = Value::Null;
+    let ok = wait_until(Duration::from_secs(20), || {
+        t = temporal_of(&env);
+        let ps = pollers_on(&t, "hello");
+        ps.iter()
+            .any(|p| p["pid"] == new && p["service"] == "worker")
+            && ps.iter().any(|p| {
+                p["exited"] == true
+                    && p["identity"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with(&format!("{wpid}@"))
+            })
+    });
+    assert!(ok, "{t:#}");
+    let w = t["warnings"].to_string();
+    assert!(
+        !w.contains("does not poll") && !w.contains("not managed"),
+        "{t:#}"
+    );
+    assert!(
+        pollers_on(&t, "hello").iter().all(|p| p["pid"] != wpid),
+        "the dead PID is not tied to anything: {t:#}"
+    );
+
     // A workflow completes: the count moves.
     let before = completed(&t);
     let out = cli(&[
@@ -174,13 +211,20 @@ fn in_memory_and_stopped_temporal_and_a_service_not_polling_its_queue_say_so() {
     assert!(t["persistence"].is_null(), "{t:#}");
     assert!(t["warnings"].to_string().contains("in memory"), "{t:#}");
     assert!(t["error"].is_null(), "{t:#}");
-    // Declared, running, not polling.
-    assert!(
+    // Declared, running, not polling: not a warning while it may still be
+    // starting to poll, one once its grace (20 s after its start) is over.
+    let warned = |t: &Value| {
         t["warnings"]
             .to_string()
-            .contains("service api declares task queue ghost but does not poll it"),
-        "{t:#}"
-    );
+            .contains("service api declares task queue ghost but does not poll it")
+    };
+    assert!(!warned(&t), "{t:#}");
+    let mut t = t;
+    let ok = wait_until(Duration::from_secs(40), || {
+        t = temporal_of(&env);
+        warned(&t)
+    });
+    assert!(ok, "{t:#}");
     assert!(pollers_on(&t, "ghost").is_empty());
     let human = env.ok(&["local", "status"]);
     assert!(human.contains("data      in memory"), "{human}");

@@ -126,6 +126,8 @@ pub struct App {
     pub show_temporal: bool,
     /// The focused panel on the whole screen (`z`).
     pub zoom: bool,
+    /// Lines of the Temporal panel scrolled past.
+    pub temporal_offset: usize,
     /// The stack has a Temporal to look into (built-in or external).
     pub has_temporal: bool,
     /// A URL to open in a browser (`o`), for the I/O around the UI.
@@ -176,6 +178,7 @@ impl App {
             temporal: None,
             show_temporal: false,
             zoom: false,
+            temporal_offset: 0,
             has_temporal: false,
             open_url: None,
             dirty: true,
@@ -448,6 +451,13 @@ impl App {
                             self.log.scroll_up(n)
                         } else {
                             self.log.scroll_down(n)
+                        }
+                    }
+                    Focus::Processes if self.show_temporal => {
+                        self.temporal_offset = if up {
+                            self.temporal_offset.saturating_sub(n)
+                        } else {
+                            self.temporal_offset + n
                         }
                     }
                     Focus::Processes => {

@@ -800,6 +800,16 @@ fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
                     (format!("{s} PID {pid}"), service_color(k))
                 }
                 (None, Some(pid)) => (format!("PID {pid} (not stigmer's)"), WARN),
+                _ if p.exited => (
+                    format!(
+                        "{} exited{}",
+                        p.identity,
+                        seen_ago(p.last_access.as_deref())
+                            .map(|s| format!(", last seen {s} ago"))
+                            .unwrap_or_default()
+                    ),
+                    DIM,
+                ),
                 _ => (format!("{} (not a local process)", p.identity), DIM),
             };
             lines.push(Line::from(vec![
@@ -808,15 +818,37 @@ fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
             ]));
         }
     }
+    // Scrolls like the log: ↑↓ PgUp PgDn while focused (Tab), z to zoom.
+    let inner = area.height.saturating_sub(2) as usize;
+    let offset = app.temporal_offset.min(lines.len().saturating_sub(inner));
+    let title = if lines.len() > inner {
+        format!(
+            "Temporal · lines {}–{} of {} (↑↓) · w processes",
+            offset + 1,
+            (offset + inner).min(lines.len()),
+            lines.len()
+        )
+    } else {
+        "Temporal · w processes".into()
+    };
     f.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(block(
-                "Temporal · w processes".into(),
-                app.focus == Focus::Processes,
-            )),
+            .scroll((offset as u16, 0))
+            .block(block(title, app.focus == Focus::Processes)),
         area,
     );
+}
+
+/// `12 s`, `3 min` since an RFC 3339 time.
+fn seen_ago(at: Option<&str>) -> Option<String> {
+    let t = at?.parse::<jiff::Timestamp>().ok()?;
+    let secs = (jiff::Timestamp::now().as_second() - t.as_second()).max(0);
+    Some(if secs < 120 {
+        format!("{secs} s")
+    } else {
+        format!("{} min", secs / 60)
+    })
 }
 
 /// The task queues process `pid` polls (Temporal's view, tied to PIDs).

@@ -843,6 +843,7 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
                         last_access: None,
                         pid: Some(5001),
                         service: Some("worker".into()),
+                        exited: false,
                     },
                     Poller {
                         kind: "activity".into(),
@@ -850,6 +851,15 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
                         last_access: None,
                         pid: Some(6000),
                         service: None,
+                        exited: false,
+                    },
+                    Poller {
+                        kind: "workflow".into(),
+                        identity: "4999@host".into(),
+                        last_access: None,
+                        pid: None,
+                        service: None,
+                        exited: true,
                     },
                 ],
                 running: 1,
@@ -870,17 +880,30 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
     });
     a.on_key(key(KeyCode::Char('w')));
     assert!(a.show_temporal);
-    let text = screen(&a, 140, 40);
+    let text = screen(&a, 140, 50);
     assert!(
         text.contains("hello") && text.contains("worker PID 5001"),
         "{text}"
     );
     assert!(text.contains("PID 6000 (not stigmer's)"), "{text}");
+    assert!(text.contains("4999@host exited"), "{text}");
+    assert!(!text.contains("not a local process"), "{text}");
     assert!(
         text.contains("no pollers") && text.contains("waited 42 s"),
         "{text}"
     );
     insta::assert_snapshot!(text);
+    // A small panel scrolls: focused (Tab to the processes/Temporal panel),
+    // ↓ moves past the first lines and the title says where.
+    let small = screen(&a, 100, 30);
+    assert!(small.contains("Temporal · lines 1–"), "{small}");
+    a.focus = super::Focus::Processes;
+    for _ in 0..3 {
+        a.on_key(key(KeyCode::Down));
+    }
+    let scrolled = screen(&a, 100, 30);
+    assert!(scrolled.contains("Temporal · lines 4–"), "{scrolled}");
+    assert!(!scrolled.contains("server 1.32.0"), "{scrolled}");
     a.on_key(key(KeyCode::Char('o')));
     assert_eq!(a.open_url.as_deref(), Some("http://127.0.0.1:8233"));
     a.on_key(key(KeyCode::Char('w')));
@@ -901,6 +924,7 @@ fn a_process_that_polls_a_task_queue_says_so_in_the_tree() {
                 last_access: None,
                 pid: Some(4243),
                 service: Some("temporal".into()),
+                exited: false,
             }],
             running: 0,
             oldest_running_secs: None,
