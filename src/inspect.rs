@@ -463,6 +463,19 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
             }
             r1
         }
+        // The supervisor checks this very process every few seconds: its
+        // word stands, and the service is not asked twice (an HTTP check
+        // is a line in the service's own log).
+        Some(_) if leader_alive && ever_ready => match (&supervisor_health, &g.supervisor) {
+            (Some(true), Some(s)) => Ok(format!(
+                "{} (checked every {} s by the supervisor, PID {})",
+                crate::ready::passing(spec),
+                spec.liveness.every.as_secs_f64(),
+                s.pid
+            )),
+            (_, Some(s)) => Err(s.unhealthy.clone().unwrap_or_else(|| "unhealthy".into())),
+            _ => Err("unhealthy".into()),
+        },
         Some(r) if leader_alive => crate::ready::probe(spec, r).await,
         // Nothing of ours runs: a network check still says who answers.
         _ if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {

@@ -70,6 +70,17 @@ fn leader_runs(rec: &PidRecord) -> Result<String, String> {
     }
 }
 
+/// What a passing liveness check of `spec` found, in the words its own
+/// check uses (for a pass the supervisor vouches for).
+pub fn passing(spec: &ServiceSpec) -> String {
+    match &spec.readiness {
+        Readiness::Http { path, .. } => format!("GET {path} → 200"),
+        Readiness::Tcp(port) => format!("port {port} listens"),
+        Readiness::Exec(argv) => format!("`{}` exited 0", argv.join(" ")),
+        Readiness::Log(_) | Readiness::Uptime(_) => "it runs".into(),
+    }
+}
+
 /// Runs a readiness program in the service's directory and environment,
 /// bounded to 5 s (killed after).
 async fn probe_exec(spec: &ServiceSpec, argv: &[String]) -> Result<String, String> {

@@ -85,6 +85,11 @@ impl StateDir {
     pub fn history_path(&self) -> PathBuf {
         self.root.join("history.json")
     }
+    /// What a supervisor that handed over knew of each service it left
+    /// running (PID, restarts, last exit), for the next one to go on from.
+    pub fn handover_path(&self) -> PathBuf {
+        self.root.join("handover.json")
+    }
     /// The supervisor's last published phase, for `status` from outside.
     pub fn supervisor_state_path(&self) -> PathBuf {
         self.root.join("supervisor.json")

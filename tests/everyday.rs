@@ -363,6 +363,10 @@ fn the_example_under_a_supervising_dash_then_q_hands_it_over_with_its_history() 
     assert_eq!(env.supervisors().len(), 1);
     for (name, s) in services(&env) {
         assert_eq!(s["pid"].as_i64(), Some(pids[&name] as i64), "{name}");
+        assert_eq!(
+            s["supervisor"]["restarts"], 1,
+            "{name}: the count goes on: {s:#}"
+        );
     }
     let evs = events(&env);
     for old in killed {
@@ -420,6 +424,10 @@ fn q_hands_supervision_over_five_times_in_a_row() {
             "the detached supervisor restarts it",
         );
         env.ok(&["local", "wait", "--timeout", "20"]);
+        // Counted by the dash, then by the detached supervisor, carried
+        // across every hand-over.
+        let restarts = services(&env)["temporal"]["supervisor"]["restarts"].clone();
+        assert_eq!(restarts, 2 * (round + 1), "round {round}");
         let evs = events(&env);
         for pid in [before, mid] {
             assert!(

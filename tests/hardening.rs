@@ -113,6 +113,8 @@ fn pid_file_replaced_while_running_still_stops_the_real_service_and_spares_the_s
 }
 
 /// Runs `stigmer --home HOME ARGS` (bounded) and returns (success, stdout+stderr).
+/// For homes stigmer must refuse: nothing may start there, a supervisor
+/// neither.
 fn stigmer_at(home: &std::path::Path, port: u16, args: &[&str]) -> (bool, String) {
     let mut c = Command::new(STIGMER);
     c.arg("--home")
@@ -603,6 +605,7 @@ fn zero_ports_are_refused_like_other_bad_ports() {
         if key != "port" {
             c.args(["--port", &env.port.to_string()]);
         }
+        // A refused config starts nothing, a supervisor neither.
         c.env_remove("STIGMER_PORT")
             .env_remove("STIGMER_HOME")
             .env("STIGMER_UNSUPERVISED", "1")

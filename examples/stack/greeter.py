@@ -26,7 +26,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, fmt, *args):
-        log(fmt % args)
+        # Health checks come every 2 s (stigmer's liveness check): not logged.
+        if self.path != "/health":
+            log(fmt % args)
 
 
 def log(message: str) -> None:

@@ -223,6 +223,8 @@ struct Actor {
     last_published: Option<(Phase, Option<i32>, bool)>,
     rates: crate::process::usage::Rates,
     usage: HashMap<i32, (f32, u64)>,
+    /// The counts a supervisor that handed over left for this service.
+    carried: Option<super::stack::Carried>,
 }
 
 impl Actor {
@@ -254,6 +256,7 @@ impl Actor {
             stopping_alive: vec![],
             last_published: None,
             rates: Default::default(),
+            carried: None,
             usage: HashMap::new(),
         }
     }
@@ -261,6 +264,9 @@ impl Actor {
     async fn run(&mut self, mut cmd_rx: mpsc::Receiver<Command>) {
         if !self.sup.held() && !self.opts.observe {
             tracing::warn!("another supervisor is active: watching only, no automatic restarts");
+        }
+        if self.sup.held() && !self.opts.observe {
+            self.carried = super::stack::carried(&self.ctx.settings.state, &self.ctx.spec.name);
         }
         // Adopt what is already running before deciding anything.
         let began = Instant::now();
@@ -783,6 +789,10 @@ impl Actor {
                 });
                 if self.core.gen == gen {
                     self.current = prev; // not adopted: stale news
+                } else if let Some(c) = self.carried.take().filter(|c| c.pid == rec.pid) {
+                    // Handed over: the same process, its counts go on.
+                    self.core.restarts = c.restarts;
+                    self.core.last_exit = c.last_exit;
                 }
             }
         }

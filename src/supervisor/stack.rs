@@ -138,6 +138,22 @@ pub struct StackHandle {
     pub join: JoinHandle<()>,
 }
 
+/// What a supervisor that handed over knew of a service it left running.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Carried {
+    pub pid: i32,
+    pub restarts: u32,
+    pub last_exit: Option<ExitInfo>,
+}
+
+/// The counts a previous supervisor left for `name`, if any.
+pub fn carried(state: &crate::state::StateDir, name: &str) -> Option<Carried> {
+    let bytes = crate::state::read_capped(&state.handover_path(), 1 << 20).ok()?;
+    serde_json::from_slice::<HashMap<String, Carried>>(&bytes)
+        .ok()?
+        .remove(name)
+}
+
 impl StackHandle {
     /// Supervision ends here: the history is left for the next supervisor,
     /// then the supervisor lock is let go (in that order, so whoever takes
@@ -152,6 +168,31 @@ impl StackHandle {
                 "{}: {e}; the next supervisor starts a new history",
                 path.display()
             );
+        }
+        // Each running service's counts go with it: the next supervisor
+        // adopts the same PIDs and goes on counting.
+        let carried: HashMap<String, Carried> = self
+            .snapshots
+            .borrow()
+            .services
+            .iter()
+            .filter_map(|v| {
+                let pid = v.snap.pid?;
+                Some((
+                    v.name.clone(),
+                    Carried {
+                        pid,
+                        restarts: v.snap.restarts,
+                        last_exit: v.snap.last_exit,
+                    },
+                ))
+            })
+            .collect();
+        let path = stack.settings.state.handover_path();
+        if let Ok(bytes) = serde_json::to_vec(&carried) {
+            if let Err(e) = crate::state::write_atomic(&path, &bytes) {
+                tracing::warn!("{}: {e}; restart counts start again at 0", path.display());
+            }
         }
         self.sup.release();
     }

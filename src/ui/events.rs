@@ -28,7 +28,8 @@ impl LogFormatter for EventLines {
             Style::new()
         };
         let time = evt.timestamp.strftime("%H:%M:%S ").to_string();
-        wrap(&time, evt.msg(), width)
+        // tracing's message field comes with a leading space.
+        wrap(&time, evt.msg().trim_start(), width)
             .into_iter()
             .map(|l| Line::styled(l, style))
             .collect()
