@@ -223,6 +223,39 @@ async fn supervised_start(
     set: &std::collections::BTreeSet<String>,
     port: Option<u16>,
 ) -> bool {
+    for attempt in 0..2 {
+        match supervised_start_once(stack, set, port).await {
+            Handed::Done(ok) => return ok,
+            // It died before it answered anything (a supervisor `kill -9`ed
+            // a moment ago still accepts for an instant): once its lock is
+            // free, start again through a new one. Start is idempotent.
+            Handed::Vanished if attempt == 0 => {
+                let lock = stack.settings.state.supervisor_lock_path();
+                crate::wait::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
+                    !crate::lock::is_held(&lock).unwrap_or(true)
+                })
+                .await;
+            }
+            Handed::Vanished => break,
+        }
+    }
+    crate::errln!(
+        "stigmer: the supervisor went away before it answered; see `stigmer local status`"
+    );
+    false
+}
+
+enum Handed {
+    Done(bool),
+    /// The connection ended with no answer at all.
+    Vanished,
+}
+
+async fn supervised_start_once(
+    stack: &Stack,
+    set: &std::collections::BTreeSet<String>,
+    port: Option<u16>,
+) -> Handed {
     let socket = stack.settings.state.socket_path();
     let client = match control::Client::connect(&socket, Duration::from_millis(500)).await {
         Some(c) => Ok(c),
@@ -237,16 +270,18 @@ async fn supervised_start(
         Ok(c) => c,
         Err(why) => {
             crate::errln!("stigmer: {why}; starting without a supervisor");
-            return start(stack, set).await;
+            return Handed::Done(start(stack, set).await);
         }
     };
     let req = serde_json::json!({"op": "start", "services": set});
     if let Err(e) = client.send(&req).await {
         crate::errln!("stigmer: the supervisor did not take the start ({e}); starting without it");
-        return start(stack, set).await;
+        return Handed::Done(start(stack, set).await);
     }
     let mut reported = std::collections::BTreeSet::new();
+    let mut answered = false;
     while let Some(v) = client.next().await {
+        answered = true;
         if let Some(r) = v.get("result") {
             let Ok(r) = serde_json::from_value::<control::StartResult>(r.clone()) else {
                 continue;
@@ -263,17 +298,20 @@ async fn supervised_start(
                 ),
             }
         } else if v.get("done").is_some() {
-            return v.get("ok").and_then(|o| o.as_bool()).unwrap_or(false);
+            return Handed::Done(v.get("ok").and_then(|o| o.as_bool()).unwrap_or(false));
         } else if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
             crate::errln!("stigmer: the supervisor refused the start: {e}");
-            return false;
+            return Handed::Done(false);
         }
+    }
+    if !answered {
+        return Handed::Vanished;
     }
     crate::errln!(
         "stigmer: the supervisor went away during the start (reported: {}); see `stigmer local status`",
         reported.into_iter().collect::<Vec<_>>().join(", ")
     );
-    false
+    Handed::Done(false)
 }
 
 /// Asks a detached supervisor to exit (the stack was stopped); a dashboard
