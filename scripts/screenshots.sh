@@ -46,7 +46,7 @@ dash() { # dash HOME
   tmux -L "$sock" kill-server 2>/dev/null || true
   for _ in 1 2 3 4 5; do # a server that is still exiting refuses new sessions
     sleep 0.3
-    tmux -L "$sock" new-session -d -s shot -x "$W" -y "$H" "$BIN --home $1 --port $port dash" 2>/dev/null && return 0
+    tmux -L "$sock" new-session -d -s shot -x "$W" -y "$H" "$BIN --home $1 --port $port dash --no-start" 2>/dev/null && return 0
   done
   echo "screenshots: tmux would not start" >&2; return 1
 }
@@ -79,9 +79,10 @@ dash "$home"; wait_for "STOPPED" 10
 tmux -L "$sock" send-keys -t shot s; wait_for "crash loop" 20; sleep 1.2
 shot crash-loop "stigmer dash — crash loop"
 
-# 3. Stale state: the leader was kill -9ed, its children hold the lock on.
+# 3. Stale state: the leader was kill -9ed, its children hold the lock on
+# (started unsupervised: a supervisor would have reaped them and restarted).
 home=$(fixture_home orphans --children 2)
-"$BIN" --home "$home" --port "$port" local start >/dev/null
+"$BIN" --home "$home" --port "$port" local start --unsupervised >/dev/null
 pid=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['pid'])" "$home/temporal.pid")
 kill -9 "$pid"; sleep 0.3
 dash "$home"; wait_for "ORPH" 10; sleep 1.2
