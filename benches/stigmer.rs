@@ -577,7 +577,7 @@ fn render(table: &mut Table) {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
     let (_env, ctx, rt) = running_temporal("bench-render");
-    let status = rt.block_on(stigmer::inspect::inspect(&ctx));
+    let status = rt.block_on(stigmer::probe::inspect::inspect(&ctx));
     let mut snap = stigmer::supervisor::Snapshot::empty();
     snap.status = Some(std::sync::Arc::new(status));
     let mut app = stigmer::ui::App::new(stigmer::ui::Info::of(&ctx), snap);
@@ -630,13 +630,13 @@ fn scan(table: &mut Table) {
         let mut scan_only = Stat::default();
         for _ in 0..rounds().max(5) {
             let t0 = Instant::now();
-            let st = rt.block_on(stigmer::inspect::inspect(&ctx));
+            let st = rt.block_on(stigmer::probe::inspect::inspect(&ctx));
             full.push(t0.elapsed());
-            assert_eq!(st.state, stigmer::inspect::State::Running);
+            assert_eq!(st.state, stigmer::probe::inspect::State::Running);
             let t0 = Instant::now();
             let lock = ctx.spec.paths.lock.clone();
             let _ = stigmer::process::scan_proc(&stigmer::process::ScanRequest {
-                tag_var: stigmer::service::TAG_VAR,
+                tag_var: stigmer::config::service::TAG_VAR,
                 tag_prefix: &ctx.spec.tag_prefix,
                 pgids: &[st.pgid.unwrap_or(0)],
                 lock_path: Some(&lock),
@@ -913,13 +913,13 @@ fn sample_lines(n: usize) -> Vec<String> {
 }
 
 fn logs(table: &mut Table) {
-    use stigmer::logquery::{Query, Reader, Search};
+    use stigmer::logs::query::{Query, Reader, Search};
     use stigmer::ui::log::LogView;
     let lines = sample_lines(100_000);
     // The CLI's path: levels and times carried, a level and a regex applied.
     let mut cli = Stat::default();
     let q = Query {
-        min_level: Some(stigmer::loglevel::Level::Warn),
+        min_level: Some(stigmer::logs::level::Level::Warn),
         grep: Some(Search::new("failed|slow").unwrap()),
         since_ms: None,
     };
@@ -1095,7 +1095,7 @@ fn temporal_panel(table: &mut Table) {
             .send_json(&body)
             .expect("start a workflow");
     }
-    let stack = stigmer::service::Stack::new(
+    let stack = stigmer::config::service::Stack::new(
         stigmer::config::Settings::resolve(stigmer::config::Overrides {
             home: Some(env.home.clone()),
             port: Some(env.port),
@@ -1104,13 +1104,13 @@ fn temporal_panel(table: &mut Table) {
         .unwrap(),
     )
     .unwrap();
-    let cx = stigmer::temporal_api::Context::of(&stack);
+    let cx = stigmer::temporal::Context::of(&stack);
     let (mut cpu, mut wall) = (Stat::default(), Stat::default());
     let mut queues = 0;
     let mut running = 0;
     for _ in 0..rounds() {
         let (c0, t0) = (thread_cpu(), Instant::now());
-        let info = stigmer::temporal_api::fetch(&cx);
+        let info = stigmer::temporal::fetch(&cx);
         cpu.push(thread_cpu() - c0);
         wall.push(t0.elapsed());
         assert!(info.error.is_none(), "{:?}", info.error);

@@ -1,31 +1,31 @@
 //! stigmer: keeps local dev services (Temporal and the programs that use it)
 //! alive and honest, and shows them in a terminal dashboard.
+//!
+//! The layers, from the bottom up (each folder's `mod.rs` says more;
+//! `docs/architecture.md` draws the flows):
+//! - `util`: time, bounded waits, blocking sections;
+//! - `process`: a process's identity, safe signals, the `/proc` scan, usage;
+//! - `state`: the state directory, PID files, locks;
+//! - `config`: the config file, the resolved services, the dependency graph;
+//! - `probe`: ports, readiness checks, the status of a service (inspect);
+//! - `logs`: levels, queries, following and rotating log files;
+//! - `lifecycle`: spawn, readiness, stop, clean — one implementation each;
+//! - `supervisor`: the pure core, the actor per service, the coordinator;
+//! - `control`: the supervisor's socket, server and clients;
+//! - `temporal`: inside Temporal, from its HTTP API;
+//! - `ui` (model and drawing, no I/O) and `dash` (the I/O around it);
+//! - `cli`: the commands, their human text and output.
 
-pub(crate) mod blocking;
-pub(crate) mod clean;
 pub mod cli;
-pub(crate) mod clock;
-pub mod commands;
 pub mod config;
 pub mod control;
 pub(crate) mod dash;
-pub mod inspect;
 pub mod lifecycle;
-pub(crate) mod lock;
-pub mod loglevel;
-pub mod logquery;
-pub(crate) mod logtail;
-pub(crate) mod ops;
-pub mod output;
-pub mod pidfile;
-pub(crate) mod ports;
+pub mod logs;
+pub mod probe;
 pub mod process;
-pub(crate) mod ready;
-pub mod rotate;
-pub mod service;
-pub(crate) mod stack;
-pub(crate) mod state;
+pub mod state;
 pub mod supervisor;
-pub mod temporal_api;
+pub mod temporal;
 pub mod ui;
-pub(crate) mod wait;
+pub(crate) mod util;

@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = stigmer::cli::Cli::parse();
-    match stigmer::commands::run(cli) {
+    match stigmer::cli::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
             stigmer::errln!("stigmer: {e:#}");

@@ -470,13 +470,6 @@ fn cpu_ticks(pid: i32) -> f64 {
     field(14) + field(15)
 }
 
-/// CPU of `pid` in percent of one core over `window`, from its ticks.
-fn kernel_cpu(pid: i32, window: Duration) -> f64 {
-    let (t0, a) = (Instant::now(), cpu_ticks(pid));
-    std::thread::sleep(window);
-    (cpu_ticks(pid) - a) / clk_tck() / t0.elapsed().as_secs_f64() * 100.0
-}
-
 /// A process's tick count sampled every 100 ms in the background, so a
 /// figure on screen can be held against the kernel's over its window.
 struct Ticks {
@@ -496,6 +489,16 @@ impl Ticks {
             }
         });
         Self { samples, stop }
+    }
+
+    /// Percent of one core from `t0` (the sample just before it) to now.
+    fn rate_since(&self, t0: Instant) -> Option<f64> {
+        std::thread::sleep(Duration::from_millis(120)); // one more sample
+        let s = self.samples.lock().unwrap();
+        let (t1, b) = *s.last()?;
+        let (ta, a) = *s.iter().rev().find(|(t, _)| *t <= t0)?;
+        let secs = t1.duration_since(ta).as_secs_f64();
+        Some((b - a) / clk_tck() / secs * 100.0)
     }
 
     /// Percent of one core over the last `window`, once that much is sampled.
@@ -523,9 +526,14 @@ fn cpu_and_memory_agree_with_the_kernels_counters() {
     env.ok(&["local", "start"]);
     let pid = env.recorded_pid().unwrap();
     // `status`: CPU within ±10 points of the kernel's ticks, memory > 0.
+    // Against the kernel's ticks over the very run of `status` (its 300 ms
+    // window lies inside it).
+    let ticks = Ticks::of(pid);
+    std::thread::sleep(Duration::from_millis(300));
     for _ in 0..3 {
-        let kernel = kernel_cpu(pid, Duration::from_millis(600));
+        let t0 = Instant::now();
         let all = services(&env);
+        let kernel = ticks.rate_since(t0).expect("ticks sampled");
         let s = &all["temporal"];
         let cpu = s["cpu_percent"].as_f64().expect("cpu_percent");
         assert!(
@@ -543,7 +551,6 @@ fn cpu_and_memory_agree_with_the_kernels_counters() {
     // or take one refresh), memory never 0M, for the burner and the total.
     let tmux = Tmux::new("e-cpu");
     tmux.launch_sized(&env, "dash", "--no-start", 160, 40);
-    let ticks = Ticks::of(pid);
     let mut seen = 0;
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(14) {

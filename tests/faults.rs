@@ -280,8 +280,8 @@ fn reaping_a_dead_instance_never_touches_another_live_one() {
     assert!(stigmer::lifecycle::reap(&ctx, None).is_empty());
     // A record of some other, dead instance (its group still "exists" as ours
     // only through the live service's group id here): the live one survives.
-    let mut other = match stigmer::pidfile::read(&env.home.join("temporal.pid")) {
-        stigmer::pidfile::PidFile::Valid(r) => *r,
+    let mut other = match stigmer::state::pidfile::read(&env.home.join("temporal.pid")) {
+        stigmer::state::pidfile::PidFile::Valid(r) => *r,
         other => panic!("{other:?}"),
     };
     let dead = {

@@ -137,8 +137,10 @@ fn logs_filters_by_level_pattern_and_time_on_the_real_temporal_log() {
     // is read as that level.
     for (line, level) in &lines {
         if line.starts_with("time=") {
-            let want = level.as_deref().and_then(stigmer::loglevel::Level::parse);
-            assert_eq!(stigmer::loglevel::detect(line), want, "{line}");
+            let want = level
+                .as_deref()
+                .and_then(stigmer::logs::level::Level::parse);
+            assert_eq!(stigmer::logs::level::detect(line), want, "{line}");
         }
     }
 

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use stigmer::config::FileConfig;
-use stigmer::inspect::SupervisorInfo;
 use stigmer::lifecycle::Intent;
-use stigmer::pidfile::{self, PidFile};
+use stigmer::probe::inspect::SupervisorInfo;
+use stigmer::state::pidfile::{self, PidFile};
 
 const VALID_RECORD: &str = r#"{"service":"temporal","pid":4242,"pgid":4242,"sid":4242,
 "start_ticks":99,"boot_id":"b","cmdline":["temporal","server"],"ports":[{"role":"grpc","port":7233}],

@@ -13,12 +13,12 @@ use tokio::task::JoinHandle;
 
 use super::core::{Action, Core, Event, ExitInfo, Phase};
 use super::history::{History, Kind};
-use crate::blocking::blocking;
-use crate::inspect::{self, Status, SupervisorInfo};
 use crate::lifecycle::{self, write_intent, Ctx, SpawnError, Want};
-use crate::lock::{self, HeldLock};
-use crate::pidfile::PidRecord;
+use crate::probe::inspect::{self, Status, SupervisorInfo};
 use crate::process::scan::ProcEntry;
+use crate::state::lock::{self, HeldLock};
+use crate::state::pidfile::PidRecord;
+use crate::util::blocking::blocking;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -224,7 +224,7 @@ struct Actor {
     rates: crate::process::usage::Rates,
     usage: HashMap<i32, (f32, u64)>,
     /// The counts a supervisor that handed over left for this service.
-    carried: Option<super::stack::Carried>,
+    carried: Option<super::handover::Carried>,
 }
 
 impl Actor {
@@ -266,7 +266,7 @@ impl Actor {
             tracing::warn!("another supervisor is active: watching only, no automatic restarts");
         }
         if self.sup.held() && !self.opts.observe {
-            self.carried = super::stack::carried(&self.ctx.settings.state, &self.ctx.spec.name);
+            self.carried = super::handover::carried(&self.ctx.settings.state, &self.ctx.spec.name);
         }
         // Adopt what is already running before deciding anything.
         let began = Instant::now();
@@ -279,7 +279,7 @@ impl Actor {
         let mut tick = tokio::time::interval(self.opts.inspect_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shutting_down = false;
-        let mut rotate_tick = tokio::time::interval(crate::rotate::CHECK_EVERY);
+        let mut rotate_tick = tokio::time::interval(crate::logs::rotate::CHECK_EVERY);
         rotate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let timer_at = self.timer.map(|(at, _)| tokio::time::Instant::from_std(at));
@@ -353,7 +353,7 @@ impl Actor {
                 return;
             }
             Command::AdoptStarted => {
-                let rec = crate::pidfile::read(&self.ctx.spec.paths.pid)
+                let rec = crate::state::pidfile::read(&self.ctx.spec.paths.pid)
                     .record()
                     .cloned()
                     .filter(|r| lifecycle::is_kept_child(r.pid));
@@ -449,7 +449,7 @@ impl Actor {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
-        if let Some(r) = crate::pidfile::read(&self.ctx.spec.paths.pid)
+        if let Some(r) = crate::state::pidfile::read(&self.ctx.spec.paths.pid)
             .record()
             .filter(|r| r.pid == cur.pid && r.start_ticks == cur.start_ticks)
         {
@@ -546,7 +546,7 @@ impl Actor {
                     tick.tick().await; // the first tick is now: it was just ready
                     loop {
                         tick.tick().await;
-                        let r = crate::ready::live(&ctx.spec, &rec).await;
+                        let r = crate::probe::ready::live(&ctx.spec, &rec).await;
                         let (ok, why) = match r {
                             Ok(w) => (true, w),
                             Err(w) => (false, w),
@@ -575,7 +575,9 @@ impl Actor {
                     let mut progress = move |left: &[ProcEntry]| {
                         let _ = ptx.send(Internal::Progress(left.to_vec()));
                     };
-                    let rec = crate::pidfile::read(&ctx.spec.paths.pid).record().cloned();
+                    let rec = crate::state::pidfile::read(&ctx.spec.paths.pid)
+                        .record()
+                        .cloned();
                     let r = lifecycle::stop_record(&ctx, rec.as_ref(), grace, force, &mut progress)
                         .await;
                     let ev = match r {
@@ -614,7 +616,7 @@ impl Actor {
                     tracing::warn!("killed leftover group members {killed:?}");
                 }
                 if rec.is_some() {
-                    let _ = crate::pidfile::remove(&ctx.spec.paths.pid);
+                    let _ = crate::state::pidfile::remove(&ctx.spec.paths.pid);
                 }
             }
             Action::Schedule { at, epoch } => self.timer = Some((at, epoch)),
@@ -737,7 +739,7 @@ impl Actor {
     fn rotate_log(&self) {
         let path = &self.ctx.spec.paths.log;
         let r = self.ctx.settings.rotation;
-        match blocking(|| crate::rotate::rotate_if_needed(path, r)) {
+        match blocking(|| crate::logs::rotate::rotate_if_needed(path, r)) {
             Ok(Some(done)) => tracing::info!(
                 "{}: rotated its log ({} KiB to {}.1{})",
                 self.ctx.spec.name,
@@ -772,7 +774,7 @@ impl Actor {
     }
 
     fn on_status(&mut self, st: Status, began: Instant) {
-        use crate::inspect::State;
+        use crate::probe::inspect::State;
         let idle = matches!(
             self.core.phase,
             Phase::Stopped | Phase::Failed | Phase::Backoff

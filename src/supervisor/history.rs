@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::core::ExitInfo;
-use crate::clock::{now_ms, rfc3339_ms};
+use crate::util::clock::{now_ms, rfc3339_ms};
 
 pub const CAPACITY: usize = 1000;
 

@@ -6,6 +6,7 @@ pub mod core;
 
 pub use self::actor::{Command, Handle, Snapshot};
 pub use self::core::{Core, ExitInfo, Phase};
+pub mod handover;
 pub mod history;
 pub mod stack;
 

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::core::{ExitInfo, Phase};
 use super::history::History;
-use crate::clock::now_ms;
-use crate::service::Stack;
-use crate::stack::{Decision, Unit};
+use crate::config::graph::{Decision, Unit};
+use crate::config::service::Stack;
+use crate::util::clock::now_ms;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StackCommand {
@@ -138,22 +138,6 @@ pub struct StackHandle {
     pub join: JoinHandle<()>,
 }
 
-/// What a supervisor that handed over knew of a service it left running.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Carried {
-    pub pid: i32,
-    pub restarts: u32,
-    pub last_exit: Option<ExitInfo>,
-}
-
-/// The counts a previous supervisor left for `name`, if any.
-pub fn carried(state: &crate::state::StateDir, name: &str) -> Option<Carried> {
-    let bytes = crate::state::read_capped(&state.handover_path(), 1 << 20).ok()?;
-    serde_json::from_slice::<HashMap<String, Carried>>(&bytes)
-        .ok()?
-        .remove(name)
-}
-
 impl StackHandle {
     /// Supervision ends here: the history is left for the next supervisor,
     /// then the supervisor lock is let go (in that order, so whoever takes
@@ -171,7 +155,7 @@ impl StackHandle {
         }
         // Each running service's counts go with it: the next supervisor
         // adopts the same PIDs and goes on counting.
-        let carried: HashMap<String, Carried> = self
+        let carried: HashMap<String, super::handover::Carried> = self
             .snapshots
             .borrow()
             .services
@@ -180,7 +164,7 @@ impl StackHandle {
                 let pid = v.snap.pid?;
                 Some((
                     v.name.clone(),
-                    Carried {
+                    super::handover::Carried {
                         pid,
                         restarts: v.snap.restarts,
                         last_exit: v.snap.last_exit,

@@ -10,8 +10,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::loglevel::{self, Level};
-pub use crate::logquery::Search;
+use crate::logs::level::{self as loglevel, Level};
+pub use crate::logs::query::Search;
 
 pub const LOG_CAPACITY: usize = 50_000;
 

@@ -14,8 +14,8 @@ use std::time::Instant;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 
-use crate::inspect::Status;
-use crate::service::Ctx;
+use crate::config::service::Ctx;
+use crate::probe::inspect::Status;
 use crate::supervisor::{Command, Snapshot, StackCommand, StackSnapshot};
 use keys::UiAction;
 use log::LogView;
@@ -121,7 +121,7 @@ pub struct App {
     /// Text to put on the clipboard (OSC 52) at the next draw.
     pub clipboard: Option<String>,
     /// Inside Temporal (refreshed every 2 s while it is ready).
-    pub temporal: Option<crate::temporal_api::TemporalInfo>,
+    pub temporal: Option<crate::temporal::TemporalInfo>,
     /// The Temporal panel instead of the processes (`w`).
     pub show_temporal: bool,
     /// The focused panel on the whole screen (`z`).
@@ -415,7 +415,10 @@ impl App {
             }
             UiAction::Kill => self.dialog = Some(Dialog::ConfirmKill),
             UiAction::Clean => {
-                let plan = self.status().map(crate::clean::plan).unwrap_or_default();
+                let plan = self
+                    .status()
+                    .map(crate::lifecycle::clean::plan)
+                    .unwrap_or_default();
                 if plan.actions.is_empty() {
                     self.notice = Some(
                         "nothing to clean: no stale PID file, orphan or escaped process".into(),

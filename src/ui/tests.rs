@@ -12,13 +12,13 @@ use ratatui::Terminal;
 
 use super::*;
 use crate::config::{FileConfig, Overrides, Settings};
-use crate::inspect::{
+use crate::probe::inspect::{
     HealthLayer, Holder, IdentityState, LockStatus, PidFileState, PidFileStatus, PortStatus, State,
     Status,
 };
-use crate::pidfile::PidRecord;
-use crate::ports::PortRole;
+use crate::probe::ports::PortRole;
 use crate::process::scan::ProcEntry;
+use crate::state::pidfile::PidRecord;
 use crate::state::StateDir;
 use crate::supervisor::StackCommand;
 use crate::supervisor::{ExitInfo, Phase, Snapshot};
@@ -447,7 +447,7 @@ depends_on = { temporal = "ready", api = "ready" }
     let file = FileConfig::parse(std::path::Path::new("stigmer.toml"), text.as_bytes()).unwrap();
     let mut settings = Settings::from_parts(state, file, Overrides::default()).unwrap();
     settings.config_dir = PathBuf::from("/srv/app");
-    let stack = crate::service::Stack::new(settings).unwrap();
+    let stack = crate::config::service::Stack::new(settings).unwrap();
     let mut services = stack.services.clone();
     Arc::make_mut(&mut services[0]).spec.program = Ok(PathBuf::from("/opt/temporal"));
     let mut api = running(5000);
@@ -596,7 +596,7 @@ fn level_key_hides_lower_levels_and_filter_shows_matching_lines_only() {
     let mut a = log_app();
     a.on_key(key(KeyCode::Char('l')));
     a.on_key(key(KeyCode::Char('l')));
-    assert_eq!(a.log.min_level, Some(crate::loglevel::Level::Warn));
+    assert_eq!(a.log.min_level, Some(crate::logs::level::Level::Warn));
     let text = screen(&a, 110, 34);
     assert!(!text.contains("frontend started"), "{text}");
     assert!(
@@ -660,7 +660,7 @@ fn a_filter_that_hides_everything_says_so_with_the_counts() {
     for _ in 0..3 {
         a.on_key(key(KeyCode::Char('l'))); // info, warn, error
     }
-    assert_eq!(a.log.min_level, Some(crate::loglevel::Level::Error));
+    assert_eq!(a.log.min_level, Some(crate::logs::level::Level::Error));
     let text = screen(&a, 110, 34);
     assert!(text.contains("error+ · 0 of 7"), "{text}");
     assert!(
@@ -809,7 +809,7 @@ fn services_panel_shows_ten_minutes_of_cpu_and_memory_and_the_stack_total() {
 
 #[test]
 fn temporal_panel_ties_pollers_to_services_and_warns() {
-    use crate::temporal_api::{Namespace, Persistence, Poller, TaskQueue, TemporalInfo};
+    use crate::temporal::{Namespace, Persistence, Poller, TaskQueue, TemporalInfo};
     let mut a = stack_app();
     a.on_key(key(KeyCode::Char('w')));
     assert!(!a.show_temporal, "no Temporal known");
@@ -912,7 +912,7 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
 
 #[test]
 fn a_process_that_polls_a_task_queue_says_so_in_the_tree() {
-    use crate::temporal_api::{Poller, TaskQueue, TemporalInfo};
+    use crate::temporal::{Poller, TaskQueue, TemporalInfo};
     let mut a = app(snapshot(Phase::Running, running(4242)));
     a.temporal = Some(TemporalInfo {
         task_queues: vec![TaskQueue {

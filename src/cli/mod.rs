@@ -1,4 +1,10 @@
 //! Command-line interface.
+//!
+//! `commands`: dispatch and each command's flow and human text; `output`:
+//! printing that survives a closed pipe.
+
+pub mod commands;
+pub mod output;
 
 use std::path::PathBuf;
 

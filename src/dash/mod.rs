@@ -12,9 +12,9 @@ use futures::StreamExt;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
+use crate::config::service::Stack;
 use crate::config::{Overrides, Settings};
-use crate::logtail::LogTail;
-use crate::service::Stack;
+use crate::logs::tail::LogTail;
 use crate::supervisor::{
     self, actor::Options, stack::StackSnapshot, Command, Phase, StackCommand, StackHandle,
 };
@@ -68,7 +68,7 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
     let server = if observe {
         None
     } else {
-        crate::commands::serve_if_supervising(&stack, &handle)
+        crate::control::serve_if_supervising(&stack, &handle)
     };
     let infos = services.iter().map(|c| Info::of(c)).collect();
     let mut app = App::for_stack(infos, handle.snapshots.borrow().clone());
@@ -127,7 +127,7 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
     } = session;
     let one = services.len() == 1;
     let label = |name: &str| {
-        if name == crate::service::TEMPORAL {
+        if name == crate::config::service::TEMPORAL {
             "Temporal".to_string()
         } else {
             name.to_string()
@@ -290,7 +290,7 @@ async fn attach(stack: &Stack) -> Option<crate::control::Attached> {
                 return Some(a);
             }
         }
-        let held = crate::lock::is_held(&lock).unwrap_or(false);
+        let held = crate::state::lock::is_held(&lock).unwrap_or(false);
         if !held || Instant::now() >= deadline {
             return None;
         }
@@ -416,7 +416,7 @@ fn show_event(ev: &crate::supervisor::history::HistoryEvent, attached_at_ms: u64
 async fn watch_temporal(
     stack: Stack,
     snaps: tokio::sync::watch::Receiver<StackSnapshot>,
-    tx: mpsc::Sender<crate::temporal_api::TemporalInfo>,
+    tx: mpsc::Sender<crate::temporal::TemporalInfo>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -424,11 +424,10 @@ async fn watch_temporal(
         tick.tick().await;
         let state = snaps
             .borrow()
-            .get(crate::service::TEMPORAL)
+            .get(crate::config::service::TEMPORAL)
             .and_then(|v| v.snap.status.as_ref().map(|s| (s.state, s.ready())));
-        let cx = crate::temporal_api::Context::of(&stack);
-        let Ok(info) =
-            tokio::task::spawn_blocking(move || crate::temporal_api::look(&cx, state)).await
+        let cx = crate::temporal::Context::of(&stack);
+        let Ok(info) = tokio::task::spawn_blocking(move || crate::temporal::look(&cx, state)).await
         else {
             continue;
         };
@@ -517,7 +516,7 @@ async fn event_loop(
     app: &mut App,
     session: &mut Session,
     mut log_rx: mpsc::Receiver<(usize, Vec<String>)>,
-    mut temporal_rx: mpsc::Receiver<crate::temporal_api::TemporalInfo>,
+    mut temporal_rx: mpsc::Receiver<crate::temporal::TemporalInfo>,
 ) -> Result<()> {
     use crate::control::Feed;
     let mut events = EventStream::new();
@@ -526,7 +525,7 @@ async fn event_loop(
     let mut hup = signal(SignalKind::hangup())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut last_periodic = Instant::now();
-    let mut attached_at_ms = crate::clock::now_ms();
+    let mut attached_at_ms = crate::util::clock::now_ms();
     loop {
         if app.dirty {
             terminal.draw(|f| app.draw(f, Instant::now()))?;
@@ -629,7 +628,7 @@ async fn event_loop(
                     let was = session.attached.is_some();
                     session.housekeeping(app).await;
                     if !was && session.attached.is_some() {
-                        attached_at_ms = crate::clock::now_ms();
+                        attached_at_ms = crate::util::clock::now_ms();
                     }
                 }
             }

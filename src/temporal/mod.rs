@@ -101,7 +101,7 @@ pub struct Context {
 
 impl Context {
     /// What a stack tells about its built-in Temporal and its services.
-    pub fn of(stack: &crate::service::Stack) -> Self {
+    pub fn of(stack: &crate::config::service::Stack) -> Self {
         let s = &stack.settings;
         let db_path = s
             .args
@@ -113,7 +113,7 @@ impl Context {
             .services
             .iter()
             .map(|c| {
-                let rec = crate::pidfile::read(&c.spec.paths.pid)
+                let rec = crate::state::pidfile::read(&c.spec.paths.pid)
                     .record()
                     .filter(|r| std::path::Path::new(&format!("/proc/{}", r.pid)).exists())
                     .cloned();
@@ -177,8 +177,8 @@ const IN_MEMORY: &str = "Temporal keeps its data in memory: every workflow is lo
 /// the built-in one only when its readiness check just passed (`state`:
 /// its state and that check, from an inspection). Otherwise, what is known
 /// without asking.
-pub fn look(cx: &Context, state: Option<(crate::inspect::State, bool)>) -> TemporalInfo {
-    use crate::inspect::State;
+pub fn look(cx: &Context, state: Option<(crate::probe::inspect::State, bool)>) -> TemporalInfo {
+    use crate::probe::inspect::State;
     if cx.external.is_some() {
         return fetch(cx);
     }
@@ -242,13 +242,13 @@ impl Api {
         if !status.is_success() {
             return Err(format!(
                 "{path}: HTTP {status}: {}",
-                crate::output::short(body.trim(), 120)
+                crate::cli::output::short(body.trim(), 120)
             ));
         }
         let v: Value = serde_json::from_str(&body).map_err(|e| {
             format!(
                 "{path}: not the JSON Temporal's API answers ({e}): {:?}",
-                crate::output::short(body.trim(), 60)
+                crate::cli::output::short(body.trim(), 60)
             )
         })?;
         if !v.is_object() {
@@ -270,7 +270,7 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), String
         .filter(|n| n != "temporal-system")
         .take(MAX_NAMESPACES)
         .collect();
-    let now_ms = crate::clock::now_ms() as i64;
+    let now_ms = crate::util::clock::now_ms() as i64;
     // Queues: (namespace, name) → running workflows and the oldest start.
     let mut queues: BTreeMap<(String, String), (u64, Option<i64>)> = BTreeMap::new();
     let mut waiting: BTreeMap<(String, String), Vec<(String, i64)>> = BTreeMap::new();
@@ -489,11 +489,11 @@ fn alive_since_before(pid: i32, seen_ms: Option<i64>) -> bool {
     let Ok(st) = crate::process::read_stat(pid) else {
         return false;
     };
-    let (Some(seen), Some(up)) = (seen_ms, crate::inspect::uptime_secs()) else {
+    let (Some(seen), Some(up)) = (seen_ms, crate::probe::inspect::uptime_secs()) else {
         return !st.is_zombie();
     };
-    let age_ms = (up - st.start_ticks as f64 / crate::inspect::ticks_per_sec()) * 1000.0;
-    let started_ms = crate::clock::now_ms() as f64 - age_ms;
+    let age_ms = (up - st.start_ticks as f64 / crate::probe::inspect::ticks_per_sec()) * 1000.0;
+    let started_ms = crate::util::clock::now_ms() as f64 - age_ms;
     // A second of slack for the two clocks' rounding.
     !st.is_zombie() && started_ms <= seen as f64 + 1000.0
 }
@@ -568,7 +568,7 @@ mod tests {
 
     #[test]
     fn a_worker_just_restarted_is_not_yet_warned_about_and_a_dead_pid_is_exited() {
-        let now = crate::clock::now_ms();
+        let now = crate::util::clock::now_ms();
         let info = TemporalInfo::default();
         let mut cx = Context {
             services: vec![("worker".into(), Some(4242), vec!["hello".into()])],

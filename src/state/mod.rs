@@ -2,6 +2,12 @@
 //!
 //! Everything is created 0700/0600 and opened without following symlinks, so
 //! another local user cannot point our writes somewhere else.
+//!
+//! `pidfile`: the metadata file (atomic, tolerant read); `lock`: the flock
+//! lock files and who holds them.
+
+pub(crate) mod lock;
+pub mod pidfile;
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;

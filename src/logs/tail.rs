@@ -160,7 +160,7 @@ impl LogTail {
 
     /// `.1`'s identity: a rotation creates a new one.
     fn rotated_id(&self) -> Option<(u64, i64, i64)> {
-        let m = std::fs::symlink_metadata(crate::rotate::old_path(&self.path, 1)).ok()?;
+        let m = std::fs::symlink_metadata(crate::logs::rotate::old_path(&self.path, 1)).ok()?;
         Some((m.ino(), m.ctime(), m.ctime_nsec()))
     }
 
@@ -171,7 +171,7 @@ impl LogTail {
         if id == self.rot_id {
             return None;
         }
-        let old = crate::rotate::old_path(&self.path, 1);
+        let old = crate::logs::rotate::old_path(&self.path, 1);
         let k = std::fs::symlink_metadata(&old).ok().map(|m| m.len());
         let Some(k) = k.filter(|_| id.is_some()) else {
             self.rot_id = id; // `.1` went away: nothing to follow there
@@ -219,7 +219,8 @@ impl LogTail {
 
     /// What `.1` holds past our position (moved before we read it).
     fn read_rotated(&mut self, k: u64, out: &mut Vec<String>) {
-        let Ok(old) = crate::state::open_read_nofollow(&crate::rotate::old_path(&self.path, 1))
+        let Ok(old) =
+            crate::state::open_read_nofollow(&crate::logs::rotate::old_path(&self.path, 1))
         else {
             return;
         };
@@ -365,7 +366,7 @@ mod tests {
                 seen.extend(t.poll());
             }
             // Both ways: collapsing a range, and copy-then-truncate.
-            crate::rotate::rotate_with(&p, 3, round < 3).unwrap();
+            crate::logs::rotate::rotate_with(&p, 3, round < 3).unwrap();
             for _ in 0..10 {
                 writeln!(w, "line {n}").unwrap();
                 n += 1;

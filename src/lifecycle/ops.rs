@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::config::graph::{Condition, Unit};
+use crate::config::service::{Ctx, Stack};
 use crate::lifecycle::{self, StartOutcome, StopReport};
-use crate::service::{Ctx, Stack};
-use crate::stack::{Condition, Unit};
 
 /// One service's result, reported as soon as it is known.
 pub type Report<T> = (String, Result<T, String>);

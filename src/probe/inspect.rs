@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::blocking::blocking;
-use crate::pidfile::{self, PidFile, PidRecord};
-use crate::ports::Listener;
-use crate::ports::{self, PortRole};
+use crate::config::service::Ctx;
+use crate::config::service::{Readiness, TAG_VAR};
+use crate::probe::ports::Listener;
+use crate::probe::ports::{self, PortRole};
 use crate::process::scan::{scan, ProcEntry, Scan, ScanRequest};
 use crate::process::Verdict;
-use crate::service::Ctx;
-use crate::service::{Readiness, TAG_VAR};
+use crate::state::pidfile::{self, PidFile, PidRecord};
+use crate::util::blocking::blocking;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -220,7 +220,7 @@ impl Status {
     }
 }
 
-pub use crate::clock::{now_ms, rfc3339_ms};
+pub use crate::util::clock::{now_ms, rfc3339_ms};
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
@@ -289,8 +289,8 @@ fn gather(ctx: &Ctx, how: LockCheck) -> Gathered {
     let t = Instant::now();
     let lock_path = &spec.paths.lock;
     let held = match how {
-        LockCheck::Observe => crate::lock::is_held(lock_path),
-        LockCheck::AsStarter => crate::lock::is_held_as_starter(lock_path),
+        LockCheck::Observe => crate::state::lock::is_held(lock_path),
+        LockCheck::AsStarter => crate::state::lock::is_held_as_starter(lock_path),
     }
     .map_err(|e| crate::state::refusal(lock_path, &e));
     let lock_time = t.elapsed();
@@ -453,13 +453,13 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
         // checking it over time, check up to three times (the default
         // liveness threshold) before calling it unhealthy.
         Some(r) if leader_alive && ever_ready && supervisor_health.is_none() => {
-            let mut r1 = crate::ready::live(spec, r).await;
+            let mut r1 = crate::probe::ready::live(spec, r).await;
             for _ in 1..3 {
                 if r1.is_ok() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(150)).await;
-                r1 = crate::ready::live(spec, r).await;
+                r1 = crate::probe::ready::live(spec, r).await;
             }
             r1
         }
@@ -469,17 +469,17 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
         Some(_) if leader_alive && ever_ready => match (&supervisor_health, &g.supervisor) {
             (Some(true), Some(s)) => Ok(format!(
                 "{} (checked every {} s by the supervisor, PID {})",
-                crate::ready::passing(spec),
+                crate::probe::ready::passing(spec),
                 spec.liveness.every.as_secs_f64(),
                 s.pid
             )),
             (_, Some(s)) => Err(s.unhealthy.clone().unwrap_or_else(|| "unhealthy".into())),
             _ => Err("unhealthy".into()),
         },
-        Some(r) if leader_alive => crate::ready::probe(spec, r).await,
+        Some(r) if leader_alive => crate::probe::ready::probe(spec, r).await,
         // Nothing of ours runs: a network check still says who answers.
         _ if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {
-            crate::ready::probe(spec, &PidRecord::placeholder()).await
+            crate::probe::ready::probe(spec, &PidRecord::placeholder()).await
         }
         _ => Err("not running".into()),
     };
@@ -683,7 +683,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
 
 fn read_supervisor(ctx: &Ctx) -> Option<SupervisorInfo> {
     let st = &ctx.settings.state;
-    if !crate::lock::is_held(&st.supervisor_lock_path()).unwrap_or(false) {
+    if !crate::state::lock::is_held(&st.supervisor_lock_path()).unwrap_or(false) {
         return None;
     }
     let bytes = crate::state::read_capped(&ctx.spec.paths.supervisor_state, 64 * 1024).ok()?;

@@ -1,6 +1,12 @@
 //! The lifecycle operations — spawn, wait for readiness, stop, clean — shared
 //! by the one-shot CLI commands and the supervisor actor, so there is exactly
 //! one implementation of each rule.
+//!
+//! `clean`: the pure plan of what a clean removes or kills; `ops`: the
+//! stack-wide start and stop in dependency order.
+
+pub(crate) mod clean;
+pub(crate) mod ops;
 
 use std::os::fd::AsRawFd;
 use std::process::Stdio;
@@ -9,19 +15,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::blocking::blocking;
-pub use crate::clean::CleanPlan;
-use crate::inspect::{self, now_ms, LockCheck, State, Status};
-use crate::lock;
-use crate::pidfile::{self, PidRecord, PortRecord};
-use crate::ports;
+pub use crate::config::service::Ctx;
+use crate::config::service::{Readiness, ServiceSpec, TAG_VAR};
+pub use crate::lifecycle::clean::CleanPlan;
+use crate::probe::inspect::{self, now_ms, LockCheck, State, Status};
+use crate::probe::ports;
 use crate::process::scan::ProcEntry;
 use crate::process::signal::{signal_group, signal_tagged, Sig, SignalOutcome};
 use crate::process::{Identity, Verdict};
-pub use crate::service::Ctx;
-use crate::service::{Readiness, ServiceSpec, TAG_VAR};
+use crate::state::lock;
+use crate::state::pidfile::{self, PidRecord, PortRecord};
 use crate::state::{read_capped, write_atomic};
-use crate::wait::poll_until;
+use crate::util::blocking::blocking;
+use crate::util::wait::poll_until;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -276,14 +282,14 @@ pub async fn wait_ready(
         Readiness::Uptime(_) => Duration::from_millis(20),
     };
     let mut tail =
-        crate::logtail::LogTail::from_offset(&ctx.spec.paths.log, rec.log_offset.unwrap_or(0));
+        crate::logs::tail::LogTail::from_offset(&ctx.spec.paths.log, rec.log_offset.unwrap_or(0));
     loop {
         let result = match &ctx.spec.readiness {
             Readiness::Log(re) => match tail.poll().iter().find(|l| re.is_match(l)) {
-                Some(l) => Ok(format!("log: {}", crate::output::short(l, 80))),
+                Some(l) => Ok(format!("log: {}", crate::cli::output::short(l, 80))),
                 None => Err(format!("no log line matches /{re}/ yet")),
             },
-            _ => crate::ready::probe(&ctx.spec, rec).await,
+            _ => crate::probe::ready::probe(&ctx.spec, rec).await,
         };
         // A check can pass on a port or a log line left by a dead process.
         if !matches!(identity.verify(), Verdict::Match(_)) {
@@ -422,13 +428,13 @@ pub fn why_it_died(ctx: &Ctx, log_offset: u64) -> String {
         let _ = write!(out, "; {note}");
     }
     let path = ctx.spec.paths.log.clone();
-    let lines = crate::logtail::LogTail::lines_since(&path, log_offset, 12);
+    let lines = crate::logs::tail::LogTail::lines_since(&path, log_offset, 12);
     if lines.is_empty() {
         let _ = write!(out, "\n(it wrote nothing to its log {})", path.display());
     } else {
         let _ = write!(out, "\nlast lines of its log {}:", path.display());
         for l in lines {
-            let _ = write!(out, "\n  | {}", crate::output::short(&l, 300));
+            let _ = write!(out, "\n  | {}", crate::cli::output::short(&l, 300));
         }
     }
     out
@@ -578,11 +584,15 @@ pub fn reap(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<i32> {
         .filter(|p| signal_ours(ctx, p, Sig::Kill) == SignalOutcome::Sent)
         .map(|p| p.pid)
         .collect();
-    crate::wait::poll_until_blocking(Duration::from_secs(2), Duration::from_millis(5), || {
-        !killed
-            .iter()
-            .any(|pid| crate::process::read_stat(*pid).is_ok_and(|s| !s.is_zombie()))
-    });
+    crate::util::wait::poll_until_blocking(
+        Duration::from_secs(2),
+        Duration::from_millis(5),
+        || {
+            !killed
+                .iter()
+                .any(|pid| crate::process::read_stat(*pid).is_ok_and(|s| !s.is_zombie()))
+        },
+    );
     killed
 }
 
@@ -676,10 +686,10 @@ async fn wait_gone(
     }
 }
 
-/// Plans the removal of stale state ([`crate::clean::plan`]) and, unless
+/// Plans the removal of stale state ([`crate::lifecycle::clean::plan`]) and, unless
 /// `dry_run`, carries it out: every kill re-proves the process ours.
 pub fn clean_from(ctx: &Ctx, st: &Status, dry_run: bool) -> CleanPlan {
-    let plan = crate::clean::plan(st);
+    let plan = crate::lifecycle::clean::plan(st);
     if dry_run {
         return plan;
     }

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::config::graph::{Condition, Graph, Node};
 use crate::config::{
     find_on_path, is_executable, parse_http_url, restart_policy, secs_or, DependsOn, Liveness,
     RestartMode, RestartPolicy, ServiceConfig, Settings,
 };
-use crate::ports::PortRole;
-use crate::stack::{Condition, Graph, Node};
+use crate::probe::ports::PortRole;
 
 pub use crate::process::identity::TAG_VAR;
 

@@ -4,10 +4,10 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::clock::now_ms;
-use crate::pidfile::PidRecord;
-use crate::ports;
-use crate::service::{Readiness, ServiceSpec};
+use crate::config::service::{Readiness, ServiceSpec};
+use crate::probe::ports;
+use crate::state::pidfile::PidRecord;
+use crate::util::clock::now_ms;
 
 /// One readiness check of a service running as `rec`. `Ok` says what
 /// answered, `Err` why not. A log check passes once recorded (the scan that
@@ -20,7 +20,7 @@ pub async fn probe(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, String
             .map(|_| format!("GET {path} → 200")),
         // The kernel's table says whether it listens: no connection the
         // service would see.
-        Readiness::Tcp(port) => match crate::blocking::blocking(|| ports::listening(*port)) {
+        Readiness::Tcp(port) => match crate::util::blocking::blocking(|| ports::listening(*port)) {
             true => Ok(format!("port {port} listens")),
             false => Err(format!("nothing listens on port {port}")),
         },

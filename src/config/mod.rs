@@ -1,6 +1,12 @@
 //! `config.toml` plus the environment and command-line overrides, resolved
 //! into one `Settings`. A bad file is an error that names the file and the
 //! field, never a panic and never silently ignored.
+//!
+//! `service`: the services it declares, resolved (`ServiceSpec`, `Ctx`,
+//! `Stack`); `graph`: the pure dependency decisions of a stack.
+
+pub(crate) mod graph;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -113,9 +119,9 @@ impl LogsConfig {
         Ok(())
     }
 
-    pub fn policy(&self) -> crate::rotate::Rotation {
-        let d = crate::rotate::Rotation::default();
-        crate::rotate::Rotation {
+    pub fn policy(&self) -> crate::logs::rotate::Rotation {
+        let d = crate::logs::rotate::Rotation::default();
+        crate::logs::rotate::Rotation {
             max_bytes: self
                 .max_mb
                 .map(|m| (m * 1024.0 * 1024.0) as u64)
@@ -600,7 +606,7 @@ pub struct Settings {
     /// An external Temporal to watch (with the built-in one off).
     pub external: Option<External>,
     /// When logs are rotated (every service's, and the supervisor's own).
-    pub rotation: crate::rotate::Rotation,
+    pub rotation: crate::logs::rotate::Rotation,
     /// The built-in Temporal is part of the stack.
     pub enabled: bool,
     /// Started by `local start` and the dash when no service is named.

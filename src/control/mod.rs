@@ -15,12 +15,12 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 
-use crate::clock::{now_ms, rfc3339_ms};
+use crate::config::service::Stack;
 use crate::lifecycle::StartOutcome;
-use crate::service::Stack;
 use crate::supervisor::history::{History, HistoryEvent, Kind};
 use crate::supervisor::stack::{ServiceSummary, StackSnapshot};
 use crate::supervisor::{Command, StackCommand, StackHandle};
+use crate::util::clock::{now_ms, rfc3339_ms};
 
 pub const MAX_LINE: usize = 64 * 1024;
 pub const MAX_CLIENTS: usize = 64;
@@ -95,6 +95,21 @@ impl Drop for Served {
     fn drop(&mut self) {
         self.task.abort();
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The control socket, for the process that holds the supervisor lock (a
+/// dashboard or `start --foreground`); `None` for one that only watches.
+pub fn serve_if_supervising(stack: &Stack, handle: &StackHandle) -> Option<Served> {
+    if !handle.supervising {
+        return None;
+    }
+    match serve(stack.clone(), handle, false) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("no control socket ({e}); supervising without one");
+            None
+        }
     }
 }
 
@@ -175,7 +190,7 @@ async fn client(mut stream: UnixStream, shared: &Arc<Shared>, n: usize) {
                         .to_string()
                 })
                 .unwrap_or_default();
-            format!("PID {pid} ({})", crate::output::short(&cmd, 60))
+            format!("PID {pid} ({})", crate::cli::output::short(&cmd, 60))
         })
         .unwrap_or_else(|| "a client".into());
     let (rd, mut wr) = stream.into_split();
@@ -424,7 +439,7 @@ async fn handle(
             // The start goes on even if the client leaves.
             tokio::spawn(async move {
                 let mut started = Vec::new();
-                let ok = crate::ops::start(&shared.stack, &set, |ctx, r| {
+                let ok = crate::lifecycle::ops::start(&shared.stack, &set, |ctx, r| {
                     if r.is_ok() {
                         started.push(ctx.spec.name.clone());
                     }

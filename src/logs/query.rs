@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use crate::loglevel::{self, Level};
+use crate::logs::level::{self as loglevel, Level};
 
 /// A compiled search: a regex, case-insensitive unless it has capitals.
 #[derive(Debug, Clone)]

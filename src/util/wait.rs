@@ -25,7 +25,7 @@ pub async fn poll_until(
 }
 
 /// [`poll_until`] for blocking code (run it inside
-/// [`crate::blocking::blocking`] when called from async code).
+/// [`crate::util::blocking::blocking`] when called from async code).
 pub fn poll_until_blocking(
     timeout: Duration,
     every: Duration,

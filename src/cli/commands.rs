@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::cli::output::short;
 use crate::cli::{Cli, Local, Top};
+use crate::config::service::{Ctx, Stack, TEMPORAL};
 use crate::config::{Overrides, Settings};
 use crate::control;
-use crate::inspect::{self, State, Status};
+use crate::lifecycle::ops;
 use crate::lifecycle::{self, StartOutcome};
-use crate::logtail::LogTail;
-use crate::ops;
-use crate::output::short;
-use crate::service::{Ctx, Stack, TEMPORAL};
+use crate::logs::tail::LogTail;
+use crate::probe::inspect::{self, State, Status};
 use crate::supervisor::{self, actor::Options, Phase, StackCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -231,9 +231,11 @@ async fn supervised_start(
             // free, start again through a new one. Start is idempotent.
             Handed::Vanished if attempt == 0 => {
                 let lock = stack.settings.state.supervisor_lock_path();
-                crate::wait::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
-                    !crate::lock::is_held(&lock).unwrap_or(true)
-                })
+                crate::util::wait::poll_until(
+                    Duration::from_secs(5),
+                    Duration::from_millis(20),
+                    || !crate::state::lock::is_held(&lock).unwrap_or(true),
+                )
                 .await;
             }
             Handed::Vanished => break,
@@ -259,7 +261,7 @@ async fn supervised_start_once(
     let socket = stack.settings.state.socket_path();
     let client = match control::Client::connect(&socket, Duration::from_millis(500)).await {
         Some(c) => Ok(c),
-        None if crate::lock::is_held(&stack.settings.state.supervisor_lock_path())
+        None if crate::state::lock::is_held(&stack.settings.state.supervisor_lock_path())
             .unwrap_or(false) =>
         {
             Err("the running supervisor has no control socket".to_string())
@@ -331,10 +333,11 @@ async fn release_supervisor(stack: &Stack) {
 /// the services running for the next supervisor to adopt.
 async fn supervise(stack: Stack) -> Result<ExitCode> {
     let lock_path = stack.settings.state.supervisor_lock_path();
-    let free = crate::wait::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
-        crate::lock::try_hold(&lock_path).is_ok()
-    })
-    .await;
+    let free =
+        crate::util::wait::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            crate::state::lock::try_hold(&lock_path).is_ok()
+        })
+        .await;
     if !free {
         crate::errln!(
             "stigmer: another supervisor already supervises {}",
@@ -366,11 +369,12 @@ async fn supervise(stack: Stack) -> Result<ExitCode> {
     let own_log = stack.settings.state.logs_dir().join("stigmer.log");
     let rotation = stack.settings.rotation;
     let rotator = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(crate::rotate::CHECK_EVERY);
+        let mut tick = tokio::time::interval(crate::logs::rotate::CHECK_EVERY);
         loop {
             tick.tick().await;
-            let _ =
-                crate::blocking::blocking(|| crate::rotate::rotate_if_needed(&own_log, rotation));
+            let _ = crate::util::blocking::blocking(|| {
+                crate::logs::rotate::rotate_if_needed(&own_log, rotation)
+            });
         }
     });
     let server = control::serve(stack.clone(), &handle, true);
@@ -416,23 +420,6 @@ fn on_signal_shut_down(
         tracing::info!("{say}");
         let _ = cmds.send(StackCommand::Shutdown { stop }).await;
     });
-}
-
-/// The control socket, for the process that holds the supervisor lock.
-pub(crate) fn serve_if_supervising(
-    stack: &Stack,
-    handle: &supervisor::StackHandle,
-) -> Option<control::Served> {
-    if !handle.supervising {
-        return None;
-    }
-    match control::serve(stack.clone(), handle, false) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!("no control socket ({e}); supervising without one");
-            None
-        }
-    }
 }
 
 /// `local events`: the supervisor's history, then (with `follow`) live.
@@ -616,7 +603,7 @@ fn status_json(
     name: &str,
     st: &Status,
     usage: Option<(f32, u64)>,
-    temporal: Option<&crate::temporal_api::TemporalInfo>,
+    temporal: Option<&crate::temporal::TemporalInfo>,
 ) -> Result<serde_json::Value> {
     let mut v = serde_json::to_value(st)?;
     if let Some(o) = v.as_object_mut() {
@@ -640,15 +627,15 @@ async fn temporal_info(
     ctxs: &[&std::sync::Arc<Ctx>],
     all: &[Status],
     whole_stack: bool,
-) -> Option<crate::temporal_api::TemporalInfo> {
+) -> Option<crate::temporal::TemporalInfo> {
     let state = match ctxs.iter().position(|c| c.spec.name == TEMPORAL) {
         Some(i) => Some((all[i].state, all[i].ready())),
         None if whole_stack && stack.settings.external.is_some() => None,
         None => return None,
     };
-    let cx = crate::temporal_api::Context::of(stack);
+    let cx = crate::temporal::Context::of(stack);
     Some(
-        tokio::task::spawn_blocking(move || crate::temporal_api::look(&cx, state))
+        tokio::task::spawn_blocking(move || crate::temporal::look(&cx, state))
             .await
             .unwrap_or_default(),
     )
@@ -780,7 +767,7 @@ async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitC
 
 async fn foreground(stack: Stack) -> Result<ExitCode> {
     let state = stack.settings.state.clone();
-    if let Err(e) = crate::lock::try_hold(&state.supervisor_lock_path()) {
+    if let Err(e) = crate::state::lock::try_hold(&state.supervisor_lock_path()) {
         bail!(
             "{e}: another `stigmer` supervisor (dash or start --foreground) already supervises {}",
             state.root().display()
@@ -795,7 +782,7 @@ async fn foreground(stack: Stack) -> Result<ExitCode> {
             observe: false,
         },
     );
-    let _server = serve_if_supervising(&stack, &handle);
+    let _server = control::serve_if_supervising(&stack, &handle);
     let mut snaps = handle.snapshots.clone();
     on_signal_shut_down(
         handle.commands.clone(),
@@ -855,8 +842,8 @@ fn log_query(
     level: Option<&str>,
     grep: Option<&str>,
     since: Option<&str>,
-) -> Result<crate::logquery::Query> {
-    use crate::loglevel::Level;
+) -> Result<crate::logs::query::Query> {
+    use crate::logs::level::Level;
     let min_level = match level {
         None => None,
         Some(l) => Some(
@@ -867,7 +854,7 @@ fn log_query(
     let grep = match grep {
         None => None,
         Some(g) => {
-            Some(crate::logquery::Search::new(g).map_err(|e| anyhow::anyhow!("--grep {e}"))?)
+            Some(crate::logs::query::Search::new(g).map_err(|e| anyhow::anyhow!("--grep {e}"))?)
         }
     };
     let since_ms = match since {
@@ -876,10 +863,10 @@ fn log_query(
             let d = humantime::parse_duration(d).map_err(|e| {
                 anyhow::anyhow!("--since {d:?}: {e}; write a duration such as 90s, 15m or 2h")
             })?;
-            Some(crate::clock::now_ms() as i64 - d.as_millis().min(i64::MAX as u128) as i64)
+            Some(crate::util::clock::now_ms() as i64 - d.as_millis().min(i64::MAX as u128) as i64)
         }
     };
-    Ok(crate::logquery::Query {
+    Ok(crate::logs::query::Query {
         min_level,
         grep,
         since_ms,
@@ -887,11 +874,11 @@ fn log_query(
 }
 
 /// One line of `local logs`, as text or JSON.
-fn print_log_line(service: &str, label: &str, e: &crate::logquery::Entry, json: bool) {
+fn print_log_line(service: &str, label: &str, e: &crate::logs::query::Entry, json: bool) {
     if json {
         let v = serde_json::json!({
             "service": service,
-            "time": e.time_ms.map(|t| crate::clock::rfc3339_ms(t.max(0) as u64)),
+            "time": e.time_ms.map(|t| crate::util::clock::rfc3339_ms(t.max(0) as u64)),
             "level": e.level.map(|l| l.name()),
             "line": e.line,
         });
@@ -906,10 +893,10 @@ async fn logs(
     name: Option<String>,
     follow: bool,
     lines: usize,
-    query: crate::logquery::Query,
+    query: crate::logs::query::Query,
     json: bool,
 ) -> Result<ExitCode> {
-    use crate::logquery::Reader;
+    use crate::logs::query::Reader;
     let ctxs = one_or_all(stack, name.as_deref())?;
     let named = ctxs.len() > 1;
     let width = ctxs.iter().map(|c| c.spec.name.len()).max().unwrap_or(0);
@@ -922,7 +909,7 @@ async fn logs(
     };
     let keep = stack.settings.rotation.keep;
     let mut tails = Vec::new();
-    let mut shown: Vec<Vec<crate::logquery::Entry>> = Vec::new();
+    let mut shown: Vec<Vec<crate::logs::query::Entry>> = Vec::new();
     for c in &ctxs {
         let path = &c.spec.paths.log;
         if let Some(why) = crate::state::file_problem(path) {
@@ -945,8 +932,8 @@ async fn logs(
             }
         } else {
             // Every kept file, oldest first; the last `lines` kept lines.
-            let files = crate::rotate::all_files(path, keep);
-            let kept = crate::blocking::blocking(|| {
+            let files = crate::logs::rotate::all_files(path, keep);
+            let kept = crate::util::blocking::blocking(|| {
                 let mut ring = std::collections::VecDeque::new();
                 let mut timed = false;
                 for f in &files {
@@ -991,7 +978,7 @@ async fn logs(
     }
     // One log as it is; several merged in time order (the last `lines` of
     // all), each line with its service's name.
-    let merged = crate::logquery::merge_by_time(shown);
+    let merged = crate::logs::query::merge_by_time(shown);
     for (i, e) in &merged[merged
         .len()
         .saturating_sub(if named { lines } else { usize::MAX })..]
@@ -1004,7 +991,7 @@ async fn logs(
     }
     // Interleaved by arrival: every log is polled in turn. What arrives now
     // is recent whatever its text says: --since no longer applies.
-    let query = crate::logquery::Query {
+    let query = crate::logs::query::Query {
         since_ms: None,
         ..query
     };
@@ -1022,7 +1009,7 @@ async fn logs(
 }
 
 /// Inside Temporal, for people.
-pub fn human_temporal(t: &crate::temporal_api::TemporalInfo) -> String {
+pub fn human_temporal(t: &crate::temporal::TemporalInfo) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let _ = writeln!(

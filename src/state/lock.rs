@@ -119,7 +119,7 @@ pub fn try_hold(path: &Path) -> Result<HeldLock, LockError> {
 /// Takes an exclusive lock, waiting at most `timeout`.
 pub async fn hold_within(path: &Path, timeout: Duration) -> Result<HeldLock, LockError> {
     let mut last = None;
-    crate::wait::poll_until(timeout, Duration::from_millis(10), || {
+    crate::util::wait::poll_until(timeout, Duration::from_millis(10), || {
         let r = try_hold(path);
         let busy = matches!(r, Err(LockError::Busy(_)));
         last = Some(r);

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::inspect::{PidFileState, Status};
+use crate::probe::inspect::{PidFileState, Status};
 use crate::process::scan::ProcEntry;
 
 /// What `clean` removes and kills.
