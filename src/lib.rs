@@ -3,18 +3,18 @@
 //!
 //! The layers, from the bottom up (each folder's `mod.rs` says more;
 //! `docs/architecture.md` draws the flows):
-//! - `util`: time, bounded waits, blocking sections;
+//! - `util`: time, bounded waits, blocking sections, output;
 //! - `process`: a process's identity, safe signals, the `/proc` scan, usage;
 //! - `state`: the state directory, PID files, locks;
+//! - `logs`: levels, queries, following and rotating log files;
 //! - `config`: the config file, the resolved services, the dependency graph;
 //! - `probe`: ports, readiness checks, the status of a service (inspect);
-//! - `logs`: levels, queries, following and rotating log files;
 //! - `lifecycle`: spawn, readiness, stop, clean — one implementation each;
+//! - `temporal`: inside Temporal, from its HTTP API;
 //! - `supervisor`: the pure core, the actor per service, the coordinator;
 //! - `control`: the supervisor's socket, server and clients;
-//! - `temporal`: inside Temporal, from its HTTP API;
 //! - `ui` (model and drawing, no I/O) and `dash` (the I/O around it);
-//! - `cli`: the commands, their human text and output.
+//! - `cli`: the commands and their human text.
 
 pub mod cli;
 pub mod config;
@@ -28,4 +28,4 @@ pub mod state;
 pub mod supervisor;
 pub mod temporal;
 pub mod ui;
-pub(crate) mod util;
+pub mod util;

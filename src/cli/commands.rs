@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::output::short;
 use crate::cli::{Cli, Local, Top};
 use crate::config::service::{Ctx, Stack, TEMPORAL};
 use crate::config::{Overrides, Settings};
@@ -15,6 +14,7 @@ use crate::lifecycle::{self, StartOutcome};
 use crate::logs::tail::LogTail;
 use crate::probe::inspect::{self, State, Status};
 use crate::supervisor::{self, actor::Options, Phase, StackCommand};
+use crate::util::output::short;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let ov = Overrides {
@@ -275,35 +275,37 @@ async fn supervised_start_once(
             return Handed::Done(start(stack, set).await);
         }
     };
-    let req = serde_json::json!({"op": "start", "services": set});
+    let req = control::Request::Start {
+        services: set.iter().cloned().collect(),
+    };
     if let Err(e) = client.send(&req).await {
         crate::errln!("stigmer: the supervisor did not take the start ({e}); starting without it");
         return Handed::Done(start(stack, set).await);
     }
     let mut reported = std::collections::BTreeSet::new();
     let mut answered = false;
-    while let Some(v) = client.next().await {
+    while let Some(reply) = client.next().await {
         answered = true;
-        if let Some(r) = v.get("result") {
-            let Ok(r) = serde_json::from_value::<control::StartResult>(r.clone()) else {
-                continue;
-            };
-            let Some(ctx) = stack.get(&r.name) else {
-                continue;
-            };
-            reported.insert(r.name.clone());
-            match (r.outcome, r.error) {
-                (Some(out), _) => print_started(ctx, &out),
-                (None, e) => crate::errln!(
-                    "stigmer: {}",
-                    with_name(ctx, &e.unwrap_or_else(|| "failed".into()))
-                ),
+        match reply {
+            control::Reply::Result { result: r } => {
+                let Some(ctx) = stack.get(&r.name) else {
+                    continue;
+                };
+                reported.insert(r.name.clone());
+                match (r.outcome, r.error) {
+                    (Some(out), _) => print_started(ctx, &out),
+                    (None, e) => crate::errln!(
+                        "stigmer: {}",
+                        with_name(ctx, &e.unwrap_or_else(|| "failed".into()))
+                    ),
+                }
             }
-        } else if v.get("done").is_some() {
-            return Handed::Done(v.get("ok").and_then(|o| o.as_bool()).unwrap_or(false));
-        } else if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-            crate::errln!("stigmer: the supervisor refused the start: {e}");
-            return Handed::Done(false);
+            control::Reply::Done { ok, .. } => return Handed::Done(ok),
+            control::Reply::Error { error, .. } => {
+                crate::errln!("stigmer: the supervisor refused the start: {error}");
+                return Handed::Done(false);
+            }
+            _ => {}
         }
     }
     if !answered {
@@ -321,7 +323,7 @@ async fn supervised_start_once(
 async fn release_supervisor(stack: &Stack) {
     let socket = stack.settings.state.socket_path();
     if let Some(mut c) = control::Client::connect(&socket, Duration::from_millis(300)).await {
-        if c.send(&serde_json::json!({"op": "shutdown"})).await.is_ok() {
+        if c.send(&control::Request::Shutdown).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(2), c.next()).await;
         }
     }
@@ -431,21 +433,21 @@ async fn events(stack: &Stack, follow: bool, json: bool) -> Result<ExitCode> {
             stack.settings.state.root().display()
         );
     };
-    let op = if follow { "subscribe" } else { "events" };
-    c.send(&serde_json::json!({ "op": op })).await?;
-    while let Some(v) = c.next().await {
-        if let Some(ev) = v.get("event") {
-            if json {
-                crate::outln!("{ev}");
-            } else if let Ok(ev) =
-                serde_json::from_value::<supervisor::history::HistoryEvent>(ev.clone())
-            {
-                crate::outln!("{}", ev.line());
+    let req = if follow {
+        control::Request::Subscribe { snapshots: false }
+    } else {
+        control::Request::Events
+    };
+    c.send(&req).await?;
+    while let Some(reply) = c.next().await {
+        match reply {
+            control::Reply::Event { event } if json => {
+                crate::outln!("{}", serde_json::to_string(&event)?)
             }
-        } else if v.get("done").is_some() {
-            break;
-        } else if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-            bail!("the supervisor says: {e}");
+            control::Reply::Event { event } => crate::outln!("{}", event.line()),
+            control::Reply::Done { .. } => break,
+            control::Reply::Error { error, .. } => bail!("the supervisor says: {error}"),
+            _ => {}
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -550,11 +552,15 @@ async fn stop(
     // stopping itself: it must work with no supervisor, or a wedged one).
     let socket = stack.settings.state.socket_path();
     if let Some(mut c) = control::Client::connect(&socket, Duration::from_millis(300)).await {
-        let req = serde_json::json!({
-            "op": "requested",
-            "command": if force { "kill" } else { "stop" },
-            "services": set,
-        });
+        let verb = if force {
+            control::Verb::Kill
+        } else {
+            control::Verb::Stop
+        };
+        let req = control::Request::Requested {
+            command: verb.to_string(),
+            services: set.iter().cloned().collect(),
+        };
         if c.send(&req).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(1), c.next()).await;
         }

@@ -1,10 +1,8 @@
 //! Command-line interface.
 //!
-//! `commands`: dispatch and each command's flow and human text; `output`:
-//! printing that survives a closed pipe.
+//! `commands`: dispatch and each command's flow and human text.
 
 pub mod commands;
-pub mod output;
 
 use std::path::PathBuf;
 

@@ -13,7 +13,28 @@ use crate::config::{
     find_on_path, is_executable, parse_http_url, restart_policy, secs_or, DependsOn, Liveness,
     RestartMode, RestartPolicy, ServiceConfig, Settings,
 };
-use crate::probe::ports::PortRole;
+
+/// What a port of a service is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortRole {
+    Grpc,
+    Ui,
+    Http,
+    /// A port a declared service listens on.
+    Port,
+}
+
+impl PortRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            PortRole::Grpc => "grpc",
+            PortRole::Ui => "ui",
+            PortRole::Http => "http",
+            PortRole::Port => "port",
+        }
+    }
+}
 
 pub use crate::process::identity::TAG_VAR;
 

@@ -9,14 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::service::Stack;
-use crate::lifecycle::StartOutcome;
 use crate::supervisor::history::{History, HistoryEvent, Kind};
 use crate::supervisor::stack::{ServiceSummary, StackSnapshot};
 use crate::supervisor::{Command, StackCommand, StackHandle};
@@ -28,49 +25,9 @@ pub const MAX_RATE: u32 = 50;
 const OUT_QUEUE: usize = 256;
 const IDLE: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
-enum Request {
-    Hello,
-    Events,
-    Subscribe {
-        /// Also the supervisor's view of every service, whenever it changes.
-        #[serde(default)]
-        snapshots: bool,
-    },
-    Shutdown,
-    Start {
-        services: Vec<String>,
-    },
-    /// The client does `command` to `services` itself: recorded in the
-    /// history (who asked is the peer's PID, never the client's word).
-    Requested {
-        command: String,
-        services: Vec<String>,
-    },
-    /// For one service, or (start and stop only) the whole stack.
-    Command {
-        command: String,
-        #[serde(default)]
-        service: Option<String>,
-    },
-}
+pub mod protocol;
 
-/// What `hello` and `status --json` say about the supervisor.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SupervisorSummary {
-    pub pid: i32,
-    pub since: String,
-    pub attached_clients: usize,
-}
-
-/// One service's result of a start handed to the supervisor.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StartResult {
-    pub name: String,
-    pub outcome: Option<StartOutcome>,
-    pub error: Option<String>,
-}
+pub use protocol::{Reply, Request, StartResult, SupervisorSummary, Verb};
 
 struct Shared {
     stack: Stack,
@@ -159,7 +116,7 @@ pub fn serve(stack: Stack, handle: &StackHandle, detached: bool) -> std::io::Res
 }
 
 fn error_line(e: impl std::fmt::Display) -> String {
-    json!({"ok": false, "error": e.to_string()}).to_string()
+    Reply::error(e).line()
 }
 
 async fn client(mut stream: UnixStream, shared: &Arc<Shared>, n: usize) {
@@ -190,7 +147,7 @@ async fn client(mut stream: UnixStream, shared: &Arc<Shared>, n: usize) {
                         .to_string()
                 })
                 .unwrap_or_default();
-            format!("PID {pid} ({})", crate::cli::output::short(&cmd, 60))
+            format!("PID {pid} ({})", crate::util::output::short(&cmd, 60))
         })
         .unwrap_or_else(|| "a client".into());
     let (rd, mut wr) = stream.into_split();
@@ -272,23 +229,26 @@ async fn handle(
     who: &str,
     out: &mpsc::Sender<String>,
 ) -> Result<Option<bool>, String> {
-    let send = |v: Value| -> Result<(), String> {
-        out.try_send(v.to_string())
+    let send = |r: Reply| -> Result<(), String> {
+        out.try_send(r.line())
             .map_err(|_| "client does not read its replies".to_string())
     };
     match req {
-        Request::Hello => send(json!({"ok": true, "supervisor": summary(shared)}))?,
+        Request::Hello => send(Reply::Hello {
+            ok: true,
+            supervisor: summary(shared),
+        })?,
         Request::Events => {
             // Bounded by the ring's size, which fits the queue's worst case
             // only in part: send with waiting, but never longer than 10 s.
-            for ev in shared.history.all() {
-                let line = json!({ "event": ev }).to_string();
+            for event in shared.history.all() {
+                let line = Reply::Event { event }.line();
                 tokio::time::timeout(Duration::from_secs(10), out.send(line))
                     .await
                     .map_err(|_| "client does not read its replies".to_string())?
                     .map_err(|_| "closed".to_string())?;
             }
-            send(json!({"ok": true, "done": true}))?;
+            send(Reply::done(true))?;
         }
         Request::Subscribe { snapshots } => {
             let (old, mut rx) = shared.history.snapshot_and_subscribe();
@@ -302,7 +262,10 @@ async fn handle(
                     loop {
                         let now = snaps.borrow_and_update().summaries(Instant::now());
                         if last.as_ref() != Some(&now) {
-                            let line = json!({ "snapshot": now }).to_string();
+                            let line = Reply::Snapshot {
+                                snapshot: now.clone(),
+                            }
+                            .line();
                             if out.try_send(line).is_err() {
                                 return;
                             }
@@ -316,8 +279,8 @@ async fn handle(
             }
             let out = out.clone();
             tokio::spawn(async move {
-                for ev in old {
-                    let line = json!({ "event": ev }).to_string();
+                for event in old {
+                    let line = Reply::Event { event }.line();
                     if tokio::time::timeout(Duration::from_secs(10), out.send(line))
                         .await
                         .map_or(true, |r| r.is_err())
@@ -327,8 +290,8 @@ async fn handle(
                 }
                 loop {
                     match rx.recv().await {
-                        Ok(ev) => {
-                            if out.try_send(json!({ "event": ev }).to_string()).is_err() {
+                        Ok(event) => {
+                            if out.try_send(Reply::Event { event }.line()).is_err() {
                                 return; // not reading: drop it
                             }
                         }
@@ -354,21 +317,14 @@ async fn handle(
                 None,
                 format!("supervisor exit by {who}"),
             );
-            send(json!({"ok": true}))?;
+            send(Reply::ok())?;
             let _ = shared
                 .commands
                 .send(StackCommand::Shutdown { stop: false })
                 .await;
         }
         Request::Command { command, service } => {
-            let c = match command.as_str() {
-                "start" => Command::Start,
-                "stop" => Command::Stop,
-                "kill" => Command::Kill,
-                "restart" => Command::Restart,
-                "clean" => Command::Clean,
-                other => return Err(format!("unknown command {other:?}")),
-            };
+            let c = command.parse::<Verb>()?.command();
             let stack_command = match (service, c) {
                 (Some(name), c) => {
                     if shared.stack.get(&name).is_none() {
@@ -396,10 +352,10 @@ async fn handle(
                 .send(stack_command)
                 .await
                 .map_err(|_| "the supervisor is exiting".to_string())?;
-            send(json!({"ok": true}))?;
+            send(Reply::ok())?;
         }
         Request::Requested { command, services } => {
-            if !matches!(command.as_str(), "stop" | "kill") {
+            if !matches!(command.parse::<Verb>()?, Verb::Stop | Verb::Kill) {
                 return Err(format!("unknown command {command:?}"));
             }
             for name in &services {
@@ -412,7 +368,7 @@ async fn handle(
                     .history
                     .push(name, Kind::Requested, None, format!("{command} by {who}"));
             }
-            send(json!({"ok": true}))?;
+            send(Reply::ok())?;
         }
         Request::Start { services } => {
             let mut set = BTreeSet::new();
@@ -452,7 +408,7 @@ async fn handle(
                         outcome,
                         error,
                     };
-                    let _ = out.try_send(json!({ "result": res }).to_string());
+                    let _ = out.try_send(Reply::Result { result: res }.line());
                 })
                 .await;
                 // Its actors take the services over now (same PIDs).
@@ -462,7 +418,7 @@ async fn handle(
                         .send(StackCommand::Service(name, Command::AdoptStarted))
                         .await;
                 }
-                let _ = out.try_send(json!({"ok": ok, "done": true}).to_string());
+                let _ = out.try_send(Reply::done(ok).line());
             });
         }
     }
@@ -498,28 +454,38 @@ impl Client {
         })
     }
 
-    pub async fn send(&mut self, req: &Value) -> std::io::Result<()> {
-        let mut line = req.to_string();
+    pub async fn send(&mut self, req: &Request) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(req).map_err(std::io::Error::other)?;
         line.push('\n');
         self.writer.write_all(line.as_bytes()).await
     }
 
-    /// The next reply line, parsed; `None` when the supervisor closed.
-    pub async fn next(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line).await {
-            Ok(0) | Err(_) => None,
-            Ok(_) => serde_json::from_str(&line).ok(),
+    /// The next reply; `None` when the supervisor closed. A line that is
+    /// no reply this client knows is skipped.
+    pub async fn next(&mut self) -> Option<Reply> {
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {
+                    if let Ok(r) = serde_json::from_str(&line) {
+                        return Some(r);
+                    }
+                }
+            }
         }
     }
 
     /// `hello`: who the supervisor is.
     pub async fn hello(&mut self) -> Option<SupervisorSummary> {
-        self.send(&json!({"op": "hello"})).await.ok()?;
-        let v = tokio::time::timeout(Duration::from_secs(2), self.next())
+        self.send(&Request::Hello).await.ok()?;
+        match tokio::time::timeout(Duration::from_secs(2), self.next())
             .await
-            .ok()??;
-        serde_json::from_value(v.get("supervisor")?.clone()).ok()
+            .ok()??
+        {
+            Reply::Hello { supervisor, .. } => Some(supervisor),
+            _ => None,
+        }
     }
 }
 
@@ -537,7 +503,7 @@ pub enum Feed {
 pub struct Attached {
     pub supervisor: SupervisorSummary,
     pub feed: mpsc::Receiver<Feed>,
-    out: mpsc::Sender<Value>,
+    out: mpsc::Sender<Request>,
     tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
@@ -552,17 +518,17 @@ impl Drop for Attached {
 impl Attached {
     /// Asks the supervisor for `command` on `service` (or the stack for
     /// start and stop); false when the connection is gone or full.
-    pub fn command(&self, command: &str, service: Option<&str>) -> bool {
-        let mut req = json!({"op": "command", "command": command});
-        if let Some(s) = service {
-            req["service"] = json!(s);
-        }
+    pub fn command(&self, verb: Verb, service: Option<&str>) -> bool {
+        let req = Request::Command {
+            command: verb.to_string(),
+            service: service.map(String::from),
+        };
         self.out.try_send(req).is_ok()
     }
 
     /// Asks a detached supervisor to exit (leaving services as they are).
     pub fn shutdown(&self) -> bool {
-        self.out.try_send(json!({"op": "shutdown"})).is_ok()
+        self.out.try_send(Request::Shutdown).is_ok()
     }
 }
 
@@ -570,9 +536,7 @@ impl Attached {
 pub async fn attach(socket: &Path, timeout: Duration) -> Option<Attached> {
     let mut c = Client::connect(socket, timeout).await?;
     let supervisor = c.hello().await?;
-    c.send(&json!({"op": "subscribe", "snapshots": true}))
-        .await
-        .ok()?;
+    c.send(&Request::Subscribe { snapshots: true }).await.ok()?;
     let Client {
         mut reader,
         mut writer,
@@ -586,18 +550,14 @@ pub async fn attach(socket: &Path, timeout: Duration) -> Option<Attached> {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            let Ok(mut v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            let item = if let Some(ev) = v.get_mut("event").map(Value::take) {
-                serde_json::from_value(ev).ok().map(Feed::Event)
-            } else if let Some(sn) = v.get_mut("snapshot").map(Value::take) {
-                serde_json::from_value(sn).ok().map(Feed::Snapshot)
-            } else {
-                if v["ok"] == false {
-                    tracing::warn!("supervisor: {}", v["error"].as_str().unwrap_or("error"));
+            let item = match serde_json::from_str::<Reply>(&line) {
+                Ok(Reply::Event { event }) => Some(Feed::Event(event)),
+                Ok(Reply::Snapshot { snapshot }) => Some(Feed::Snapshot(snapshot)),
+                Ok(Reply::Error { error, .. }) => {
+                    tracing::warn!("supervisor: {error}");
+                    None
                 }
-                None
+                _ => None,
             };
             if let Some(item) = item {
                 if feed_tx.send(item).await.is_err() {
@@ -607,10 +567,12 @@ pub async fn attach(socket: &Path, timeout: Duration) -> Option<Attached> {
         }
         let _ = feed_tx.send(Feed::Closed).await;
     });
-    let (out, mut out_rx) = mpsc::channel::<Value>(32);
+    let (out, mut out_rx) = mpsc::channel::<Request>(32);
     let write = tokio::spawn(async move {
         while let Some(req) = out_rx.recv().await {
-            let mut line = req.to_string();
+            let Ok(mut line) = serde_json::to_string(&req) else {
+                continue;
+            };
             line.push('\n');
             if writer.write_all(line.as_bytes()).await.is_err() {
                 return;

@@ -16,7 +16,7 @@ use crate::config::service::Stack;
 use crate::config::{Overrides, Settings};
 use crate::logs::tail::LogTail;
 use crate::supervisor::{
-    self, actor::Options, stack::StackSnapshot, Command, Phase, StackCommand, StackHandle,
+    self, actor::Options, stack::StackSnapshot, Phase, StackCommand, StackHandle,
 };
 use crate::ui::{App, Info, Quit};
 
@@ -63,7 +63,7 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
         },
     );
     if let (Some(a), true) = (&attached, autostart) {
-        a.command("start", None);
+        a.command(crate::control::Verb::Start, None);
     }
     let server = if observe {
         None
@@ -323,14 +323,15 @@ impl Session {
             }
             return;
         };
+        use crate::control::Verb;
         let sent = match &cmd {
-            StackCommand::Service(name, c) => match command_word(*c) {
-                Some(w) => a.command(w, Some(name)),
+            StackCommand::Service(name, c) => match Verb::of(*c) {
+                Some(v) => a.command(v, Some(name)),
                 None => self.handle.commands.try_send(cmd.clone()).is_ok(),
             },
-            StackCommand::StartAll => a.command("start", None),
+            StackCommand::StartAll => a.command(Verb::Start, None),
             StackCommand::StopAll | StackCommand::Shutdown { stop: true } => {
-                a.command("stop", None)
+                a.command(Verb::Stop, None)
             }
             _ => self.handle.commands.try_send(cmd.clone()).is_ok(),
         };
@@ -387,17 +388,6 @@ impl Session {
             }
         }
     }
-}
-
-fn command_word(c: Command) -> Option<&'static str> {
-    Some(match c {
-        Command::Start => "start",
-        Command::Stop => "stop",
-        Command::Kill => "kill",
-        Command::Restart => "restart",
-        Command::Clean => "clean",
-        _ => return None,
-    })
 }
 
 /// A supervisor event in the events panel, as the supervisor logged it;

@@ -286,7 +286,7 @@ pub async fn wait_ready(
     loop {
         let result = match &ctx.spec.readiness {
             Readiness::Log(re) => match tail.poll().iter().find(|l| re.is_match(l)) {
-                Some(l) => Ok(format!("log: {}", crate::cli::output::short(l, 80))),
+                Some(l) => Ok(format!("log: {}", crate::util::output::short(l, 80))),
                 None => Err(format!("no log line matches /{re}/ yet")),
             },
             _ => crate::probe::ready::probe(&ctx.spec, rec).await,
@@ -434,7 +434,7 @@ pub fn why_it_died(ctx: &Ctx, log_offset: u64) -> String {
     } else {
         let _ = write!(out, "\nlast lines of its log {}:", path.display());
         for l in lines {
-            let _ = write!(out, "\n  | {}", crate::cli::output::short(&l, 300));
+            let _ = write!(out, "\n  | {}", crate::util::output::short(&l, 300));
         }
     }
     out

@@ -3,30 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PortRole {
-    Grpc,
-    Ui,
-    Http,
-    /// A port a declared service listens on.
-    Port,
-}
-
-impl PortRole {
-    pub fn name(self) -> &'static str {
-        match self {
-            PortRole::Grpc => "grpc",
-            PortRole::Ui => "ui",
-            PortRole::Http => "http",
-            PortRole::Port => "port",
-        }
-    }
-}
+pub use crate::config::service::PortRole;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {

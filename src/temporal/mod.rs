@@ -242,13 +242,13 @@ impl Api {
         if !status.is_success() {
             return Err(format!(
                 "{path}: HTTP {status}: {}",
-                crate::cli::output::short(body.trim(), 120)
+                crate::util::output::short(body.trim(), 120)
             ));
         }
         let v: Value = serde_json::from_str(&body).map_err(|e| {
             format!(
                 "{path}: not the JSON Temporal's API answers ({e}): {:?}",
-                crate::cli::output::short(body.trim(), 60)
+                crate::util::output::short(body.trim(), 60)
             )
         })?;
         if !v.is_object() {

@@ -11,12 +11,12 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use super::*;
+use crate::config::service::PortRole;
 use crate::config::{FileConfig, Overrides, Settings};
 use crate::probe::inspect::{
     HealthLayer, Holder, IdentityState, LockStatus, PidFileState, PidFileStatus, PortStatus, State,
     Status,
 };
-use crate::probe::ports::PortRole;
 use crate::process::scan::ProcEntry;
 use crate::state::pidfile::PidRecord;
 use crate::state::StateDir;

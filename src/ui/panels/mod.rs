@@ -11,10 +11,10 @@ use ratatui::Frame;
 
 use super::keys::{hints, KEYMAP};
 use super::{App, Dialog, Focus, MIN_HEIGHT, MIN_WIDTH};
-use crate::cli::output::short;
 use crate::probe::inspect::{IdentityState, PidFileState};
 use crate::process::scan::ProcEntry;
 use crate::supervisor::Phase;
+use crate::util::output::short;
 
 mod bars;
 mod dialogs;

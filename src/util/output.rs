@@ -22,19 +22,19 @@ pub fn emit_err(args: std::fmt::Arguments<'_>) {
 /// `println!` that ends quietly on a closed pipe.
 #[macro_export]
 macro_rules! outln {
-    ($($t:tt)*) => { $crate::cli::output::emit_out(format_args!("{}\n", format_args!($($t)*))) };
+    ($($t:tt)*) => { $crate::util::output::emit_out(format_args!("{}\n", format_args!($($t)*))) };
 }
 
 /// `print!` that ends quietly on a closed pipe.
 #[macro_export]
 macro_rules! out {
-    ($($t:tt)*) => { $crate::cli::output::emit_out(format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::util::output::emit_out(format_args!($($t)*)) };
 }
 
 /// `eprintln!` that never panics (a closed stderr is ignored).
 #[macro_export]
 macro_rules! errln {
-    ($($t:tt)*) => { $crate::cli::output::emit_err(format_args!("{}\n", format_args!($($t)*))) };
+    ($($t:tt)*) => { $crate::util::output::emit_err(format_args!("{}\n", format_args!($($t)*))) };
 }
 
 /// `s` cut to `n` characters, with `…` when cut.

@@ -1,0 +1,254 @@
+//! The control socket's protocol, typed both ways: a client sends one
+//! [`Request`] a line and reads [`Reply`] lines; the server reads the same
+//! types. The wire format (newline-delimited JSON) is in
+//! `docs/supervisor.md`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lifecycle::StartOutcome;
+use crate::supervisor::history::HistoryEvent;
+use crate::supervisor::stack::ServiceSummary;
+use crate::supervisor::Command;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    Hello,
+    Events,
+    Subscribe {
+        /// Also the supervisor's view of every service, whenever it changes.
+        #[serde(default)]
+        snapshots: bool,
+    },
+    Shutdown,
+    Start {
+        services: Vec<String>,
+    },
+    /// The client does `command` to `services` itself: recorded in the
+    /// history (who asked is the peer's PID, never the client's word).
+    Requested {
+        command: String,
+        services: Vec<String>,
+    },
+    /// For one service, or (start and stop only) the whole stack.
+    Command {
+        command: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+    },
+}
+
+/// One reply line. Which one it is shows by its keys (the wire format has
+/// no tag): the order below is the order they are told apart in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Event {
+        event: HistoryEvent,
+    },
+    Snapshot {
+        snapshot: Vec<ServiceSummary>,
+    },
+    Result {
+        result: StartResult,
+    },
+    Hello {
+        ok: bool,
+        supervisor: SupervisorSummary,
+    },
+    /// The end of a stream of replies (`events`, `start`).
+    Done {
+        ok: bool,
+        done: bool,
+    },
+    Error {
+        ok: bool,
+        error: String,
+    },
+    Ok {
+        ok: bool,
+    },
+}
+
+impl Reply {
+    pub fn error(e: impl fmt::Display) -> Self {
+        Reply::Error {
+            ok: false,
+            error: e.to_string(),
+        }
+    }
+
+    pub fn ok() -> Self {
+        Reply::Ok { ok: true }
+    }
+
+    pub fn done(ok: bool) -> Self {
+        Reply::Done { ok, done: true }
+    }
+
+    /// The line to send.
+    pub fn line(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"ok\":false,\"error\":\"unserialisable reply: {e}\"}}"))
+    }
+}
+
+/// What `hello` and `status --json` say about the supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SupervisorSummary {
+    pub pid: i32,
+    pub since: String,
+    pub attached_clients: usize,
+}
+
+/// One service's result of a start handed to the supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartResult {
+    pub name: String,
+    pub outcome: Option<StartOutcome>,
+    pub error: Option<String>,
+}
+
+/// The commands a client may ask for, by the one word each has on the
+/// wire (and in the history: `requested: restart by PID n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Start,
+    Stop,
+    Kill,
+    Restart,
+    Clean,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Start => "start",
+            Verb::Stop => "stop",
+            Verb::Kill => "kill",
+            Verb::Restart => "restart",
+            Verb::Clean => "clean",
+        }
+    }
+
+    /// The actor's command for it.
+    pub fn command(self) -> Command {
+        match self {
+            Verb::Start => Command::Start,
+            Verb::Stop => Command::Stop,
+            Verb::Kill => Command::Kill,
+            Verb::Restart => Command::Restart,
+            Verb::Clean => Command::Clean,
+        }
+    }
+
+    /// The word for an actor's command, when a client may ask for it.
+    pub fn of(c: Command) -> Option<Verb> {
+        Some(match c {
+            Command::Start => Verb::Start,
+            Command::Stop => Verb::Stop,
+            Command::Kill => Verb::Kill,
+            Command::Restart => Verb::Restart,
+            Command::Clean => Verb::Clean,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Verb {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Verb::Start,
+            Verb::Stop,
+            Verb::Kill,
+            Verb::Restart,
+            Verb::Clean,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| format!("unknown command {s:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_told_apart_by_their_keys_and_round_trip() {
+        let cases = [
+            (r#"{"ok":true,"done":true}"#, Reply::done(true)),
+            (r#"{"ok":false,"error":"no"}"#, Reply::error("no")),
+            (r#"{"ok":true}"#, Reply::ok()),
+            (
+                r#"{"ok":true,"supervisor":{"pid":7,"since":"t","attached_clients":1}}"#,
+                Reply::Hello {
+                    ok: true,
+                    supervisor: SupervisorSummary {
+                        pid: 7,
+                        since: "t".into(),
+                        attached_clients: 1,
+                    },
+                },
+            ),
+            (
+                r#"{"result":{"name":"api","outcome":null,"error":"boom"}}"#,
+                Reply::Result {
+                    result: StartResult {
+                        name: "api".into(),
+                        outcome: None,
+                        error: Some("boom".into()),
+                    },
+                },
+            ),
+        ];
+        for (line, want) in cases {
+            let got: Reply = serde_json::from_str(line).unwrap();
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{line}");
+            let back: Reply = serde_json::from_str(&got.line()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{want:?}"));
+            assert_eq!(got.line(), line, "the wire form is kept");
+        }
+    }
+
+    #[test]
+    fn requests_keep_their_wire_form_and_verbs_have_one_word_each() {
+        let r = Request::Command {
+            command: Verb::Restart.to_string(),
+            service: Some("api".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"op":"command","command":"restart","service":"api"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::Hello).unwrap(),
+            r#"{"op":"hello"}"#
+        );
+        for v in [
+            Verb::Start,
+            Verb::Stop,
+            Verb::Kill,
+            Verb::Restart,
+            Verb::Clean,
+        ] {
+            assert_eq!(v.as_str().parse::<Verb>(), Ok(v));
+            assert_eq!(Verb::of(v.command()), Some(v));
+        }
+        assert!("reboot"
+            .parse::<Verb>()
+            .unwrap_err()
+            .contains("unknown command"));
+    }
+}
