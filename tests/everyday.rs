@@ -584,3 +584,44 @@ fn cpu_and_memory_agree_with_the_kernels_counters() {
     );
     env.ok(&["local", "stop"]);
 }
+
+#[test]
+fn q_during_a_backoff_hands_over_the_pending_restart_too() {
+    // Ready at once, exits 300 ms later: the second exit is unstable and
+    // waits 4 s before its restart.
+    let env = Env::fixture(
+        "e-backoff",
+        &["--exit-after-ms", "300"],
+        "[restart]\ninitial_ms = 4000\nmax_ms = 4000\nmax_failures = 50\nwindow_secs = 60\n",
+    );
+    let tmux = Tmux::new("e-backoff");
+    tmux.launch_with(&env, "dash", "");
+    tmux.wait("a restart put off", Duration::from_secs(20), |s| {
+        s.contains("restarting in 4000 ms") || s.contains("BACKOFF")
+    });
+    let before = env.recorded_pid();
+    tmux.keys("q");
+    let s = tmux.wait("the hand-over", Duration::from_secs(20), |s| {
+        s.contains("DASH-EXITED")
+    });
+    assert!(!s.contains("nobody supervises"), "{s}");
+    assert_eq!(env.supervisors().len(), 1, "{s}");
+    // The detached supervisor carries out the restart the dash owed.
+    let ok = wait_until(Duration::from_secs(15), || {
+        env.recorded_pid().is_some_and(|p| Some(p) != before)
+    });
+    let evs = events(&env);
+    assert!(ok, "{evs:#?}");
+    let taken_over = evs
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "supervisor")
+        .and_then(|e| e["at_ms"].as_u64())
+        .expect("the detached supervisor's start is in the history");
+    assert!(
+        evs.iter()
+            .any(|e| e["kind"] == "spawned" && e["at_ms"].as_u64() >= Some(taken_over)),
+        "spawned by the new supervisor: {evs:#?}"
+    );
+    env.ok(&["local", "stop"]);
+}

@@ -41,6 +41,16 @@ pub use crate::process::identity::TAG_VAR;
 /// The name of the built-in service.
 pub const TEMPORAL: &str = "temporal";
 
+/// A service's name for people: "Temporal" for the built-in one, the
+/// service's own name otherwise.
+pub fn display_name(name: &str) -> &str {
+    if name == TEMPORAL {
+        "Temporal"
+    } else {
+        name
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PortSpec {
     pub role: PortRole,

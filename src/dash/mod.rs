@@ -126,13 +126,7 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
         ..
     } = session;
     let one = services.len() == 1;
-    let label = |name: &str| {
-        if name == crate::config::service::TEMPORAL {
-            "Temporal".to_string()
-        } else {
-            name.to_string()
-        }
-    };
+    let label = |name: &str| crate::config::service::display_name(name).to_string();
     let stopped_msg = || {
         if one {
             crate::outln!("{} stopped.", label(&services[0].spec.name));
@@ -178,22 +172,36 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
                 .services
                 .iter()
                 .filter_map(|v| {
-                    let pid = v.snap.pid.or(v.snap.status.as_ref()?.pid)?;
+                    // Ours: the core's PID (none once stopped, whatever the
+                    // last inspection saw); watched: what was seen running.
+                    let pid = if supervising {
+                        v.snap.pid?
+                    } else {
+                        v.snap.status.as_ref()?.pid?
+                    };
                     Some((v.name.clone(), pid))
                 })
                 .collect();
+            // A restart we owe (backoff) goes to the next supervisor too.
+            let owed = handle.snapshots.borrow().services.iter().any(|v| {
+                v.snap.pid.is_none() && matches!(v.snap.phase, Phase::Backoff | Phase::Starting)
+            });
             if let Some(a) = &attached {
                 crate::outln!(
                     "Detached; the supervisor (PID {}) goes on supervising.",
                     a.supervisor.pid
                 );
-            } else if supervising && !running.is_empty() && !crate::control::unsupervised_by_env() {
+            } else if supervising
+                && (!running.is_empty() || owed)
+                && !crate::control::unsupervised_by_env()
+            {
                 // Supervision never silently ends. The hand-over is ordered:
                 // our history is saved and our lock let go first, then the
                 // detached supervisor starts, takes the lock, loads the
                 // history and adopts the services; we check it has the same
                 // PIDs before saying so.
                 handle.hand_over(&stack);
+                crate::outln!("Handing supervision over to a detached supervisor…");
                 match hand_to_detached(&stack, port, &running).await {
                     Ok(pid) => crate::outln!(
                         "Supervision handed to a detached supervisor (PID {pid}), same PIDs; `stigmer local events` shows the history."

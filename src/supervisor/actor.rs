@@ -272,6 +272,17 @@ impl Actor {
         let began = Instant::now();
         let st = inspect::inspect(&self.ctx).await;
         self.on_status(st, began);
+        // Due a restart when the last supervisor handed over: not forgotten.
+        let resume = self.carried.take().filter(|c| c.resume);
+        if let Some(c) = resume.filter(|_| self.core.phase == Phase::Stopped) {
+            tracing::info!(
+                "{}: restarting, as the last supervisor was about to",
+                self.ctx.spec.name
+            );
+            self.core.restarts = c.restarts;
+            self.core.last_exit = c.last_exit;
+            self.command(Command::Start);
+        }
         if self.opts.autostart && !self.opts.observe && self.core.phase == Phase::Stopped {
             self.command(Command::Start);
         }

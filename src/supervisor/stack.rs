@@ -161,13 +161,16 @@ impl StackHandle {
             .services
             .iter()
             .filter_map(|v| {
-                let pid = v.snap.pid?;
+                let resume = matches!(v.snap.phase, Phase::Backoff | Phase::Starting);
+                let pid = v.snap.pid.or(resume.then_some(0))?;
                 Some((
                     v.name.clone(),
                     super::handover::Carried {
                         pid,
                         restarts: v.snap.restarts,
                         last_exit: v.snap.last_exit,
+                        resume,
+                        at_ms: now_ms(),
                     },
                 ))
             })

@@ -163,14 +163,7 @@ impl Rows {
     }
 }
 
-/// "Temporal" for the built-in, the service's own name otherwise.
-fn display_name(name: &str) -> &str {
-    if name == crate::config::service::TEMPORAL {
-        "Temporal"
-    } else {
-        name
-    }
-}
+use crate::config::service::display_name;
 
 /// A stable colour per service, for its name in the merged log.
 fn service_color(i: usize) -> Color {

@@ -1,0 +1,211 @@
+//! Text for people, as pure functions of what was found.
+
+use super::*;
+
+/// Inside Temporal, for people.
+pub fn human_temporal(t: &crate::temporal::TemporalInfo) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "temporal  server {}  UI {}",
+        t.version.as_deref().unwrap_or("?"),
+        t.ui_url.as_deref().unwrap_or("-")
+    );
+    match &t.persistence {
+        Some(p) => {
+            let size = p
+                .bytes
+                .map(|b| format!("{:.1} MB", b as f64 / 1048576.0))
+                .unwrap_or_else(|| "not created yet".into());
+            let _ = writeln!(o, "data      {} ({size})", p.path);
+        }
+        None => {
+            let _ = writeln!(o, "data      in memory");
+        }
+    }
+    if let Some(e) = &t.error {
+        let _ = writeln!(o, "api       {e}");
+    }
+    for n in &t.namespaces {
+        let counts: Vec<String> = n
+            .workflows
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(o, "namespace {}: {}", n.name, counts.join(", "));
+    }
+    for q in &t.task_queues {
+        let pollers: Vec<String> = q
+            .pollers
+            .iter()
+            .map(|p| {
+                let who = match (&p.service, p.pid) {
+                    (Some(s), Some(pid)) => format!("{s} PID {pid}"),
+                    (None, Some(pid)) => format!("PID {pid} (not managed by stigmer)"),
+                    _ => p.identity.clone(),
+                };
+                format!("{} {who}", p.kind)
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "queue     {}/{}: {} running; pollers: {}",
+            q.namespace,
+            q.name,
+            q.running,
+            if pollers.is_empty() {
+                "none".to_string()
+            } else {
+                pollers.join(", ")
+            }
+        );
+    }
+    for w in &t.warnings {
+        let _ = writeln!(o, "warning   {w}");
+    }
+    o
+}
+
+/// A compact table for people.
+/// Who supervises, in one line.
+pub(super) fn human_supervisor(s: Option<&control::SupervisorSummary>) -> String {
+    match s {
+        Some(s) => format!(
+            "supervisor PID {} since {} ({} attached)",
+            s.pid, s.since, s.attached_clients
+        ),
+        None => "supervisor none: nothing restarts the services (`stigmer local start` starts one)"
+            .into(),
+    }
+}
+
+/// `12.5%` and `187M` (or `-`).
+pub(super) fn human_usage(u: Option<(f32, u64)>) -> (String, String) {
+    match u {
+        Some((cpu, rss)) => (format!("{cpu:.1}%"), format!("{}M", rss >> 20)),
+        None => ("-".into(), "-".into()),
+    }
+}
+
+/// A service's line in the stack's table.
+pub(super) fn human_row(name: &str, st: &Status, u: Option<(f32, u64)>) -> String {
+    let (cpu, mem) = human_usage(u);
+    let sup = st.supervisor.as_ref();
+    format!(
+        "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  {}",
+        name,
+        st.state.name(),
+        st.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+        sup.map(|s| s.restarts.to_string())
+            .unwrap_or_else(|| "-".into()),
+        cpu,
+        mem,
+        sup.and_then(|s| s.last_exit.clone())
+            .unwrap_or_else(|| "-".into()),
+    )
+}
+
+pub fn human_status(st: &Status, usage: Option<(f32, u64)>) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let pid = st
+        .pid
+        .map(|p| format!("PID {p} (PGID {})", st.pgid.unwrap_or(p)))
+        .unwrap_or_else(|| "-".into());
+    let _ = writeln!(
+        o,
+        "state     {:<10} {pid}{}",
+        st.state.name(),
+        st.uptime_secs
+            .map(|u| format!("  up {u}s"))
+            .unwrap_or_default()
+    );
+    if usage.is_some() {
+        let (cpu, mem) = human_usage(usage);
+        let _ = writeln!(o, "usage     CPU {cpu} of a core, memory {mem}");
+    }
+    let holders = st
+        .lock
+        .holders
+        .iter()
+        .map(|h| format!("{} ({})", h.pid, short(&h.cmd, 40)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(
+        o,
+        "lock      {:<10} {}",
+        if st.lock.held { "held" } else { "free" },
+        holders
+    );
+    let _ = writeln!(
+        o,
+        "pid file  {:<10} {}",
+        st.pid_file.state,
+        st.pid_file.summary().unwrap_or_default()
+    );
+    for p in &st.ports {
+        let owner = match (p.owner_pid, &p.owner_cmd) {
+            (Some(pid), Some(cmd)) => format!(
+                "PID {pid} {}{}",
+                short(cmd, 40),
+                if p.ours == Some(false) {
+                    "  ← not ours"
+                } else {
+                    ""
+                }
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "port      {:<5} {:<5} {:<6} {owner}",
+            p.role.name(),
+            p.port,
+            if p.open { "open" } else { "closed" }
+        );
+    }
+    for h in &st.health {
+        let _ = writeln!(
+            o,
+            "health    {:<9} {:<4} {:>7.2} ms  {}",
+            h.layer,
+            if h.ok { "ok" } else { "FAIL" },
+            h.latency_ms,
+            h.detail
+        );
+    }
+    for (label, list) in [
+        ("member", &st.members),
+        ("escaped", &st.escaped),
+        ("orphan", &st.orphans),
+    ] {
+        for p in list {
+            let _ = writeln!(
+                o,
+                "{label:<9} {:>7} ppid {:>7} pgid {:>7}  {}",
+                p.pid,
+                p.ppid,
+                p.pgid,
+                short(&p.cmd, 60)
+            );
+        }
+    }
+    if let Some(s) = &st.supervisor {
+        let _ = writeln!(
+            o,
+            "supervisor PID {} {} restarts {}{}",
+            s.pid,
+            s.phase,
+            s.restarts,
+            s.last_exit
+                .as_ref()
+                .map(|e| format!(", last {e}"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(a) = &st.advice {
+        let _ = writeln!(o, "hint      {a}");
+    }
+    o
+}

@@ -1,0 +1,241 @@
+//! What each command does, in terms of the lifecycle and the supervisor.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{Cli, Local, Top};
+use crate::config::service::{Ctx, Stack, TEMPORAL};
+use crate::config::{Overrides, Settings};
+use crate::control;
+use crate::lifecycle::ops;
+use crate::lifecycle::{self, StartOutcome};
+use crate::logs::tail::LogTail;
+use crate::probe::inspect::{self, State, Status};
+use crate::supervisor::{self, actor::Options, Phase, StackCommand};
+use crate::util::output::short;
+
+mod human;
+mod logs;
+mod start;
+mod status;
+mod supervise;
+
+use human::*;
+pub use human::{human_status, human_temporal};
+use logs::*;
+use start::*;
+use status::*;
+use supervise::*;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ov = Overrides {
+        home: cli.home.clone(),
+        config: cli.config.clone(),
+        port: cli.port,
+        temporal_bin: None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Top::Dash { no_start } => rt.block_on(crate::dash::run(ov, !no_start)),
+        Top::Local(cmd) => {
+            let verbose = matches!(
+                cmd,
+                Local::Start {
+                    foreground: true,
+                    ..
+                } | Local::Supervise
+            );
+            init_cli_tracing(verbose);
+            let port = ov.port;
+            let stack = Stack::new(Settings::resolve(ov)?)?;
+            rt.block_on(local(stack, cmd, port))
+        }
+    }
+}
+
+fn init_cli_tracing(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose {
+        "stigmer=info"
+    } else {
+        "stigmer=warn"
+    };
+    let filter = EnvFilter::try_from_env("STIGMER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Its report of a failed write is an `eprintln!`, which panics when
+        // stderr is a closed pipe: a supervisor must outlive its terminal.
+        .log_internal_errors(false)
+        .with_target(false)
+        .try_init();
+}
+
+fn grace_of(grace: Option<f64>) -> Result<Option<Duration>> {
+    match grace {
+        None => Ok(None),
+        Some(g) if g.is_finite() && (0.0..=3600.0).contains(&g) => {
+            Ok(Some(Duration::from_secs_f64(g)))
+        }
+        Some(g) => bail!("--grace {g} must be between 0 and 3600 seconds"),
+    }
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn local(stack: Stack, cmd: Local, port: Option<u16>) -> Result<ExitCode> {
+    match cmd {
+        Local::Start {
+            names,
+            foreground: false,
+            unsupervised,
+        } => {
+            let set = ops::start_set(&stack, &names)?;
+            if unsupervised {
+                return Ok(exit(start(&stack, &set).await));
+            }
+            Ok(exit(supervised_start(&stack, &set, port).await))
+        }
+        Local::Supervise => supervise(stack).await,
+        Local::Events { follow, json } => events(&stack, follow, json).await,
+        Local::Wait { names, timeout } => wait(&stack, &names, timeout).await,
+        Local::Start {
+            names,
+            foreground: true,
+            ..
+        } => {
+            if !names.is_empty() {
+                bail!("start --foreground supervises the whole stack; leave out the names");
+            }
+            foreground(stack).await
+        }
+        Local::Stop { names, grace } => {
+            let grace = grace_of(grace)?;
+            let set = ops::stop_set(&stack, &names)?;
+            say_dependents(&names, &set);
+            let ok = stop(&stack, &set, grace, false).await;
+            if names.is_empty() {
+                // The whole stack is down: a detached supervisor leaves too.
+                release_supervisor(&stack).await;
+            }
+            Ok(exit(ok))
+        }
+        Local::Kill { names } => {
+            let set = ops::stop_set(&stack, &names)?;
+            say_dependents(&names, &set);
+            let ok = stop(&stack, &set, Some(Duration::ZERO), true).await;
+            if names.is_empty() {
+                release_supervisor(&stack).await;
+            }
+            Ok(exit(ok))
+        }
+        Local::Restart { names, grace } => {
+            let grace = grace_of(grace)?;
+            let set = ops::stop_set(&stack, &names)?;
+            say_dependents(&names, &set);
+            if !stop(&stack, &set, grace, false).await {
+                return Ok(ExitCode::FAILURE);
+            }
+            // What was stopped comes back, with anything it needs.
+            let names: Vec<String> = set.into_iter().collect();
+            let set = ops::start_set(&stack, &names)?;
+            Ok(exit(start(&stack, &set).await))
+        }
+        Local::Status { name, json } => status(&stack, name, json).await,
+        Local::Clean { names, dry_run } => {
+            let set = ops::stop_set(&stack, &names)?;
+            let mut any = false;
+            for ctx in stack.services.iter().filter(|c| set.contains(&c.spec.name)) {
+                let plan = lifecycle::clean(ctx, dry_run).await?;
+                for a in &plan.actions {
+                    any = true;
+                    crate::outln!(
+                        "{}{}{a}",
+                        prefix(&stack, &ctx.spec.name),
+                        if dry_run { "would " } else { "" }
+                    );
+                }
+            }
+            if !any {
+                crate::outln!("Nothing to clean.");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Local::Logs {
+            name,
+            follow,
+            lines,
+            level,
+            grep,
+            since,
+            json,
+        } => {
+            let query = log_query(level.as_deref(), grep.as_deref(), since.as_deref())?;
+            let n = lines.unwrap_or(if since.is_some() { usize::MAX } else { 50 });
+            logs(&stack, name, follow, n, query, json).await
+        }
+    }
+}
+
+/// `name: ` when the stack has more than one service; nothing for Temporal
+/// alone, whose output stays as it always was.
+fn prefix(stack: &Stack, name: &str) -> String {
+    if stack.services.len() > 1 {
+        format!("{name}: ")
+    } else {
+        String::new()
+    }
+}
+
+/// Says which services a stop of `names` adds because they depend on them.
+fn say_dependents(names: &[String], set: &std::collections::BTreeSet<String>) {
+    if names.is_empty() {
+        return;
+    }
+    let extra: Vec<&str> = set
+        .iter()
+        .filter(|s| !names.contains(s))
+        .map(String::as_str)
+        .collect();
+    if !extra.is_empty() {
+        crate::outln!(
+            "also stopping what depends on {}: {}",
+            names.join(", "),
+            extra.join(", ")
+        );
+    }
+}
+
+/// An error line naming its service unless it already does.
+fn with_name(ctx: &Ctx, e: &str) -> String {
+    let name = &ctx.spec.name;
+    if e.starts_with(name.as_str()) {
+        e.to_string()
+    } else {
+        format!("{name}: {e}")
+    }
+}
+
+/// The named service, or every one; an unknown name lists the known.
+fn one_or_all<'a>(stack: &'a Stack, name: Option<&str>) -> Result<Vec<&'a std::sync::Arc<Ctx>>> {
+    match name {
+        Some(n) => {
+            stack.check_names(&[n.to_string()])?;
+            Ok(stack.get(n).into_iter().collect())
+        }
+        None => Ok(stack.services.iter().collect()),
+    }
+}

@@ -1,0 +1,250 @@
+//! `local start`, `stop`, `kill`, `restart`, `wait`: handed to the supervisor
+//! (started when none runs), or done here when none can be.
+
+use super::*;
+
+pub(super) async fn start(stack: &Stack, set: &std::collections::BTreeSet<String>) -> bool {
+    ops::start(stack, set, |ctx, r| match r {
+        Ok(out) => print_started(ctx, out),
+        Err(e) => crate::errln!("stigmer: {}", with_name(ctx, e)),
+    })
+    .await
+}
+
+/// `start` through the state dir's supervisor (started, detached, when none
+/// runs), so the services are its children and stay supervised; the same
+/// lines as a start of our own. Without a reachable supervisor, we start
+/// them ourselves and say why.
+pub(super) async fn supervised_start(
+    stack: &Stack,
+    set: &std::collections::BTreeSet<String>,
+    port: Option<u16>,
+) -> bool {
+    for attempt in 0..2 {
+        match supervised_start_once(stack, set, port).await {
+            Handed::Done(ok) => return ok,
+            // It died before it answered anything (a supervisor `kill -9`ed
+            // a moment ago still accepts for an instant): once its lock is
+            // free, start again through a new one. Start is idempotent.
+            Handed::Vanished if attempt == 0 => {
+                let lock = stack.settings.state.supervisor_lock_path();
+                crate::util::wait::poll_until(
+                    Duration::from_secs(5),
+                    Duration::from_millis(20),
+                    || !crate::state::lock::is_held(&lock).unwrap_or(true),
+                )
+                .await;
+            }
+            Handed::Vanished => break,
+        }
+    }
+    crate::errln!(
+        "stigmer: the supervisor went away before it answered; see `stigmer local status`"
+    );
+    false
+}
+
+pub(super) enum Handed {
+    Done(bool),
+    /// The connection ended with no answer at all.
+    Vanished,
+}
+
+pub(super) async fn supervised_start_once(
+    stack: &Stack,
+    set: &std::collections::BTreeSet<String>,
+    port: Option<u16>,
+) -> Handed {
+    let socket = stack.settings.state.socket_path();
+    let client = match control::Client::connect(&socket, Duration::from_millis(500)).await {
+        Some(c) => Ok(c),
+        None if crate::state::lock::is_held(&stack.settings.state.supervisor_lock_path())
+            .unwrap_or(false) =>
+        {
+            Err("the running supervisor has no control socket".to_string())
+        }
+        None => control::spawn_supervisor(stack, port).await,
+    };
+    let mut client = match client {
+        Ok(c) => c,
+        Err(why) => {
+            crate::errln!("stigmer: {why}; starting without a supervisor");
+            return Handed::Done(start(stack, set).await);
+        }
+    };
+    let req = control::Request::Start {
+        services: set.iter().cloned().collect(),
+    };
+    if let Err(e) = client.send(&req).await {
+        crate::errln!("stigmer: the supervisor did not take the start ({e}); starting without it");
+        return Handed::Done(start(stack, set).await);
+    }
+    let mut reported = std::collections::BTreeSet::new();
+    let mut answered = false;
+    while let Some(reply) = client.next().await {
+        answered = true;
+        match reply {
+            control::Reply::Result { result: r } => {
+                let Some(ctx) = stack.get(&r.name) else {
+                    continue;
+                };
+                reported.insert(r.name.clone());
+                match (r.outcome, r.error) {
+                    (Some(out), _) => print_started(ctx, &out),
+                    (None, e) => crate::errln!(
+                        "stigmer: {}",
+                        with_name(ctx, &e.unwrap_or_else(|| "failed".into()))
+                    ),
+                }
+            }
+            control::Reply::Done { ok, .. } => return Handed::Done(ok),
+            control::Reply::Error { error, .. } => {
+                crate::errln!("stigmer: the supervisor refused the start: {error}");
+                return Handed::Done(false);
+            }
+            _ => {}
+        }
+    }
+    if !answered {
+        return Handed::Vanished;
+    }
+    crate::errln!(
+        "stigmer: the supervisor went away during the start (reported: {}); see `stigmer local status`",
+        reported.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    Handed::Done(false)
+}
+
+/// Asks a detached supervisor to exit (the stack was stopped); a dashboard
+/// or a foreground supervisor stays.
+pub(super) async fn release_supervisor(stack: &Stack) {
+    let socket = stack.settings.state.socket_path();
+    if let Some(mut c) = control::Client::connect(&socket, Duration::from_millis(300)).await {
+        if c.send(&control::Request::Shutdown).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.next()).await;
+        }
+    }
+}
+
+/// `local wait`: until every named service (default: the autostart ones)
+/// is running and ready; at the timeout, why not.
+pub(super) async fn wait(stack: &Stack, names: &[String], timeout: f64) -> Result<ExitCode> {
+    if !(timeout.is_finite() && (0.0..=86_400.0).contains(&timeout)) {
+        bail!("--timeout {timeout} must be between 0 and 86400 seconds");
+    }
+    let set = ops::start_set(stack, names)?;
+    let ctxs: Vec<_> = stack
+        .services
+        .iter()
+        .filter(|c| set.contains(&c.spec.name))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout);
+    loop {
+        let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
+        let not: Vec<(&std::sync::Arc<Ctx>, &Status)> = ctxs
+            .iter()
+            .copied()
+            .zip(&all)
+            .filter(|(_, st)| st.state != State::Running)
+            .collect();
+        if not.is_empty() {
+            for (c, st) in ctxs.iter().zip(&all) {
+                crate::outln!("{} ready (PID {})", c.spec.name, st.pid.unwrap_or_default());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            for (c, st) in not {
+                let why = st
+                    .advice
+                    .clone()
+                    .or_else(|| {
+                        st.health
+                            .iter()
+                            .find(|h| !h.ok)
+                            .map(|h| format!("{}: {}", h.layer, h.detail))
+                    })
+                    .unwrap_or_default();
+                crate::errln!(
+                    "stigmer: {} is {} after {timeout} s: {why}",
+                    c.spec.name,
+                    st.state.name()
+                );
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub(super) fn print_started(ctx: &Ctx, out: &StartOutcome) {
+    let name = &ctx.spec.name;
+    let where_ = if name == TEMPORAL {
+        let s = &ctx.settings;
+        format!(
+            " — gRPC 127.0.0.1:{}, UI http://127.0.0.1:{}, HTTP API 127.0.0.1:{}",
+            s.grpc_port, s.ui_port, s.http_port
+        )
+    } else if ctx.spec.ports.is_empty() {
+        String::new()
+    } else {
+        let ports: Vec<String> = ctx.spec.ports.iter().map(|p| p.port.to_string()).collect();
+        format!(" — port {}", ports.join(", "))
+    };
+    let name = crate::config::service::display_name(name);
+    match out {
+        StartOutcome::Started { pid, ready_in } => {
+            crate::outln!(
+                "{name} started (PID {pid}), ready in {} ms{where_}",
+                ready_in.as_millis()
+            )
+        }
+        StartOutcome::Reused { pid } => {
+            crate::outln!("{name} already running (PID {pid}); reused{where_}")
+        }
+    }
+}
+
+pub(super) async fn stop(
+    stack: &Stack,
+    set: &std::collections::BTreeSet<String>,
+    grace: Option<Duration>,
+    force: bool,
+) -> bool {
+    // The supervisor's history says who stopped what (the CLI does the
+    // stopping itself: it must work with no supervisor, or a wedged one).
+    let socket = stack.settings.state.socket_path();
+    if let Some(mut c) = control::Client::connect(&socket, Duration::from_millis(300)).await {
+        let verb = if force {
+            control::Verb::Kill
+        } else {
+            control::Verb::Stop
+        };
+        let req = control::Request::Requested {
+            command: verb.to_string(),
+            services: set.iter().cloned().collect(),
+        };
+        if c.send(&req).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), c.next()).await;
+        }
+    }
+    ops::stop(stack, set, grace, force, |ctx, r| {
+        let name = crate::config::service::display_name(&ctx.spec.name);
+        match r {
+            Ok(rep) if !rep.was_running => crate::outln!("{name} is not running."),
+            Ok(rep) => crate::outln!(
+                "{name} stopped in {} ms{}.",
+                rep.took.as_millis(),
+                if rep.forced && !force {
+                    " (did not exit in time: killed with SIGKILL)"
+                } else if force {
+                    " (SIGKILL)"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => crate::errln!("stigmer: {}", with_name(ctx, e)),
+        }
+    })
+    .await
+}

@@ -1,0 +1,174 @@
+//! `local status`: every service inspected, Temporal asked, CPU and memory
+//! from the kernel's ticks; JSON for machines.
+
+use super::*;
+
+/// The worst of several states: what a stack's one-word state says.
+pub(super) fn worst(states: impl Iterator<Item = State>) -> State {
+    let rank = |s: State| match s {
+        State::Running => 0,
+        State::Starting => 1,
+        State::Stopped => 2,
+        State::Stale => 3,
+        State::Unhealthy => 4,
+        State::Failed => 5,
+    };
+    states.max_by_key(|s| rank(*s)).unwrap_or(State::Stopped)
+}
+
+/// A service's status object: exactly what `status --json` printed for
+/// Temporal alone, plus `name`.
+pub(super) fn status_json(
+    name: &str,
+    st: &Status,
+    usage: Option<(f32, u64)>,
+    temporal: Option<&crate::temporal::TemporalInfo>,
+) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(st)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("name".into(), name.into());
+        // CPU as percent of one core over the last USAGE_WINDOW, and
+        // resident bytes, of all the service's processes; null when none.
+        o.insert("cpu_percent".into(), usage.map(|u| u.0).into());
+        o.insert("rss_bytes".into(), usage.map(|u| u.1).into());
+        if let Some(t) = temporal.filter(|_| name == TEMPORAL) {
+            o.insert("temporal".into(), serde_json::to_value(t)?);
+        }
+    }
+    Ok(v)
+}
+
+/// Inside the built-in Temporal, when it is among `ctxs` (asked only when
+/// it is running), or inside an external one (watched: always asked) when
+/// the whole stack is; every call bounded.
+pub(super) async fn temporal_info(
+    stack: &Stack,
+    ctxs: &[&std::sync::Arc<Ctx>],
+    all: &[Status],
+    whole_stack: bool,
+) -> Option<crate::temporal::TemporalInfo> {
+    let state = match ctxs.iter().position(|c| c.spec.name == TEMPORAL) {
+        Some(i) => Some((all[i].state, all[i].ready())),
+        None if whole_stack && stack.settings.external.is_some() => None,
+        None => return None,
+    };
+    let cx = crate::temporal::Context::of(stack);
+    Some(
+        tokio::task::spawn_blocking(move || crate::temporal::look(&cx, state))
+            .await
+            .unwrap_or_default(),
+    )
+}
+
+/// CPU (percent of one core, over [`USAGE_WINDOW`]) and resident bytes of
+/// each service's processes, from the kernel's tick counts; `None` for a
+/// service with no process.
+pub(super) async fn usage_of(all: &[Status]) -> Vec<Option<(f32, u64)>> {
+    let procs = |st: &Status| -> Vec<crate::process::ProcEntry> {
+        st.members
+            .iter()
+            .chain(&st.escaped)
+            .chain(&st.orphans)
+            .cloned()
+            .collect()
+    };
+    if all.iter().all(|st| procs(st).is_empty()) {
+        return all.iter().map(|_| None).collect();
+    }
+    let t0 = std::time::Instant::now();
+    tokio::time::sleep(USAGE_WINDOW).await;
+    let secs = t0.elapsed().as_secs_f64();
+    let hz = inspect::ticks_per_sec();
+    let page = rustix::param::page_size() as u64;
+    all.iter()
+        .map(|st| {
+            let now: Vec<(u64, u64)> = procs(st)
+                .iter()
+                .filter_map(|p| {
+                    let s = crate::process::read_stat(p.pid).ok()?;
+                    let ticks = (s.utime + s.stime).saturating_sub(p.cpu_ticks);
+                    (s.start_ticks == p.start_ticks).then_some((ticks, s.rss_pages * page))
+                })
+                .collect();
+            (!now.is_empty()).then(|| {
+                let ticks = now.iter().map(|n| n.0).sum();
+                let rss = now.iter().map(|n| n.1).sum();
+                (crate::process::usage::percent(ticks, hz, secs), rss)
+            })
+        })
+        .collect()
+}
+
+/// How long `status` watches the services' CPU time for its figure (30
+/// ticks at 100 Hz: a resolution of about 3 points).
+pub(super) const USAGE_WINDOW: Duration = Duration::from_millis(300);
+
+pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitCode> {
+    let ctxs = one_or_all(stack, name.as_deref())?;
+    let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
+    let temporal = temporal_info(stack, &ctxs, &all, name.is_none()).await;
+    let usage = usage_of(&all).await;
+    let socket = stack.settings.state.socket_path();
+    let supervisor = control::supervisor_summary(&socket).await;
+    let external = stack
+        .settings
+        .external
+        .as_ref()
+        .filter(|_| !stack.settings.enabled);
+    if json {
+        let v = if name.is_some() {
+            status_json(&ctxs[0].spec.name, &all[0], usage[0], temporal.as_ref())?
+        } else {
+            let services = ctxs
+                .iter()
+                .zip(&all)
+                .zip(&usage)
+                .map(|((c, st), u)| status_json(&c.spec.name, st, *u, temporal.as_ref()))
+                .collect::<Result<Vec<_>>>()?;
+            let mut v = serde_json::json!({
+                "state": worst(all.iter().map(|s| s.state)),
+                "supervisor": supervisor,
+                "services": services,
+            });
+            if let (Some(_), Some(t)) = (external, &temporal) {
+                // An external Temporal has no service object: it is the stack's.
+                v["temporal"] = serde_json::to_value(t)?;
+            }
+            v
+        };
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::outln!("{}", human_supervisor(supervisor.as_ref()));
+    if name.is_none() && ctxs.len() > 1 {
+        crate::outln!(
+            "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  last exit",
+            "service",
+            "state",
+            "PID",
+            "restarts",
+            "CPU",
+            "memory"
+        );
+        for ((c, st), u) in ctxs.iter().zip(&all).zip(&usage) {
+            crate::outln!("{}", human_row(&c.spec.name, st, *u));
+        }
+        for ((c, st), u) in ctxs.iter().zip(&all).zip(&usage) {
+            crate::outln!("\n── {} ──", c.spec.name);
+            crate::out!("{}", human_status(st, *u));
+            if let Some(t) = temporal.as_ref().filter(|_| c.spec.name == TEMPORAL) {
+                crate::out!("{}", human_temporal(t));
+            }
+        }
+    } else {
+        crate::out!("{}", human_status(&all[0], usage[0]));
+        if let Some(t) = temporal.as_ref().filter(|_| external.is_none()) {
+            crate::out!("{}", human_temporal(t));
+        }
+    }
+    if let (Some(x), Some(t)) = (external, &temporal) {
+        crate::outln!("\n── temporal (external, {}: watched only) ──", x.grpc);
+        crate::out!("{}", human_temporal(t));
+    }
+    Ok(ExitCode::SUCCESS)
+}

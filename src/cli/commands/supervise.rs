@@ -1,0 +1,196 @@
+//! The supervisor processes (`local supervise`, detached; `start
+//! --foreground`) and `local events`.
+
+use super::*;
+
+/// `local supervise`: the detached supervisor. Takes the supervisor lock
+/// (waiting a little for one that is handing over), adopts what runs,
+/// serves the control socket, and exits on `shutdown` or a signal, leaving
+/// the services running for the next supervisor to adopt.
+pub(super) async fn supervise(stack: Stack) -> Result<ExitCode> {
+    let lock_path = stack.settings.state.supervisor_lock_path();
+    let free =
+        crate::util::wait::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            crate::state::lock::try_hold(&lock_path).is_ok()
+        })
+        .await;
+    if !free {
+        crate::errln!(
+            "stigmer: another supervisor already supervises {}",
+            stack.settings.state.root().display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let handle = supervisor::stack::spawn(
+        stack.clone(),
+        Options {
+            // Exits come by pidfd and health by the liveness checks; an
+            // inspection is for adopting what someone else started (and
+            // attached clients inspect for themselves): rarely, to stay idle.
+            inspect_every: Duration::from_secs(10),
+            autostart: false,
+            observe: false,
+        },
+    );
+    if !handle.supervising {
+        crate::errln!("stigmer: another supervisor took over first");
+        let _ = handle
+            .commands
+            .send(StackCommand::Shutdown { stop: false })
+            .await;
+        let _ = handle.join.await;
+        return Ok(ExitCode::FAILURE);
+    }
+    // Its own log (stdout and stderr, O_APPEND) is rotated like the services'.
+    let own_log = stack.settings.state.logs_dir().join("stigmer.log");
+    let rotation = stack.settings.rotation;
+    let rotator = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::logs::rotate::CHECK_EVERY);
+        loop {
+            tick.tick().await;
+            let _ = crate::util::blocking::blocking(|| {
+                crate::logs::rotate::rotate_if_needed(&own_log, rotation)
+            });
+        }
+    });
+    let server = control::serve(stack.clone(), &handle, true);
+    match &server {
+        Ok(_) => handle.history.push(
+            "stigmer",
+            supervisor::history::Kind::Supervisor,
+            Some(std::process::id() as i32),
+            format!("supervising {}", stack.settings.state.root().display()),
+        ),
+        Err(e) => tracing::error!("no control socket ({e}); supervising without one"),
+    }
+    on_signal_shut_down(
+        handle.commands.clone(),
+        false,
+        "signal received: leaving the services running for the next supervisor",
+    );
+    let mut handle = handle;
+    let _ = (&mut handle.join).await;
+    rotator.abort();
+    drop(server);
+    handle.hand_over(&stack);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: end supervision (with `stop`, stopping the
+/// stack first).
+pub(super) fn on_signal_shut_down(
+    cmds: tokio::sync::mpsc::Sender<StackCommand>,
+    stop: bool,
+    say: &'static str,
+) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
+        tracing::info!("{say}");
+        let _ = cmds.send(StackCommand::Shutdown { stop }).await;
+    });
+}
+
+/// `local events`: the supervisor's history, then (with `follow`) live.
+pub(super) async fn events(stack: &Stack, follow: bool, json: bool) -> Result<ExitCode> {
+    let socket = stack.settings.state.socket_path();
+    let Some(mut c) = control::Client::connect(&socket, Duration::from_secs(1)).await else {
+        bail!(
+            "no supervisor runs for {}: the event history lives in the supervisor (`stigmer local start` starts one)",
+            stack.settings.state.root().display()
+        );
+    };
+    let req = if follow {
+        control::Request::Subscribe { snapshots: false }
+    } else {
+        control::Request::Events
+    };
+    c.send(&req).await?;
+    while let Some(reply) = c.next().await {
+        match reply {
+            control::Reply::Event { event } if json => {
+                crate::outln!("{}", serde_json::to_string(&event)?)
+            }
+            control::Reply::Event { event } => crate::outln!("{}", event.line()),
+            control::Reply::Done { .. } => break,
+            control::Reply::Error { error, .. } => bail!("the supervisor says: {error}"),
+            _ => {}
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn foreground(stack: Stack) -> Result<ExitCode> {
+    let state = stack.settings.state.clone();
+    if let Err(e) = crate::state::lock::try_hold(&state.supervisor_lock_path()) {
+        bail!(
+            "{e}: another `stigmer` supervisor (dash or start --foreground) already supervises {}",
+            state.root().display()
+        );
+    }
+    let one = stack.services.len() == 1;
+    let handle = supervisor::stack::spawn(
+        stack.clone(),
+        Options {
+            inspect_every: Duration::from_secs(2),
+            autostart: true,
+            observe: false,
+        },
+    );
+    let _server = control::serve_if_supervising(&stack, &handle);
+    let mut snaps = handle.snapshots.clone();
+    on_signal_shut_down(
+        handle.commands.clone(),
+        true,
+        "signal received: stopping the stack",
+    );
+    let mut announced: std::collections::HashMap<String, (Phase, Option<i32>)> = Default::default();
+    let mut failed = false;
+    loop {
+        {
+            let s = snaps.borrow_and_update();
+            for v in &s.services {
+                let now = (v.snap.phase, v.snap.pid);
+                if announced.get(&v.name) == Some(&now) {
+                    continue;
+                }
+                announced.insert(v.name.clone(), now);
+                let name = crate::config::service::display_name(&v.name);
+                match now {
+                    (Phase::Running, Some(pid)) => {
+                        crate::errln!("{name} running (PID {pid}), supervising; Ctrl-C stops it")
+                    }
+                    (Phase::Failed, _) => {
+                        crate::errln!(
+                            "{name} failed: {}",
+                            v.snap.message.clone().unwrap_or_default()
+                        );
+                        // Temporal alone: nothing left to supervise.
+                        failed |= one;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if failed || snaps.changed().await.is_err() {
+            break;
+        }
+    }
+    if failed {
+        let _ = handle
+            .commands
+            .send(StackCommand::Shutdown { stop: false })
+            .await;
+    }
+    let mut handle = handle;
+    let _ = (&mut handle.join).await;
+    handle.hand_over(&stack);
+    Ok(exit(!failed))
+}
