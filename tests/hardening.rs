@@ -5,7 +5,7 @@ mod support;
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -639,4 +639,80 @@ fn dash_refuses_an_output_that_is_not_a_terminal() {
         "no escape codes in the file"
     );
     assert!(env.recorded_pid().is_none(), "nothing started");
+}
+
+/// Live processes whose command line contains `needle`.
+fn running_with(needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+                && stat_field(*pid, 3).is_some_and(|s| s != "Z")
+        })
+        .collect()
+}
+
+#[test]
+fn a_hung_exec_probe_is_killed_at_the_readiness_deadline() {
+    // The check hangs (a shell whose child sleeps): with a 2 s readiness
+    // deadline the start fails by then plus a second, and no part of the
+    // check outlives it.
+    let env = Env::fixture("h-hung-probe", &[], "");
+    let mut cfg = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
+    cfg += &service(
+        "slow",
+        &[],
+        "ready = { exec = [\"sh\", \"-c\", \"sleep 31.4159; true\"] }\nready_timeout_secs = 2.0\n",
+    );
+    env.write_config(&cfg);
+    let t0 = Instant::now();
+    let out = env.run(&["local", "start", "slow"], Duration::from_secs(30));
+    let took = t0.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("slow"), "{err}");
+    assert!(
+        took < Duration::from_millis(3500),
+        "failed after {took:?}: {err}"
+    );
+    let left = running_with("31.4159");
+    assert!(
+        wait_until(Duration::from_secs(1), || running_with("31.4159")
+            .is_empty()),
+        "probe processes outlived the start: {left:?}"
+    );
+}
+
+#[test]
+fn a_30_mb_line_without_a_newline_is_shown_capped_on_every_path() {
+    let env = Env::fixture("h-huge-line", &[], "");
+    env.status(); // lays out the state dir
+    let log = env.home.join("logs/temporal.log");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&log).unwrap();
+        writeln!(f, "level=INFO msg=before").unwrap();
+        let chunk = "z".repeat(1 << 20);
+        for _ in 0..30 {
+            f.write_all(chunk.as_bytes()).unwrap();
+        }
+        f.write_all(b"THE-END").unwrap();
+    }
+    // The last lines: the huge one's end, marked as cut.
+    let out = env.ok(&["local", "logs", "temporal", "-n", "10"]);
+    assert!(out.len() < 10_000, "{} bytes", out.len());
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with('…') && last.ends_with("THE-END"),
+        "{last:.80}"
+    );
+    // Through the filters (every kept file read line by line): capped too.
+    let out = env.ok(&["local", "logs", "temporal", "--grep", "z", "-n", "10"]);
+    assert!(out.len() < 10_000, "{} bytes", out.len());
+    assert!(out.lines().any(|l| l.ends_with('…')), "{out:.200}");
+    let out = env.ok(&["local", "logs", "temporal", "--grep", "before"]);
+    assert_eq!(out.trim(), "level=INFO msg=before");
 }

@@ -289,7 +289,7 @@ pub async fn wait_ready(
                 Some(l) => Ok(format!("log: {}", crate::util::output::short(l, 80))),
                 None => Err(format!("no log line matches /{re}/ yet")),
             },
-            _ => crate::probe::ready::probe(&ctx.spec, rec).await,
+            _ => crate::probe::ready::probe_until(&ctx.spec, rec, t0 + timeout).await,
         };
         // A check can pass on a port or a log line left by a dead process.
         if !matches!(identity.verify(), Verdict::Match(_)) {
@@ -398,10 +398,17 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
 static KEPT: std::sync::Mutex<Vec<tokio::process::Child>> = std::sync::Mutex::new(Vec::new());
 
 fn keep_child(child: tokio::process::Child) {
+    reap_exited_kept();
     if let Ok(mut k) = KEPT.lock() {
-        // Reap those that exited with nobody asking: no zombie is kept.
-        k.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
         k.push(child);
+    }
+}
+
+/// Reaps the kept children that exited with nobody asking: no zombie of
+/// ours is kept (a stop waiting for its group to go would wait for it).
+fn reap_exited_kept() {
+    if let Ok(mut k) = KEPT.lock() {
+        k.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
     }
 }
 
@@ -521,6 +528,7 @@ pub async fn stop_record(
         // reap them, and some inits do so lazily (seconds). Bounded either way.
         if let Some(r) = rec {
             poll_until(Duration::from_secs(3), Duration::from_millis(5), || {
+                reap_exited_kept();
                 !crate::process::signal::group_exists(r.pgid) || only_foreign_zombies(r.pgid)
             })
             .await;

@@ -33,6 +33,8 @@ pub struct LogTail {
     last: Vec<u8>,
     /// Lines dropped because a poll hit its read cap (the rest comes next poll).
     pub truncations: u64,
+    /// Inside a line longer than [`MAX_LINE`], already shown capped.
+    skipping: bool,
 }
 
 impl LogTail {
@@ -44,6 +46,7 @@ impl LogTail {
             ino: 0,
             pos: 0,
             partial: vec![],
+            skipping: false,
             rot_id: None,
             last: Vec::new(),
             truncations: 0,
@@ -115,7 +118,12 @@ impl LogTail {
         let text = String::from_utf8_lossy(&buf);
         let mut lines: Vec<String> = text.lines().map(cap_line).collect();
         if want < len && !lines.is_empty() {
-            lines.remove(0); // probably cut in the middle
+            // The window began inside a line: its start is not here. Alone
+            // (a line longer than the window), its end is shown, marked.
+            let first = lines.remove(0);
+            if lines.is_empty() {
+                lines.push(cut_tail(text.lines().next().unwrap_or(&first)));
+            }
         }
         let skip = lines.len().saturating_sub(n);
         lines.split_off(skip)
@@ -152,6 +160,7 @@ impl LogTail {
             // Truncated by someone else: start again from the top.
             self.pos = 0;
             self.partial.clear();
+            self.skipping = false;
             self.last.clear();
         }
         self.read_new(&mut out);
@@ -212,6 +221,7 @@ impl LogTail {
         verdict.or_else(|| {
             // Neither: not a rotation of ours; start again from the top.
             self.partial.clear();
+            self.skipping = false;
             self.last.clear();
             Some(Moved::Collapsed(self.pos))
         })
@@ -260,15 +270,24 @@ impl LogTail {
         let mut start = 0;
         for (i, b) in buf.iter().enumerate() {
             if *b == b'\n' {
-                self.partial.extend_from_slice(&buf[start..i]);
-                out.push(cap_line(&String::from_utf8_lossy(&self.partial)));
+                if std::mem::take(&mut self.skipping) {
+                    // The end of a line already shown capped.
+                } else {
+                    self.partial.extend_from_slice(&buf[start..i]);
+                    out.push(cap_line(&String::from_utf8_lossy(&self.partial)));
+                }
                 self.partial.clear();
                 start = i + 1;
             }
         }
-        self.partial.extend_from_slice(&buf[start..]);
+        if !self.skipping {
+            self.partial.extend_from_slice(&buf[start..]);
+        }
         if self.partial.len() > MAX_LINE {
+            // Shown capped now; the rest of that line is skipped, not
+            // shown as more lines.
             self.flush_partial(out);
+            self.skipping = true;
         }
     }
 
@@ -278,6 +297,60 @@ impl LogTail {
             self.partial.clear();
         }
     }
+}
+
+/// The end of a line whose start is missing: `…` and its last
+/// [`MAX_LINE`] bytes.
+fn cut_tail(s: &str) -> String {
+    let s = s.trim_end_matches('\r');
+    let mut start = s.len().saturating_sub(MAX_LINE);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &s[start..])
+}
+
+/// Reads one line (through its newline) from `r` into `out`, keeping at
+/// most [`MAX_LINE`] bytes of it (then `…`, like every capped line) and
+/// skipping the rest: a line of any length costs bounded memory. The bytes
+/// consumed, 0 at the end.
+pub fn read_line_capped(
+    r: &mut impl std::io::BufRead,
+    out: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    let mut consumed = 0;
+    let mut cut = false;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let room = MAX_LINE.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        cut |= chunk.len() > room && !(done && chunk.len() == room + 1);
+        let n = chunk.len();
+        r.consume(n);
+        consumed += n;
+        if done {
+            break;
+        }
+    }
+    if cut {
+        while out.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            out.pop();
+        }
+        // A character cut in two reads as U+FFFD (callers read lossily).
+        out.extend_from_slice("…".as_bytes());
+    }
+    Ok(consumed)
 }
 
 fn cap_line(s: &str) -> String {
@@ -296,6 +369,50 @@ fn cap_line(s: &str) -> String {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_line_of_any_length_is_read_capped_and_marked() {
+        let long = "x".repeat(3 * MAX_LINE);
+        let text = format!("short\n{long}\nend\n{long}");
+        let mut r = std::io::BufReader::with_capacity(1000, text.as_bytes());
+        let mut got = vec![];
+        loop {
+            let mut buf = Vec::new();
+            if read_line_capped(&mut r, &mut buf).unwrap() == 0 {
+                break;
+            }
+            got.push(String::from_utf8(buf).unwrap());
+        }
+        assert_eq!(
+            got.len(),
+            4,
+            "{:?}",
+            got.iter().map(|l| l.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(got[0], "short\n");
+        assert_eq!(got[2], "end\n");
+        for l in [&got[1], &got[3]] {
+            assert!(l.ends_with('…') && l.len() <= MAX_LINE + 3, "{}", l.len());
+        }
+    }
+
+    #[test]
+    fn the_tail_of_a_line_longer_than_the_window_is_shown_marked() {
+        let dir = std::env::temp_dir().join(format!("stigmer-tail-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("long.log");
+        std::fs::write(&p, format!("{}THE-END", "y".repeat(200_000))).unwrap();
+        let lines = LogTail::last_lines(&p, 10);
+        assert_eq!(
+            lines.len(),
+            1,
+            "{:?}",
+            lines.iter().map(|l| l.len()).collect::<Vec<_>>()
+        );
+        assert!(lines[0].starts_with('…') && lines[0].ends_with("THE-END"));
+        assert!(lines[0].len() <= MAX_LINE + 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn append(p: &Path, text: &str) {
         std::fs::OpenOptions::new()

@@ -476,7 +476,16 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
             (_, Some(s)) => Err(s.unhealthy.clone().unwrap_or_else(|| "unhealthy".into())),
             _ => Err("unhealthy".into()),
         },
-        Some(r) if leader_alive => crate::probe::ready::probe(spec, r).await,
+        // Still starting: the check ends by the start's own readiness
+        // deadline (a hung `exec` check must not outlive the start), and
+        // within a second in any case.
+        Some(r) if leader_alive => {
+            let left_ms = (r.started_at_ms + spec.ready_timeout.as_millis() as u64)
+                .saturating_sub(now_ms())
+                .min(1000);
+            let deadline = Instant::now() + Duration::from_millis(left_ms);
+            crate::probe::ready::probe_until(spec, r, deadline).await
+        }
         // Nothing of ours runs: a network check still says who answers.
         _ if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {
             crate::probe::ready::probe(spec, &PidRecord::placeholder()).await

@@ -90,15 +90,62 @@ async fn probe_exec(spec: &ServiceSpec, argv: &[String]) -> Result<String, Strin
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // Its own group, so that it and whatever it started end with it.
+        .process_group(0)
         .kill_on_drop(true);
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
     }
     let name = argv.join(" ");
-    match tokio::time::timeout(Duration::from_secs(5), cmd.status()).await {
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("`{name}` cannot run: {e}"))?;
+    // Killed with its group however this ends: done, timed out, or the
+    // caller's deadline dropping this future.
+    let _group = ProbeGroup(child.id());
+    match tokio::time::timeout(EXEC_LIMIT, child.wait()).await {
         Ok(Ok(st)) if st.success() => Ok(format!("`{name}` exited 0")),
         Ok(Ok(st)) => Err(format!("`{name}`: {st}")),
         Ok(Err(e)) => Err(format!("`{name}` cannot run: {e}")),
-        Err(_) => Err(format!("`{name}` did not finish in 5 s")),
+        Err(_) => Err(format!(
+            "`{name}` did not finish in {} s",
+            EXEC_LIMIT.as_secs()
+        )),
+    }
+}
+
+/// How long one `exec` check may take, within any deadline of its caller.
+const EXEC_LIMIT: Duration = Duration::from_secs(5);
+
+/// An `exec` check's process group (its ID is the check's PID: we spawned
+/// it as a group leader, and a PID is not given out again while a group
+/// has it as its ID), killed when dropped.
+struct ProbeGroup(Option<u32>);
+
+impl Drop for ProbeGroup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.map(|p| p as i32).filter(|p| *p > 1) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(-pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// [`probe`], ended at `deadline` whatever it is doing (a hung `exec`
+/// check is killed with its group).
+pub async fn probe_until(
+    spec: &ServiceSpec,
+    rec: &PidRecord,
+    deadline: std::time::Instant,
+) -> Result<String, String> {
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    match tokio::time::timeout(left, probe(spec, rec)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the {} check did not finish by the readiness deadline",
+            spec.readiness.layer()
+        )),
     }
 }

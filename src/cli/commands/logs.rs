@@ -113,7 +113,8 @@ pub(super) async fn logs(
                     };
                     let mut r = std::io::BufReader::new(file);
                     let mut buf = Vec::new();
-                    while matches!(std::io::BufRead::read_until(&mut r, b'\n', &mut buf), Ok(n) if n > 0)
+                    // Capped: a line of any length costs bounded memory.
+                    while matches!(crate::logs::tail::read_line_capped(&mut r, &mut buf), Ok(n) if n > 0)
                     {
                         let text = String::from_utf8_lossy(&buf);
                         let e = reader.entry(text.trim_end_matches(['\n', '\r']).to_string());
