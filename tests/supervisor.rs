@@ -307,3 +307,77 @@ fn sigstop_of_temporal_makes_it_unhealthy_after_the_threshold_then_it_is_restart
     env.ok(&["local", "stop"]);
     assert!(!alive(old));
 }
+
+/// A supervisor stopped with SIGSTOP, resumed (SIGCONT) when dropped.
+struct Stopped(i32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(self.0), Signal::SIGCONT);
+    }
+}
+
+#[test]
+fn a_wedged_supervisor_gets_an_answer_within_bounds_and_no_stale_start_undoes_a_stop() {
+    let env = Env::fixture("s-wedged", &[], "");
+    env.ok(&["local", "start"]);
+    let sup = the_supervisor(&env);
+    kill(Pid::from_raw(sup), Signal::SIGSTOP).expect("our own supervisor");
+    let stopped = Stopped(sup);
+
+    // start: an answer within bounds, naming the supervisor and what to do.
+    let t0 = std::time::Instant::now();
+    let out = env.run(&["local", "start"], Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert!(
+        err.contains(&format!("supervisor (PID {sup}) is not answering"))
+            && err.contains("kill -CONT"),
+        "{err}"
+    );
+    // status: the supervisor is there, but does not answer.
+    let st: serde_json::Value =
+        serde_json::from_str(&env.ok(&["local", "status", "--json"])).unwrap();
+    assert_eq!(st["supervisor"]["pid"], sup, "{st:#}");
+    assert_eq!(st["supervisor"]["answering"], false, "{st:#}");
+    assert!(env.ok(&["local", "status"]).contains("is not answering"));
+
+    // stop works without it; once resumed, nothing it had queued restarts
+    // what was stopped.
+    let pid = env.recorded_pid().expect("running");
+    env.ok(&["local", "stop"]);
+    assert!(!alive(pid), "stopped (a zombie until its parent reaps it)");
+    // Its parent, the stopped supervisor, reaps it once it runs again.
+    drop(stopped);
+    assert!(wait_until(Duration::from_secs(5), || group_gone(pid)));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        env.status()["state"],
+        "stopped",
+        "a stale request undid the stop"
+    );
+    assert!(env.recorded_pid().is_none());
+}
+
+#[test]
+fn a_start_read_after_its_deadline_is_dropped() {
+    let env = Env::fixture("s-deadline", &[], "");
+    let mut cfg = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
+    cfg += &service("other", &[], "");
+    env.write_config(&cfg);
+    env.ok(&["local", "start"]);
+    env.ok(&["local", "stop", "other"]);
+    let socket = env.home.join("stigmer.sock");
+    let mut s = UnixStream::connect(&socket).expect("the supervisor's socket");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"{\"op\":\"start\",\"services\":[\"other\"],\"deadline_ms\":1}\n")
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    assert!(reply.contains("deadline passed"), "{reply}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(env.pid_of("other").is_none(), "the expired start ran");
+    env.ok(&["local", "stop"]);
+}

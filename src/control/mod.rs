@@ -370,7 +370,18 @@ async fn handle(
             }
             send(Reply::ok())?;
         }
-        Request::Start { services } => {
+        Request::Start {
+            services,
+            deadline_ms,
+        } => {
+            if deadline_ms.is_some_and(|d| now_ms() > d) {
+                // Read only now (the supervisor was stopped or busy): the
+                // client gave up on it long ago; a stop may have come since.
+                tracing::warn!("dropped a start of {services:?} by {who}: its deadline passed");
+                return Err(
+                    "this start's deadline passed before it was read; nothing was done".into(),
+                );
+            }
             let mut set = BTreeSet::new();
             for s in services {
                 if shared.stack.get(&s).is_none() {
@@ -438,6 +449,9 @@ fn summary(shared: &Shared) -> SupervisorSummary {
 pub struct Client {
     reader: BufReader<tokio::net::unix::OwnedReadHalf>,
     writer: tokio::net::unix::OwnedWriteHalf,
+    /// The PID of the process that listens (the kernel's word, from when it
+    /// called `listen`: known even when it does not answer).
+    pub peer: Option<i32>,
 }
 
 impl Client {
@@ -447,10 +461,12 @@ impl Client {
             .await
             .ok()?
             .ok()?;
+        let peer = s.peer_cred().ok().and_then(|c| c.pid());
         let (rd, wr) = s.into_split();
         Some(Client {
             reader: BufReader::new(rd),
             writer: wr,
+            peer,
         })
     }
 
@@ -540,6 +556,7 @@ pub async fn attach(socket: &Path, timeout: Duration) -> Option<Attached> {
     let Client {
         mut reader,
         mut writer,
+        ..
     } = c;
     let (feed_tx, feed) = mpsc::channel(1024);
     let read = tokio::spawn(async move {
@@ -589,10 +606,44 @@ pub async fn attach(socket: &Path, timeout: Duration) -> Option<Attached> {
 
 /// The running supervisor's summary, if one answers on the socket.
 pub async fn supervisor_summary(socket: &Path) -> Option<SupervisorSummary> {
-    Client::connect(socket, Duration::from_millis(500))
-        .await?
-        .hello()
-        .await
+    match supervisor_state(socket).await {
+        SupervisorState::Answering(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Who is behind the socket, and whether it answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SupervisorState {
+    Answering(SupervisorSummary),
+    /// Its socket takes connections but it does not answer `hello` in time
+    /// (stopped with SIGSTOP, or wedged).
+    NotAnswering(Option<i32>),
+    /// Nobody listens.
+    None,
+}
+
+impl SupervisorState {
+    /// What to tell a user who cannot reach it.
+    pub fn not_answering(pid: Option<i32>) -> String {
+        match pid {
+            Some(p) => format!(
+                "the supervisor (PID {p}) is not answering (stopped? `kill -CONT {p}` resumes it; `stigmer local kill` stops the services without it)"
+            ),
+            None => "the supervisor is not answering (stopped or wedged); `stigmer local kill` stops the services without it".into(),
+        }
+    }
+}
+
+/// Asks the supervisor behind `socket` who it is, bounded (2 s).
+pub async fn supervisor_state(socket: &Path) -> SupervisorState {
+    let Some(mut c) = Client::connect(socket, Duration::from_millis(500)).await else {
+        return SupervisorState::None;
+    };
+    match c.hello().await {
+        Some(s) => SupervisorState::Answering(s),
+        None => SupervisorState::NotAnswering(c.peer),
+    }
 }
 
 /// `$STIGMER_UNSUPERVISED` set to a true value: leave no supervisor behind.

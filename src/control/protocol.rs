@@ -26,6 +26,10 @@ pub enum Request {
     Shutdown,
     Start {
         services: Vec<String>,
+        /// Past this (ms since the epoch) the client no longer waits: a
+        /// supervisor that reads the request only then drops it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline_ms: Option<u64>,
     },
     /// The client does `command` to `services` itself: recorded in the
     /// history (who asked is the peer's PID, never the client's word).

@@ -69,14 +69,22 @@ pub fn human_temporal(t: &crate::temporal::TemporalInfo) -> String {
 
 /// A compact table for people.
 /// Who supervises, in one line.
-pub(super) fn human_supervisor(s: Option<&control::SupervisorSummary>) -> String {
+pub(super) fn human_supervisor(s: &control::SupervisorState) -> String {
     match s {
-        Some(s) => format!(
+        control::SupervisorState::Answering(s) => format!(
             "supervisor PID {} since {} ({} attached)",
             s.pid, s.since, s.attached_clients
         ),
-        None => "supervisor none: nothing restarts the services (`stigmer local start` starts one)"
-            .into(),
+        control::SupervisorState::NotAnswering(pid) => {
+            format!(
+                "supervisor {}",
+                control::SupervisorState::not_answering(*pid)
+            )
+        }
+        control::SupervisorState::None => {
+            "supervisor none: nothing restarts the services (`stigmer local start` starts one)"
+                .into()
+        }
     }
 }
 

@@ -72,8 +72,35 @@ pub(super) async fn supervised_start_once(
             return Handed::Done(start(stack, set).await);
         }
     };
+    // Is anyone there? A stopped (SIGSTOP) or wedged supervisor still has
+    // its connections accepted by the kernel, but answers nothing.
+    if client.send(&control::Request::Hello).await.is_err() {
+        return Handed::Vanished;
+    }
+    match tokio::time::timeout(Duration::from_secs(2), client.next()).await {
+        Ok(Some(control::Reply::Hello { .. })) => {}
+        Ok(_) => return Handed::Vanished,
+        Err(_) => {
+            crate::errln!(
+                "stigmer: {}; nothing was started",
+                control::SupervisorState::not_answering(client.peer)
+            );
+            return Handed::Done(false);
+        }
+    }
+    // The start may take each service's readiness timeout, in dependency
+    // order; past that (and a margin) we stop waiting, and so does the
+    // supervisor if it reads the request only then.
+    let longest: Duration = set
+        .iter()
+        .filter_map(|n| stack.get(n))
+        .map(|c| c.spec.ready_timeout + c.spec.grace)
+        .sum();
+    let wait = longest + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + wait;
     let req = control::Request::Start {
         services: set.iter().cloned().collect(),
+        deadline_ms: Some(crate::util::clock::now_ms() + wait.as_millis() as u64),
     };
     if let Err(e) = client.send(&req).await {
         crate::errln!("stigmer: the supervisor did not take the start ({e}); starting without it");
@@ -81,7 +108,19 @@ pub(super) async fn supervised_start_once(
     }
     let mut reported = std::collections::BTreeSet::new();
     let mut answered = false;
-    while let Some(reply) = client.next().await {
+    loop {
+        let reply = match tokio::time::timeout_at(deadline, client.next()).await {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(_) => {
+                crate::errln!(
+                    "stigmer: {} within {} s; see `stigmer local status`",
+                    control::SupervisorState::not_answering(client.peer),
+                    wait.as_secs()
+                );
+                return Handed::Done(false);
+            }
+        };
         answered = true;
         match reply {
             control::Reply::Result { result: r } => {

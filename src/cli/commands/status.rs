@@ -109,7 +109,7 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
     let temporal = temporal_info(stack, &ctxs, &all, name.is_none()).await;
     let usage = usage_of(&all).await;
     let socket = stack.settings.state.socket_path();
-    let supervisor = control::supervisor_summary(&socket).await;
+    let supervisor = control::supervisor_state(&socket).await;
     let external = stack
         .settings
         .external
@@ -127,7 +127,15 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
                 .collect::<Result<Vec<_>>>()?;
             let mut v = serde_json::json!({
                 "state": worst(all.iter().map(|s| s.state)),
-                "supervisor": supervisor,
+                // {pid, since, attached_clients}; {pid, answering: false}
+                // when it takes connections but does not answer; null.
+                "supervisor": match &supervisor {
+                    control::SupervisorState::Answering(s) => serde_json::to_value(s)?,
+                    control::SupervisorState::NotAnswering(pid) => {
+                        serde_json::json!({"pid": pid, "answering": false})
+                    }
+                    control::SupervisorState::None => serde_json::Value::Null,
+                },
                 "services": services,
             });
             if let (Some(_), Some(t)) = (external, &temporal) {
@@ -139,7 +147,7 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
         crate::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    crate::outln!("{}", human_supervisor(supervisor.as_ref()));
+    crate::outln!("{}", human_supervisor(&supervisor));
     if name.is_none() && ctxs.len() > 1 {
         crate::outln!(
             "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  last exit",
