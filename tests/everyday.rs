@@ -23,23 +23,9 @@ fn row_says(screen: &str, name: &str, word: &str) -> bool {
     screen.lines().any(|l| re.is_match(l))
 }
 
-fn stack_status(env: &Env) -> Value {
-    serde_json::from_str(&env.ok(&["local", "status", "--json"])).expect("status JSON")
-}
-
 /// Each service's object in `status --json`, by name.
 fn services(env: &Env) -> HashMap<String, Value> {
-    stack_status(env)["services"]
-        .as_array()
-        .expect("services")
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap_or_default().to_string(),
-                s.clone(),
-            )
-        })
-        .collect()
+    env.services()
 }
 
 /// The supervisor's history, one JSON object an event.

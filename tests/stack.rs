@@ -24,22 +24,10 @@ fn ms(rec: &serde_json::Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} in {rec}"))
 }
 
-fn stack_status(env: &Env) -> serde_json::Value {
-    let out = env.ok(&["local", "status", "--json"]);
-    serde_json::from_str(&out).expect("status JSON")
-}
-
 fn states(env: &Env) -> HashMap<String, String> {
-    stack_status(env)["services"]
-        .as_array()
-        .expect("services")
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap_or_default().to_string(),
-                s["state"].as_str().unwrap_or_default().to_string(),
-            )
-        })
+    env.services()
+        .into_iter()
+        .map(|(n, s)| (n, s["state"].as_str().unwrap_or_default().to_string()))
         .collect()
 }
 
@@ -248,7 +236,7 @@ fn concurrent_starts_of_a_stack_make_exactly_one_process_per_service() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let st = stack_status(&env);
+    let st = env.stack_status();
     assert_eq!(st["state"], "running", "{st}");
     for s in st["services"].as_array().unwrap() {
         assert_eq!(s["members"].as_array().map(Vec::len), Some(1), "{s}");
@@ -317,7 +305,7 @@ fn foreground_supervisor_restarts_only_the_crashed_service_and_stops_dependents_
     for pid in [before["temporal"], before["worker"], new_api] {
         assert!(group_gone(pid), "PID {pid} still there");
     }
-    assert!(stack_status(&env)["services"]
+    assert!(env.stack_status()["services"]
         .as_array()
         .unwrap()
         .iter()

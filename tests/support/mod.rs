@@ -406,6 +406,26 @@ impl Env {
         stdout
     }
 
+    /// `status --json` of the whole stack.
+    pub fn stack_status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["local", "status", "--json"])).expect("status JSON")
+    }
+
+    /// Each service's object in `status --json`, by name.
+    pub fn services(&self) -> std::collections::HashMap<String, serde_json::Value> {
+        self.stack_status()["services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                    s.clone(),
+                )
+            })
+            .collect()
+    }
+
     pub fn status(&self) -> serde_json::Value {
         let out = self.ok(&["local", "status", "temporal", "--json"]);
         serde_json::from_str(&out).expect("status JSON")
