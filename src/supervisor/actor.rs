@@ -290,8 +290,6 @@ impl Actor {
         let mut tick = tokio::time::interval(self.opts.inspect_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shutting_down = false;
-        let mut rotate_tick = tokio::time::interval(crate::logs::rotate::CHECK_EVERY);
-        rotate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let timer_at = self.timer.map(|(at, _)| tokio::time::Instant::from_std(at));
             tokio::select! {
@@ -323,7 +321,6 @@ impl Actor {
                     }
                 }
                 _ = tick.tick() => self.refresh(),
-                _ = rotate_tick.tick(), if self.sup.held() && !self.opts.observe => self.rotate_log(),
             }
             self.publish();
             if shutting_down && self.core.phase == Phase::Stopped {
@@ -747,26 +744,6 @@ impl Actor {
 
     /// The supervisor keeps the service's log under its size limit
     /// (a `stat` a second; see `rotate`).
-    fn rotate_log(&self) {
-        let path = &self.ctx.spec.paths.log;
-        let r = self.ctx.settings.rotation;
-        match blocking(|| crate::logs::rotate::rotate_if_needed(path, r)) {
-            Ok(Some(done)) => tracing::info!(
-                "{}: rotated its log ({} KiB to {}.1{})",
-                self.ctx.spec.name,
-                done.moved / 1024,
-                path.display(),
-                if done.lossless {
-                    ""
-                } else {
-                    "; copy then truncate"
-                }
-            ),
-            Ok(None) => {}
-            Err(e) => tracing::warn!("{}: cannot rotate its log: {e}", self.ctx.spec.name),
-        }
-    }
-
     fn supervising(&mut self) -> bool {
         self.sup.try_acquire()
     }

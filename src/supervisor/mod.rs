@@ -8,6 +8,7 @@ pub use self::actor::{Command, Handle, Snapshot};
 pub use self::core::{Core, ExitInfo, Phase};
 pub mod handover;
 pub mod history;
+pub(crate) mod rotator;
 pub mod stack;
 
 pub use self::stack::{StackCommand, StackHandle, StackSnapshot};

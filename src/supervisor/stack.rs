@@ -227,6 +227,7 @@ pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
             .collect(),
     };
     let (snap_tx, snap_rx) = watch::channel(first);
+    let rotator = super::rotator::spawn(stack.clone(), sup.clone());
     let join = tokio::spawn(async move {
         let mut co = Coordinator {
             stack,
@@ -238,6 +239,7 @@ pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
             snap_tx,
         };
         co.run(cmd_rx, opts.autostart).await;
+        rotator.abort();
     });
     StackHandle {
         commands: cmd_tx,
