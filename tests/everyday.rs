@@ -215,40 +215,6 @@ fn log_len(env: &Env, name: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// The README's command for a workflow through the example, through its
-/// wrapper (`scripts/temporal`), at this test's Temporal.
-fn run_greet(env: &Env, who: &str) {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/temporal");
-    let address = format!("127.0.0.1:{}", env.port);
-    let input = format!("{who:?}");
-    let child = std::process::Command::new(script)
-        .args([
-            "workflow",
-            "execute",
-            "--type",
-            "Greet",
-            "--task-queue",
-            "hello",
-        ])
-        .args(["--input", &input, "--address", &address])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("scripts/temporal");
-    let out = wait_output(
-        child,
-        Duration::from_secs(30),
-        "scripts/temporal workflow execute",
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains(&format!("Hello, {who}!")),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `local logs` (no name): the stack's lines in time order, interleaved.
 fn logs_in_time_order(env: &Env) {
     let out = env.ok(&["local", "logs", "-n", "300"]);

@@ -62,22 +62,7 @@ fn example_stack_starts_in_order_polls_its_queue_runs_a_workflow_and_stops_depen
     assert!(polled, "no poller of PID {wpid}:\n{described}");
 
     // A workflow runs through the worker and the greeter.
-    let result = temporal_cli(
-        &[
-            "workflow",
-            "execute",
-            "--type",
-            "Greet",
-            "--task-queue",
-            "hello",
-            "--input",
-            "\"stigmer\"",
-            "--address",
-            &address,
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(result.contains("Hello, stigmer!"), "{result}");
+    run_greet(&env, "stigmer");
 
     // Stop: the worker first, then what it depends on.
     let out = env.ok(&["local", "stop"]);

@@ -120,19 +120,7 @@ fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
 
     // A workflow completes: the count moves.
     let before = completed(&t);
-    let out = cli(&[
-        "workflow",
-        "execute",
-        "--type",
-        "Greet",
-        "--task-queue",
-        "hello",
-        "--input",
-        "\"panel\"",
-        "--address",
-        &address,
-    ]);
-    assert!(out.contains("Hello, panel!"), "{out}");
+    run_greet(&env, "panel");
     assert!(
         wait_until(Duration::from_secs(10), || completed(&temporal_of(&env))
             == before + 1),

@@ -75,6 +75,40 @@ pub fn kill_9_proven(env: &Env, name: &str, pid: i32) {
     .expect("kill -9");
 }
 
+/// The README's command for a workflow through the example, through its
+/// wrapper (`scripts/temporal`), at this test's Temporal.
+pub fn run_greet(env: &Env, who: &str) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/temporal");
+    let address = format!("127.0.0.1:{}", env.port);
+    let input = format!("{who:?}");
+    let child = std::process::Command::new(script)
+        .args([
+            "workflow",
+            "execute",
+            "--type",
+            "Greet",
+            "--task-queue",
+            "hello",
+        ])
+        .args(["--input", &input, "--address", &address])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("scripts/temporal");
+    let out = wait_output(
+        child,
+        Duration::from_secs(30),
+        "scripts/temporal workflow execute",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains(&format!("Hello, {who}!")),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A child killed and reaped when dropped, even by a failing assertion.
 pub struct Reaped(pub Child);
 

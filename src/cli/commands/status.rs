@@ -75,19 +75,34 @@ pub(super) async fn usage_of(all: &[Status]) -> Vec<Option<(f32, u64)>> {
     if all.iter().all(|st| procs(st).is_empty()) {
         return all.iter().map(|_| None).collect();
     }
+    // Ticks and pages of a process now, if it is still the one scanned.
+    let look = |p: &crate::process::ProcEntry| -> Option<(u64, u64)> {
+        let s = crate::process::read_stat(p.pid).ok()?;
+        (s.start_ticks == p.start_ticks).then_some((
+            s.utime + s.stime,
+            s.rss_pages * rustix::param::page_size() as u64,
+        ))
+    };
+    // The window is exactly [t0, t1]: both ends read here (the scan's
+    // counts are older by the inspection and Temporal's API).
     let t0 = std::time::Instant::now();
+    let before: Vec<Vec<Option<(u64, u64)>>> = all
+        .iter()
+        .map(|st| procs(st).iter().map(look).collect())
+        .collect();
     tokio::time::sleep(USAGE_WINDOW).await;
     let secs = t0.elapsed().as_secs_f64();
     let hz = inspect::ticks_per_sec();
-    let page = rustix::param::page_size() as u64;
     all.iter()
-        .map(|st| {
+        .zip(before)
+        .map(|(st, before)| {
             let now: Vec<(u64, u64)> = procs(st)
                 .iter()
-                .filter_map(|p| {
-                    let s = crate::process::read_stat(p.pid).ok()?;
-                    let ticks = (s.utime + s.stime).saturating_sub(p.cpu_ticks);
-                    (s.start_ticks == p.start_ticks).then_some((ticks, s.rss_pages * page))
+                .zip(before)
+                .filter_map(|(p, b)| {
+                    let (t0_ticks, _) = b?;
+                    let (t1_ticks, rss) = look(p)?;
+                    Some((t1_ticks.saturating_sub(t0_ticks), rss))
                 })
                 .collect();
             (!now.is_empty()).then(|| {
