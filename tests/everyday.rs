@@ -78,7 +78,7 @@ fn watch_steady(env: &Env, secs: u64, pids: &HashMap<String, i32>) {
 
 /// Temporal's fixture plus one service per readiness kind, each checked
 /// for liveness every 200 ms.
-fn every_ready_kind(env: &Env) -> (u16, u16) {
+fn every_ready_kind(env: &Env) {
     let (http, tcp) = (env.port + 1, env.port + 2);
     let live = "liveness = { every_secs = 0.2 }\n";
     let mut cfg = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
@@ -101,7 +101,6 @@ fn every_ready_kind(env: &Env) -> (u16, u16) {
     );
     cfg += &service("plain", &[], live);
     env.write_config(&cfg);
-    (http, tcp)
 }
 
 const KINDS: [&str; 6] = ["temporal", "web", "tcp", "exec", "log", "plain"];
