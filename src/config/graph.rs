@@ -242,6 +242,16 @@ impl Graph {
         }))
     }
 
+    /// Whether `name` may stop now: everything that depends on it, however
+    /// indirectly, is down (`down`). Dependents stop first.
+    pub fn may_stop(&self, name: &str, down: impl Fn(&str) -> bool) -> bool {
+        self.with_dependents(&[name])
+            .unwrap_or_default()
+            .iter()
+            .filter(|d| d.as_str() != name)
+            .all(|d| down(d))
+    }
+
     /// For every `Waiting` service: spawn now, wait (for whom), or blocked
     /// (why). A dependency that is `Stopped` while its dependent waits blocks
     /// it too: it is not asked to start (`start NAME` includes dependencies).
@@ -331,6 +341,21 @@ mod tests {
             g.levels(),
             vec![vec!["temporal", "web"], vec!["api"], vec!["worker"]]
         );
+    }
+
+    #[test]
+    fn a_service_stops_only_once_everything_that_needs_it_is_down() {
+        let g = example();
+        let down = |set: &'static [&'static str]| move |n: &str| set.contains(&n);
+        assert!(g.may_stop("worker", down(&[])), "nothing needs it");
+        assert!(g.may_stop("web", down(&[])));
+        assert!(!g.may_stop("api", down(&[])), "worker still up");
+        assert!(g.may_stop("api", down(&["worker"])));
+        assert!(
+            !g.may_stop("temporal", down(&["api"])),
+            "worker needs it too"
+        );
+        assert!(g.may_stop("temporal", down(&["api", "worker"])));
     }
 
     #[test]

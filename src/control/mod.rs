@@ -401,33 +401,38 @@ async fn handle(
                     .history
                     .push(s, Kind::Requested, None, format!("start by {who}"));
             }
+            // The supervisor's coordinator starts them (its actors spawn
+            // them: their exits are theirs to see); the outcomes come back
+            // one by one, and the start goes on even if the client leaves.
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let n = set.len();
+            shared
+                .commands
+                .send(StackCommand::Start {
+                    services: set,
+                    ticket: crate::supervisor::stack::Ticket(tx),
+                })
+                .await
+                .map_err(|_| "the supervisor is exiting".to_string())?;
             let out = out.clone();
-            let shared = shared.clone();
-            // The start goes on even if the client leaves.
             tokio::spawn(async move {
-                let mut started = Vec::new();
-                let ok = crate::lifecycle::ops::start(&shared.stack, &set, |ctx, r| {
-                    if r.is_ok() {
-                        started.push(ctx.spec.name.clone());
-                    }
-                    let (outcome, error) = match r {
-                        Ok(o) => (Some(o.clone()), None),
-                        Err(e) => (None, Some(e.clone())),
+                let mut ok = true;
+                for _ in 0..n {
+                    let Some((name, r)) = rx.recv().await else {
+                        ok = false;
+                        break;
                     };
-                    let res = StartResult {
-                        name: ctx.spec.name.clone(),
+                    ok &= r.is_ok();
+                    let (outcome, error) = match r {
+                        Ok(o) => (Some(o), None),
+                        Err(e) => (None, Some(e)),
+                    };
+                    let result = StartResult {
+                        name,
                         outcome,
                         error,
                     };
-                    let _ = out.try_send(Reply::Result { result: res }.line());
-                })
-                .await;
-                // Its actors take the services over now (same PIDs).
-                for name in started {
-                    let _ = shared
-                        .commands
-                        .send(StackCommand::Service(name, Command::AdoptStarted))
-                        .await;
+                    let _ = out.try_send(Reply::Result { result }.line());
                 }
                 let _ = out.try_send(Reply::done(ok).line());
             });

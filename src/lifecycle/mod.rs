@@ -375,7 +375,9 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
     on_running();
     let rec = spawned.record.clone();
     let spawned_offset = spawned.log_offset;
-    keep_child(spawned.child);
+    // A one-shot start leaves it running: its supervisor adopts it (our
+    // process ends; the kernel reparents it).
+    let _child = spawned.child;
     match wait_ready(ctx, &rec, ctx.spec.ready_timeout).await {
         Ok(d) => Ok(StartOutcome::Started {
             pid: rec.pid,
@@ -390,39 +392,6 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
             ))
         }
     }
-}
-
-/// Children this process spawned through `start`, kept (not reaped by
-/// the runtime behind our back) so that whoever watches them later — the
-/// supervisor's actor — can `wait` for the real exit code or signal.
-static KEPT: std::sync::Mutex<Vec<tokio::process::Child>> = std::sync::Mutex::new(Vec::new());
-
-fn keep_child(child: tokio::process::Child) {
-    reap_exited_kept();
-    if let Ok(mut k) = KEPT.lock() {
-        k.push(child);
-    }
-}
-
-/// Reaps the kept children that exited with nobody asking: no zombie of
-/// ours is kept (a stop waiting for its group to go would wait for it).
-fn reap_exited_kept() {
-    if let Ok(mut k) = KEPT.lock() {
-        k.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
-    }
-}
-
-/// Whether this process spawned (and keeps) the child with this PID.
-pub fn is_kept_child(pid: i32) -> bool {
-    KEPT.lock()
-        .is_ok_and(|k| k.iter().any(|c| c.id() == Some(pid as u32)))
-}
-
-/// The kept child with this PID, if this process spawned it.
-pub fn take_kept_child(pid: i32) -> Option<tokio::process::Child> {
-    let mut k = KEPT.lock().ok()?;
-    let i = k.iter().position(|c| c.id() == Some(pid as u32))?;
-    Some(k.swap_remove(i))
 }
 
 /// What a user needs on screen when a service dies young: a full disk, and
@@ -528,7 +497,6 @@ pub async fn stop_record(
         // reap them, and some inits do so lazily (seconds). Bounded either way.
         if let Some(r) = rec {
             poll_until(Duration::from_secs(3), Duration::from_millis(5), || {
-                reap_exited_kept();
                 !crate::process::signal::group_exists(r.pgid) || only_foreign_zombies(r.pgid)
             })
             .await;

@@ -1,21 +1,24 @@
-//! One-shot operations on a stack (`local start|stop|kill|restart`): each
-//! service is its own task, so independent services run in parallel, and a
-//! service waits on its dependencies' progress (start) or its dependents'
-//! (stop) through watch channels. The order is the graph's; the rules per
-//! service are `lifecycle`'s.
+//! One-shot operations on a stack (`local start|stop|kill|restart` with no
+//! supervisor): each service is its own task, so independent services run
+//! in parallel. The order is the graph's (`Graph::decide` for starts,
+//! `Graph::may_stop` for stops: the same rules the supervisor's coordinator
+//! follows); the rules per service are `lifecycle`'s.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::config::graph::{Condition, Unit};
+use crate::config::graph::{Decision, Unit};
 use crate::config::service::{Ctx, Stack};
 use crate::lifecycle::{self, StartOutcome, StopReport};
 
-/// One service's result, reported as soon as it is known.
-pub type Report<T> = (String, Result<T, String>);
+/// What a start task says about its service.
+enum Progress {
+    /// A process of it runs (what a `started` dependency waits for).
+    Running,
+    Done(Result<StartOutcome, String>),
+}
 
 /// Starts `set` (which must be closed under dependencies) in dependency
 /// order; `report` sees each service's result as it comes. A service whose
@@ -23,86 +26,65 @@ pub type Report<T> = (String, Result<T, String>);
 pub async fn start(
     stack: &Stack,
     set: &BTreeSet<String>,
-    report: impl FnMut(&Ctx, &Result<StartOutcome, String>),
+    mut report: impl FnMut(&Ctx, &Result<StartOutcome, String>),
 ) -> bool {
-    let mut units: HashMap<String, watch::Sender<Unit>> = HashMap::new();
-    for name in set {
-        units.insert(name.clone(), watch::channel(Unit::Waiting).0);
-    }
-    let (done_tx, done_rx) = mpsc::unbounded_channel::<Report<StartOutcome>>();
-    for name in set {
-        let Some(ctx) = stack.get(name).cloned() else {
-            continue;
+    let mut units: HashMap<String, Unit> = set.iter().map(|n| (n.clone(), Unit::Waiting)).collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Progress)>();
+    let (mut ok, mut left) = (true, set.len());
+    let mut say = |name: &str, r: &Result<StartOutcome, String>| {
+        if let Some(ctx) = stack.get(name) {
+            report(ctx, r);
+        }
+    };
+    while left > 0 {
+        for (name, d) in stack.graph.decide(&units) {
+            match d {
+                Decision::Spawn => {
+                    let Some(ctx) = stack.get(&name).cloned() else {
+                        continue;
+                    };
+                    units.insert(name.clone(), Unit::Starting);
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let running = || {
+                            let _ = tx.send((name.clone(), Progress::Running));
+                        };
+                        let r = lifecycle::start_notify(&ctx, running)
+                            .await
+                            .map_err(|e| format!("{e:#}"));
+                        let _ = tx.send((name, Progress::Done(r)));
+                    });
+                }
+                Decision::Blocked(why) => {
+                    units.insert(name.clone(), Unit::Failed(why.clone()));
+                    say(&name, &Err(why));
+                    (ok, left) = (false, left - 1);
+                }
+                Decision::Wait(_) => {}
+            }
+        }
+        if left == 0 {
+            break;
+        }
+        let Some((name, p)) = rx.recv().await else {
+            return false;
         };
-        let me = units[name].clone();
-        let deps: Vec<(String, Condition, watch::Receiver<Unit>)> = ctx
-            .spec
-            .depends_on
-            .iter()
-            .filter_map(|(d, c)| units.get(d).map(|u| (d.clone(), *c, u.subscribe())))
-            .collect();
-        let done = done_tx.clone();
-        tokio::spawn(async move {
-            let r = start_one(&ctx, &me, deps).await;
-            let _ = done.send((ctx.spec.name.clone(), r));
-        });
-    }
-    drop(done_tx);
-    collect(stack, done_rx, report).await
-}
-
-/// Hands each service's result to `report` as it arrives; all fine?
-async fn collect<T>(
-    stack: &Stack,
-    mut done_rx: mpsc::UnboundedReceiver<Report<T>>,
-    mut report: impl FnMut(&Ctx, &Result<T, String>),
-) -> bool {
-    let mut ok = true;
-    while let Some((name, r)) = done_rx.recv().await {
-        ok &= r.is_ok();
-        if let Some(ctx) = stack.get(&name) {
-            report(ctx, &r);
+        match p {
+            Progress::Running => {
+                units.insert(name, Unit::Running { ready: false });
+            }
+            Progress::Done(r) => {
+                let unit = match &r {
+                    Ok(_) => Unit::Running { ready: true },
+                    Err(e) => Unit::Failed(e.lines().next().unwrap_or_default().to_string()),
+                };
+                units.insert(name.clone(), unit);
+                say(&name, &r);
+                (ok, left) = (ok && r.is_ok(), left - 1);
+            }
         }
     }
     ok
-}
-
-async fn start_one(
-    ctx: &Arc<Ctx>,
-    me: &watch::Sender<Unit>,
-    deps: Vec<(String, Condition, watch::Receiver<Unit>)>,
-) -> Result<StartOutcome, String> {
-    for (dep, cond, mut rx) in deps {
-        let failed = match rx
-            .wait_for(|u| match u {
-                Unit::Running { ready: true } | Unit::Failed(_) => true,
-                Unit::Starting | Unit::Running { .. } => cond == Condition::Started,
-                _ => false,
-            })
-            .await
-        {
-            Ok(u) => match &*u {
-                Unit::Failed(why) => Some(why.clone()),
-                _ => None,
-            },
-            Err(_) => Some("its start ended".into()),
-        };
-        if let Some(why) = failed {
-            let why = format!("not started: {dep} did not get there ({why})");
-            me.send_replace(Unit::Failed(why.clone()));
-            return Err(why);
-        }
-    }
-    let r = lifecycle::start_notify(ctx, || {
-        me.send_replace(Unit::Starting);
-    })
-    .await
-    .map_err(|e| format!("{e:#}"));
-    me.send_replace(match &r {
-        Ok(_) => Unit::Running { ready: true },
-        Err(e) => Unit::Failed(e.lines().next().unwrap_or_default().to_string()),
-    });
-    r
 }
 
 /// Stops `set` (closed under dependents), dependents first, independent
@@ -113,40 +95,46 @@ pub async fn stop(
     set: &BTreeSet<String>,
     grace: Option<Duration>,
     force: bool,
-    report: impl FnMut(&Ctx, &Result<StopReport, String>),
+    mut report: impl FnMut(&Ctx, &Result<StopReport, String>),
 ) -> bool {
-    let mut gone: HashMap<String, watch::Sender<bool>> = HashMap::new();
-    for name in set {
-        gone.insert(name.clone(), watch::channel(false).0);
-    }
-    let (done_tx, done_rx) = mpsc::unbounded_channel::<Report<StopReport>>();
-    for name in set {
-        let Some(ctx) = stack.get(name).cloned() else {
-            continue;
-        };
-        let me = gone[name].clone();
-        // Those in the set that depend on this one go first.
-        let dependents: Vec<watch::Receiver<bool>> = stack
-            .services
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Result<StopReport, String>)>();
+    let mut begun: BTreeSet<String> = BTreeSet::new();
+    let mut gone: BTreeSet<String> = BTreeSet::new();
+    let mut ok = true;
+    while gone.len() < set.len() {
+        let down = |d: &str| !set.contains(d) || gone.contains(d);
+        let now: Vec<&String> = set
             .iter()
-            .filter(|c| c.spec.depends_on.iter().any(|(d, _)| d == name))
-            .filter_map(|c| gone.get(&c.spec.name).map(|g| g.subscribe()))
+            .filter(|n| !begun.contains(*n) && stack.graph.may_stop(n, down))
             .collect();
-        let done = done_tx.clone();
-        tokio::spawn(async move {
-            for mut rx in dependents {
-                let _ = rx.wait_for(|g| *g).await;
-            }
-            let grace = grace.unwrap_or(ctx.spec.grace);
-            let r = lifecycle::stop(&ctx, grace, force, &mut |_| {})
-                .await
-                .map_err(|e| format!("{e:#}"));
-            me.send_replace(true);
-            let _ = done.send((ctx.spec.name.clone(), r));
-        });
+        for name in now {
+            let Some(ctx) = stack.get(name).cloned() else {
+                gone.insert(name.clone());
+                continue;
+            };
+            begun.insert(name.clone());
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let grace = grace.unwrap_or(ctx.spec.grace);
+                let r = lifecycle::stop(&ctx, grace, force, &mut |_| {})
+                    .await
+                    .map_err(|e| format!("{e:#}"));
+                let _ = tx.send((ctx.spec.name.clone(), r));
+            });
+        }
+        if gone.len() >= set.len() {
+            break;
+        }
+        let Some((name, r)) = rx.recv().await else {
+            return false;
+        };
+        ok &= r.is_ok();
+        if let Some(ctx) = stack.get(&name) {
+            report(ctx, &r);
+        }
+        gone.insert(name);
     }
-    drop(done_tx);
-    collect(stack, done_rx, report).await
+    ok
 }
 
 /// The services a start of `names` covers: those named and, transitively,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::core::{Action, Core, Event, ExitInfo, Phase};
@@ -30,11 +30,6 @@ pub enum Command {
     Clean,
     /// Inspect now rather than at the next tick.
     Refresh,
-    /// Take over what this process just started through `start` (its PID
-    /// file names a child we keep): watched at once, not at the next
-    /// inspection, so even an exit right after the start is restarted and
-    /// its status known.
-    AdoptStarted,
     /// Observe only (`true`): inspect and publish, never adopt, start,
     /// stop or take the supervisor lock — another supervisor decides, and
     /// a client attached to it shows its decisions. `false` resumes.
@@ -54,6 +49,8 @@ pub struct Snapshot {
     pub pid: Option<i32>,
     pub restarts: u32,
     pub failures_in_window: usize,
+    /// Why the last start tried once failed (see `Core::start_failed`).
+    pub start_failed: Option<String>,
     /// Why its liveness checks call it unhealthy (see `Core::unhealthy`).
     pub unhealthy: Option<String>,
     pub last_exit: Option<ExitInfo>,
@@ -85,6 +82,7 @@ impl Snapshot {
             pid: None,
             restarts: 0,
             failures_in_window: 0,
+            start_failed: None,
             unhealthy: None,
             last_exit: None,
             backoff_until: None,
@@ -108,8 +106,30 @@ pub struct Options {
     pub observe: bool,
 }
 
+/// What an actor is told: a command, or a start tried once whose outcome
+/// goes back to the one who asked (a `local start` over the socket).
+#[derive(Debug)]
+pub enum Order {
+    Command(Command),
+    StartOnce(oneshot::Sender<StartResult>),
+}
+
+/// How a start tried once ended: started (or found running), or why not.
+pub type StartResult = Result<lifecycle::StartOutcome, String>;
+
+/// One who waits for a start's outcome.
+struct Waiter {
+    tx: oneshot::Sender<StartResult>,
+    /// The generation when asked, and whether it was running or starting.
+    gen: u64,
+    was_live: bool,
+    since: Instant,
+    /// The attempt is under way: an idle phase from now on is its end.
+    armed: bool,
+}
+
 pub struct Handle {
-    pub commands: mpsc::Sender<Command>,
+    pub commands: mpsc::Sender<Order>,
     pub snapshots: watch::Receiver<Snapshot>,
     pub join: JoinHandle<()>,
 }
@@ -185,7 +205,7 @@ pub fn spawn_with(
     sup: Arc<SupLock>,
     history: Arc<History>,
 ) -> Handle {
-    let (cmd_tx, cmd_rx) = mpsc::channel(32);
+    let (cmd_tx, cmd_rx) = mpsc::channel::<Order>(32);
     let (snap_tx, snap_rx) = watch::channel(Snapshot::empty());
     let join = tokio::spawn(async move {
         let mut actor = Actor::new(ctx, opts, snap_tx, sup, history);
@@ -225,6 +245,16 @@ struct Actor {
     usage: HashMap<i32, (f32, u64)>,
     /// The counts a supervisor that handed over left for this service.
     carried: Option<super::handover::Carried>,
+    waiters: Vec<Waiter>,
+    /// A start tried once waits for an inspection that began after it was
+    /// asked (it may find the service running, or leftovers to clean).
+    start_once_after: Option<Instant>,
+    /// Lost the start lock to another starter: adopting what it started.
+    adopting: bool,
+    /// When the current process was spawned, and its log's size then.
+    spawned: Option<(Instant, u64)>,
+    /// Someone was told the current process was started for them.
+    told_started: bool,
 }
 
 impl Actor {
@@ -258,10 +288,15 @@ impl Actor {
             rates: Default::default(),
             carried: None,
             usage: HashMap::new(),
+            waiters: vec![],
+            start_once_after: None,
+            adopting: false,
+            spawned: None,
+            told_started: false,
         }
     }
 
-    async fn run(&mut self, mut cmd_rx: mpsc::Receiver<Command>) {
+    async fn run(&mut self, mut cmd_rx: mpsc::Receiver<Order>) {
         if !self.sup.held() && !self.opts.observe {
             tracing::warn!("another supervisor is active: watching only, no automatic restarts");
         }
@@ -295,14 +330,15 @@ impl Actor {
             tokio::select! {
                 cmd = cmd_rx.recv() => match cmd {
                     None => break,
-                    Some(Command::Shutdown { stop }) => {
+                    Some(Order::StartOnce(tx)) => self.start_once(tx),
+                    Some(Order::Command(Command::Shutdown { stop })) => {
                         if !stop || matches!(self.core.phase, Phase::Stopped | Phase::Failed) && self.current.is_none() {
                             break;
                         }
                         shutting_down = true;
                         self.command(Command::Stop);
                     }
-                    Some(c) => self.command(c),
+                    Some(Order::Command(c)) => self.command(c),
                 },
                 Some(msg) = self.io_rx.recv() => match msg {
                     Internal::Core(ev) => self.event(ev),
@@ -360,27 +396,6 @@ impl Actor {
                 self.refresh();
                 return;
             }
-            Command::AdoptStarted => {
-                let rec = crate::state::pidfile::read(&self.ctx.spec.paths.pid)
-                    .record()
-                    .cloned()
-                    .filter(|r| lifecycle::is_kept_child(r.pid));
-                let idle = matches!(
-                    self.core.phase,
-                    Phase::Stopped | Phase::Failed | Phase::Backoff
-                );
-                let Some(rec) = rec.filter(|_| idle) else {
-                    self.refresh();
-                    return;
-                };
-                let (pid, ready) = (rec.pid, rec.ready_at_ms.is_some());
-                self.current = Some(rec);
-                Event::Adopt {
-                    pid,
-                    ready,
-                    seen_at: Instant::now(),
-                }
-            }
             Command::Clean => {
                 let ctx = self.ctx.clone();
                 let tx = self.io_tx.clone();
@@ -404,12 +419,103 @@ impl Actor {
         self.event(ev);
     }
 
+    /// A start tried once: what runs is reused; otherwise, after a fresh
+    /// inspection (it may find it running, or leftovers to clean), spawned.
+    fn start_once(&mut self, tx: oneshot::Sender<StartResult>) {
+        if self.opts.observe {
+            let _ = tx.send(Err(
+                "this process only watches; another supervisor decides".into()
+            ));
+            return;
+        }
+        write_intent(&self.ctx, Want::Running);
+        let live = matches!(self.core.phase, Phase::Running | Phase::Starting);
+        self.waiters.push(Waiter {
+            tx,
+            gen: self.core.gen,
+            was_live: live,
+            since: Instant::now(),
+            armed: live,
+        });
+        match self.core.phase {
+            Phase::Stopped | Phase::Failed | Phase::Backoff => {
+                self.start_once_after = Some(Instant::now());
+                self.refresh();
+            }
+            Phase::Stopping => self.event(Event::StartOnce),
+            Phase::Starting | Phase::Running => {}
+        }
+    }
+
+    /// Tells each waiter how its start ended, once it has.
+    fn settle(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let c = &self.core;
+        let ended = match c.phase {
+            Phase::Running => Some(true),
+            Phase::Starting | Phase::Stopping => None,
+            _ if self.adopting || self.start_once_after.is_some() => None,
+            _ => Some(false),
+        };
+        let name = &self.ctx.spec.name;
+        let mut keep = vec![];
+        for w in std::mem::take(&mut self.waiters) {
+            let r = match ended {
+                Some(true) => {
+                    let pid = c.pid.unwrap_or_default();
+                    // Started by this attempt, or found running (reused).
+                    // Started by this attempt (told to the first who asked:
+                    // the others joined it), or found running (reused).
+                    let fresh = self.spawned.filter(|(t, _)| *t >= w.since);
+                    Ok(match fresh {
+                        Some((t, _)) if !(self.told_started || w.was_live && w.gen == c.gen) => {
+                            self.told_started = true;
+                            lifecycle::StartOutcome::Started {
+                                pid,
+                                ready_in: t.elapsed(),
+                            }
+                        }
+                        _ => lifecycle::StartOutcome::Reused { pid },
+                    })
+                }
+                Some(false) if w.armed => {
+                    let m = c.message.clone().unwrap_or_else(|| "stopped".into());
+                    let m = m.strip_prefix("did not start: ").unwrap_or(&m).to_string();
+                    let died = self
+                        .spawned
+                        .map(|(_, off)| lifecycle::why_it_died(&self.ctx, off))
+                        .unwrap_or_default();
+                    Err(format!("{name} did not start: {m}{died}"))
+                }
+                _ => {
+                    keep.push(w);
+                    continue;
+                }
+            };
+            let _ = w.tx.send(r);
+        }
+        self.waiters = keep;
+    }
+
     fn event(&mut self, ev: Event) {
         let before = self.core.phase;
         let gen_before = self.core.gen;
         let pid_before = self.current.as_ref().map(|r| r.pid).or(self.core.pid);
         let unhealthy_before = self.core.unhealthy.is_some();
         let actions = self.core.handle(Instant::now(), ev.clone());
+        if self.core.phase == Phase::Starting {
+            self.waiters.iter_mut().for_each(|w| w.armed = true);
+        }
+        match ev {
+            Event::LostRace { .. } => self.adopting = true,
+            Event::Adopt { .. } if self.core.gen != gen_before => {
+                self.adopting = false;
+                self.spawned = None;
+            }
+            _ => {}
+        }
         if matches!(ev, Event::Ready { .. })
             && before == Phase::Starting
             && self.core.phase == Phase::Running
@@ -665,6 +771,8 @@ impl Actor {
         drop(start_guard);
         match result {
             Ok(spawned) => {
+                self.spawned = Some((Instant::now(), spawned.log_offset));
+                self.told_started = false;
                 let pid = spawned.record.pid;
                 let since = spawned.record.started_at_ms;
                 self.current = Some(spawned.record);
@@ -724,12 +832,8 @@ impl Actor {
                     let _ = afd.readable().await;
                 }
             }
-            // Spawned by a start this process ran: we are its parent, so
-            // its status is ours to collect (and no zombie lingers).
-            let exit = match lifecycle::take_kept_child(pid) {
-                Some(mut child) => child.wait().await.map_or(ExitInfo::Unknown, exit_info),
-                None => ExitInfo::Unknown,
-            };
+            // Not our child: the kernel tells its exit status to its parent.
+            let exit = ExitInfo::Unknown;
             let user_stop = lifecycle::stop_requested_since(&ctx, since);
             tracing::info!("adopted PID {pid} exited");
             let hint = crate::state::disk_full_note(ctx.settings.state.root());
@@ -789,6 +893,28 @@ impl Actor {
         if !self.opts.observe {
             self.supervising();
         }
+        if self.adopting && !matches!(st.state, State::Running | State::Starting) {
+            let start_lock = self.ctx.spec.paths.start_lock.clone();
+            if lock::is_held(&start_lock).unwrap_or(false) {
+                // The other starter is still at it: look again once it is done.
+                let (ctx, tx) = (self.ctx.clone(), self.io_tx.clone());
+                tokio::spawn(async move {
+                    crate::util::wait::poll_until(
+                        Duration::from_secs(120),
+                        Duration::from_millis(20),
+                        || !lock::is_held(&start_lock).unwrap_or(false),
+                    )
+                    .await;
+                    let _ = tx.send(stamped_inspection(&ctx).await);
+                });
+            } else {
+                self.adopting = false; // what the other starter started is gone
+            }
+        }
+        if self.start_once_after.is_some_and(|t| began >= t) {
+            self.start_once_after = None;
+            self.event(Event::StartOnce);
+        }
         self.measure_usage(&st);
         self.status = Some(Arc::new(st));
         self.status_at = Some(Instant::now());
@@ -807,6 +933,7 @@ impl Actor {
     }
 
     fn publish(&mut self) {
+        self.settle();
         let c = &self.core;
         let snap = Snapshot {
             phase: c.phase,
@@ -814,6 +941,7 @@ impl Actor {
             pid: c.pid,
             restarts: c.restarts,
             failures_in_window: c.failures.len(),
+            start_failed: c.start_failed.clone(),
             unhealthy: c.unhealthy.clone(),
             last_exit: c.last_exit,
             backoff_until: c.backoff_until,

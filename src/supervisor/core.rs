@@ -59,6 +59,9 @@ impl std::fmt::Display for ExitInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Start,
+    /// A start that is tried once (`local start`): a failure before the
+    /// service is ready ends it `Stopped` with the reason, not restarted.
+    StartOnce,
     Stop,
     Kill,
     Restart,
@@ -172,6 +175,10 @@ pub struct Core {
     /// The stop under way ends in `Failed` with this message: unhealthy
     /// restarts, like crashes, count toward the crash-loop limit.
     give_up: Option<String>,
+    /// The process starting now was started once (`Event::StartOnce`).
+    pub once: bool,
+    /// Why the last start tried once failed (until the next process).
+    pub start_failed: Option<String>,
 }
 
 impl Core {
@@ -197,6 +204,8 @@ impl Core {
             unhealthy: None,
             health_restart: false,
             give_up: None,
+            once: false,
+            start_failed: None,
         }
     }
 
@@ -287,6 +296,8 @@ impl Core {
     }
 
     fn spawn(&mut self) -> Action {
+        self.once = false;
+        self.start_failed = None;
         self.fresh_health();
         self.gen += 1;
         self.epoch += 1;
@@ -297,6 +308,7 @@ impl Core {
     }
 
     fn begin_stop(&mut self, force: bool) -> Vec<Action> {
+        self.once = false;
         self.epoch += 1; // cancels a pending restart
         self.backoff_until = None;
         self.phase = Phase::Stopping;
@@ -305,6 +317,15 @@ impl Core {
     }
 
     fn failure(&mut self, now: Instant, why: String) -> Vec<Action> {
+        if std::mem::take(&mut self.once) {
+            // Tried once: the one who asked hears why; nothing retries.
+            self.phase = Phase::Stopped;
+            self.pid = None;
+            self.epoch += 1;
+            self.message = Some(format!("did not start: {why}"));
+            self.start_failed = Some(why);
+            return vec![Action::ReapGroup];
+        }
         let n = self.count_failure(now);
         if self
             .ready_at
@@ -346,6 +367,12 @@ impl Core {
     pub fn handle(&mut self, now: Instant, ev: Event) -> Vec<Action> {
         use Phase::*;
         match ev {
+            Event::StartOnce => {
+                let gen = self.gen;
+                let acts = self.handle(now, Event::Start);
+                self.once = self.gen != gen;
+                acts
+            }
             Event::Start => match self.phase {
                 Stopped | Failed | Backoff => {
                     if self.phase == Failed {
@@ -391,6 +418,7 @@ impl Core {
                 if gen == self.gen && self.phase == Starting =>
             {
                 if fatal {
+                    self.once = false;
                     self.phase = Failed;
                     self.message = Some(error);
                     vec![]
@@ -404,6 +432,7 @@ impl Core {
                 vec![]
             }
             Event::Ready { gen } if gen == self.gen && self.phase == Starting => {
+                self.once = false;
                 self.ready_at = Some(now);
                 self.phase = Running;
                 self.message = None;
@@ -413,7 +442,12 @@ impl Core {
                 self.probe(now, ok, why)
             }
             Event::NotReady { gen, why } if gen == self.gen && self.phase == Starting => {
-                self.failure(now, format!("not ready: {why}"))
+                let why = if self.once {
+                    why
+                } else {
+                    format!("not ready: {why}")
+                };
+                self.failure(now, why)
             }
             Event::Exited {
                 gen,
@@ -496,6 +530,7 @@ impl Core {
                 self.pid = Some(pid);
                 self.backoff_until = None;
                 self.fresh_health();
+                self.start_failed = None;
                 self.message = Some(format!("adopted running service (PID {pid})"));
                 let mut acts = vec![Action::Watch { gen: self.gen, pid }];
                 if ready {
@@ -549,6 +584,58 @@ mod tests {
             user_stop: false,
             hint: None,
         }
+    }
+
+    #[test]
+    fn a_start_tried_once_that_fails_before_ready_stops_with_the_reason() {
+        let t = Instant::now();
+        let mut c = Core::new(policy());
+        assert_eq!(
+            c.handle(t, Event::StartOnce),
+            vec![Action::Spawn { gen: 1 }]
+        );
+        c.handle(t, Event::Spawned { gen: 1, pid: 7 });
+        let acts = c.handle(
+            t,
+            Event::Exited {
+                gen: 1,
+                exit: ExitInfo::Code(3),
+                user_stop: false,
+                hint: None,
+            },
+        );
+        assert_eq!(acts, vec![Action::ReapGroup], "reaped, not respawned");
+        assert_eq!((c.phase, c.restarts, c.pid), (Phase::Stopped, 0, None));
+        assert_eq!(c.message.as_deref(), Some("did not start: exit code 3"));
+        // Not ready in time: the reason as the check gave it.
+        c.handle(t, Event::StartOnce);
+        let gen = c.gen;
+        c.handle(t, Event::Spawned { gen, pid: 8 });
+        let why = "not ready after 2s: refused".to_string();
+        assert_eq!(
+            c.handle(t, Event::NotReady { gen, why }),
+            vec![Action::ReapGroup]
+        );
+        assert_eq!(
+            c.message.as_deref(),
+            Some("did not start: not ready after 2s: refused")
+        );
+        // Once it was ready, a crash is supervised as always.
+        c.handle(t, Event::StartOnce);
+        let gen = c.gen;
+        c.handle(t, Event::Spawned { gen, pid: 9 });
+        c.handle(t, Event::Ready { gen });
+        assert!(!c.once);
+        assert_eq!(
+            c.handle(t, crash(gen)),
+            vec![Action::ReapGroup, Action::Spawn { gen: gen + 1 }]
+        );
+        // A start of what already runs changes nothing.
+        let gen = c.gen;
+        c.handle(t, Event::Spawned { gen, pid: 10 });
+        c.handle(t, Event::Ready { gen });
+        assert_eq!(c.handle(t, Event::StartOnce), vec![]);
+        assert!(!c.once);
     }
 
     #[test]

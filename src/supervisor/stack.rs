@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use std::sync::Arc;
 
-use super::actor::{self, Command, Handle, Options, Snapshot, SupLock};
+use super::actor::{self, Command, Handle, Options, Order, Snapshot, StartResult, SupLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,12 @@ pub enum StackCommand {
     Service(String, Command),
     /// Every `autostart` service, in dependency order.
     StartAll,
+    /// `local start`: these services (closed under dependencies), each
+    /// tried once, in dependency order; each one's outcome goes to `ticket`.
+    Start {
+        services: BTreeSet<String>,
+        ticket: Ticket,
+    },
     /// Every service, dependents first.
     StopAll,
     Refresh,
@@ -38,6 +44,20 @@ pub enum StackCommand {
         stop: bool,
     },
 }
+
+/// A service's name and how its start ended.
+pub type Outcome = (String, StartResult);
+
+/// Where a start's outcomes go, one per service, as each is known.
+#[derive(Debug, Clone)]
+pub struct Ticket(pub mpsc::UnboundedSender<Outcome>);
+
+impl PartialEq for Ticket {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_channel(&other.0)
+    }
+}
+impl Eq for Ticket {}
 
 #[derive(Debug, Clone)]
 pub struct ServiceView {
@@ -236,6 +256,7 @@ pub fn spawn(stack: Stack, opts: Options) -> StackHandle {
             handed: HashMap::new(),
             stopping: BTreeSet::new(),
             notes: HashMap::new(),
+            tickets: HashMap::new(),
             snap_tx,
         };
         co.run(cmd_rx, opts.autostart).await;
@@ -262,6 +283,8 @@ struct Coordinator {
     /// Asked to stop, not yet handed to its actor (dependents first).
     stopping: BTreeSet<String>,
     notes: HashMap<String, String>,
+    /// Who waits for the outcome of a start of each service.
+    tickets: HashMap<String, Vec<Ticket>>,
     snap_tx: watch::Sender<StackSnapshot>,
 }
 
@@ -302,7 +325,10 @@ impl Coordinator {
             }
         }
         for h in &self.actors {
-            let _ = h.commands.send(Command::Shutdown { stop: false }).await;
+            let _ = h
+                .commands
+                .send(Order::Command(Command::Shutdown { stop: false }))
+                .await;
         }
         for h in self.actors.drain(..) {
             let _ = h.join.await;
@@ -328,7 +354,32 @@ impl Coordinator {
 
     async fn send(&self, name: &str, c: Command) {
         if let Some(i) = self.index(name) {
-            let _ = self.actors[i].commands.send(c).await;
+            let _ = self.actors[i].commands.send(Order::Command(c)).await;
+        }
+    }
+
+    /// Hands the starts waiting for `name` to its actor, one each (the
+    /// first to ask hears "started", the others "reused"); each outcome
+    /// goes straight to its ticket.
+    async fn start_once(&mut self, name: &str) {
+        let Some(i) = self.index(name) else { return };
+        for ticket in self.tickets.remove(name).unwrap_or_default() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = self.actors[i].commands.send(Order::StartOnce(tx)).await;
+            let name = name.to_string();
+            tokio::spawn(async move {
+                let r = rx
+                    .await
+                    .unwrap_or_else(|_| Err(format!("{name}: the supervisor is exiting")));
+                let _ = ticket.0.send((name, r));
+            });
+        }
+    }
+
+    /// A service's start outcome, to everyone waiting for it.
+    fn settle(&mut self, name: &str, r: StartResult) {
+        for t in self.tickets.remove(name).unwrap_or_default() {
+            let _ = t.0.send((name.to_string(), r.clone()));
         }
     }
 
@@ -347,8 +398,31 @@ impl Coordinator {
                 self.want(set);
             }
             StackCommand::StopAll => {
-                self.wanted.clear();
+                for s in std::mem::take(&mut self.wanted) {
+                    self.unwant(&s);
+                }
                 self.stopping = self.stack.names().into_iter().map(String::from).collect();
+            }
+            StackCommand::Start { services, ticket } => {
+                for s in &services {
+                    self.tickets
+                        .entry(s.clone())
+                        .or_default()
+                        .push(ticket.clone());
+                }
+                let mut wanted = BTreeSet::new();
+                for s in services {
+                    // On its way or there: its actor tells when it is ready.
+                    match self.phase(&s) {
+                        Phase::Running | Phase::Starting | Phase::Backoff => {
+                            self.start_once(&s).await
+                        }
+                        _ => {
+                            wanted.insert(s);
+                        }
+                    }
+                }
+                self.want(wanted);
             }
             StackCommand::Service(name, Command::Start) => {
                 let set = g.with_dependencies(&[name.as_str()]).unwrap_or_default();
@@ -357,7 +431,7 @@ impl Coordinator {
             StackCommand::Service(name, Command::Stop) => {
                 let set = g.with_dependents(&[name.as_str()]).unwrap_or_default();
                 for s in &set {
-                    self.wanted.remove(s);
+                    self.unwant(s);
                 }
                 self.stopping.extend(set);
             }
@@ -365,7 +439,7 @@ impl Coordinator {
                 // Force is for now: every one at once, no ordering.
                 let set = g.with_dependents(&[name.as_str()]).unwrap_or_default();
                 for s in &set {
-                    self.wanted.remove(s);
+                    self.unwant(s);
                     self.stopping.remove(s);
                     self.send(s, Command::Kill).await;
                 }
@@ -373,15 +447,24 @@ impl Coordinator {
             StackCommand::Service(name, c) => self.send(&name, c).await,
             StackCommand::Refresh => {
                 for h in &self.actors {
-                    let _ = h.commands.try_send(Command::Refresh);
+                    let _ = h.commands.try_send(Order::Command(Command::Refresh));
                 }
             }
             StackCommand::Observe(on) => {
                 for h in &self.actors {
-                    let _ = h.commands.send(Command::Observe(on)).await;
+                    let _ = h.commands.send(Order::Command(Command::Observe(on))).await;
                 }
             }
             StackCommand::Shutdown { .. } => {}
+        }
+    }
+
+    /// No longer to be started: a start waiting for it hears so (one its
+    /// actor has taken is answered by the actor).
+    fn unwant(&mut self, name: &str) {
+        self.wanted.remove(name);
+        if !self.handed.contains_key(name) && self.tickets.contains_key(name) {
+            self.settle(name, Err(format!("{name}: stopped before it started")));
         }
     }
 
@@ -401,7 +484,7 @@ impl Coordinator {
         self.handed.retain(|n, g| {
             index(n).is_some_and(|i| {
                 let s = actors[i].snapshots.borrow();
-                s.gen == *g && s.phase == Phase::Stopped
+                s.gen == *g && matches!(s.phase, Phase::Stopped | Phase::Failed)
             })
         });
         let wanted: Vec<String> = self.wanted.iter().cloned().collect();
@@ -412,6 +495,22 @@ impl Coordinator {
             ) {
                 self.wanted.remove(&s);
             }
+        }
+        // Starts asked for what is now on its way: its actor tells them.
+        let live: Vec<String> = self
+            .tickets
+            .keys()
+            .filter(|n| !self.wanted.contains(*n) && !self.handed.contains_key(*n))
+            .filter(|n| {
+                matches!(
+                    self.phase(n),
+                    Phase::Running | Phase::Starting | Phase::Backoff
+                )
+            })
+            .cloned()
+            .collect();
+        for s in live {
+            self.start_once(&s).await;
         }
         let units: HashMap<String, Unit> = self
             .stack
@@ -427,6 +526,9 @@ impl Coordinator {
                     Phase::Starting | Phase::Backoff => Unit::Starting,
                     _ if self.wanted.contains(name) => Unit::Waiting,
                     Phase::Failed => Unit::Failed(s.message.clone().unwrap_or_default()),
+                    Phase::Stopped if s.start_failed.is_some() => {
+                        Unit::Failed(s.start_failed.clone().unwrap_or_default())
+                    }
                     _ => Unit::Stopped,
                 };
                 (name.clone(), u)
@@ -441,7 +543,11 @@ impl Coordinator {
                         let g = self.actors[i].snapshots.borrow().gen;
                         self.handed.insert(name.clone(), g);
                     }
-                    self.send(&name, Command::Start).await;
+                    if self.tickets.contains_key(&name) {
+                        self.start_once(&name).await;
+                    } else {
+                        self.send(&name, Command::Start).await;
+                    }
                 }
                 Decision::Wait(deps) => {
                     self.notes
@@ -449,6 +555,7 @@ impl Coordinator {
                 }
                 Decision::Blocked(why) => {
                     tracing::warn!("{why}");
+                    self.settle(&name, Err(why.clone()));
                     self.wanted.remove(&name);
                     self.notes.insert(name, why);
                 }
@@ -457,12 +564,7 @@ impl Coordinator {
         // Stops: a service goes once nothing that depends on it still runs.
         let stopping: Vec<String> = self.stopping.iter().cloned().collect();
         for s in stopping {
-            let dependents = self
-                .stack
-                .graph
-                .with_dependents(&[s.as_str()])
-                .unwrap_or_default();
-            let clear = dependents.iter().filter(|d| **d != s).all(|d| {
+            let clear = self.stack.graph.may_stop(&s, |d| {
                 !self.stopping.contains(d)
                     && matches!(self.phase(d), Phase::Stopped | Phase::Failed)
             });

@@ -56,11 +56,21 @@ pub(super) async fn supervised_start_once(
     port: Option<u16>,
 ) -> Handed {
     let socket = stack.settings.state.socket_path();
-    let client = match control::Client::connect(&socket, Duration::from_millis(500)).await {
+    let lock = stack.settings.state.supervisor_lock_path();
+    let mut client = control::Client::connect(&socket, Duration::from_millis(500)).await;
+    // A supervisor that holds its lock but has no socket yet is starting
+    // (another `start` spawned it a moment ago): give it 2 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while client.is_none()
+        && crate::state::lock::is_held(&lock).unwrap_or(false)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        client = control::Client::connect(&socket, Duration::from_millis(200)).await;
+    }
+    let client = match client {
         Some(c) => Ok(c),
-        None if crate::state::lock::is_held(&stack.settings.state.supervisor_lock_path())
-            .unwrap_or(false) =>
-        {
+        None if crate::state::lock::is_held(&lock).unwrap_or(false) => {
             Err("the running supervisor has no control socket".to_string())
         }
         None => control::spawn_supervisor(stack, port).await,
