@@ -577,10 +577,10 @@ fn render(table: &mut Table) {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
     let (_env, ctx, rt) = running_temporal("bench-render");
-    let status = rt.block_on(stigmer::probe::inspect::inspect(&ctx));
-    let mut snap = stigmer::supervisor::Snapshot::empty();
-    snap.status = Some(std::sync::Arc::new(status));
-    let mut app = stigmer::ui::App::new(stigmer::ui::Info::of(&ctx), snap);
+    let status = rt.block_on(stigmer::probe::inspect::inspect(&ctx, None));
+    let mut entry = stigmer::ui::Entry::unseen(&ctx.spec.name);
+    entry.seen.status = Some(std::sync::Arc::new(status));
+    let mut app = stigmer::ui::App::new(stigmer::ui::Info::of(&ctx), entry);
     app.push_log(
         (0..10_000)
             .map(|i| format!("log line {i} with some text in it, like Temporal writes"))
@@ -630,7 +630,7 @@ fn scan(table: &mut Table) {
         let mut scan_only = Stat::default();
         for _ in 0..rounds().max(5) {
             let t0 = Instant::now();
-            let st = rt.block_on(stigmer::probe::inspect::inspect(&ctx));
+            let st = rt.block_on(stigmer::probe::inspect::inspect(&ctx, None));
             full.push(t0.elapsed());
             assert_eq!(st.state, stigmer::probe::inspect::State::Running);
             let t0 = Instant::now();

@@ -6,6 +6,7 @@
 //! - `util`: time, bounded waits, blocking sections, output;
 //! - `process`: a process's identity, safe signals, the `/proc` scan, usage;
 //! - `state`: the state directory, PID files, locks;
+//! - `view`: what supervision decided about a service (one type for all);
 //! - `logs`: levels, queries, following and rotating log files;
 //! - `config`: the config file, the resolved services, the dependency graph;
 //! - `probe`: ports, readiness checks, the status of a service (inspect);
@@ -29,3 +30,4 @@ pub mod supervisor;
 pub mod temporal;
 pub mod ui;
 pub mod util;
+pub mod view;

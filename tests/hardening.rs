@@ -325,7 +325,7 @@ fn a_failed_state_write_leaves_no_temp_file_and_clean_removes_stale_ones() {
     let stale = env.home.join(format!(".intent.json.{dead}.tmp"));
     let live = env
         .home
-        .join(format!(".supervisor.json.{}.tmp", std::process::id()));
+        .join(format!(".handover.json.{}.tmp", std::process::id()));
     std::fs::write(&stale, "{").unwrap();
     std::fs::write(&live, "{").unwrap();
     let out = env.ok(&["local", "clean", "--dry-run"]);

@@ -1,5 +1,6 @@
 //! Property tests of every parser that reads a file a user or an attacker
-//! can write: the PID file, config.toml, the intent and supervisor files.
+//! can write: the PID file, config.toml, the intent file, and the lines a
+//! supervisor's socket sends (its view of the services among them).
 //! Whatever the bytes: no panic, and a verdict (the caps on what is read
 //! bound time and memory; oversized input is refused, not parsed).
 
@@ -8,7 +9,6 @@ use std::path::Path;
 use proptest::prelude::*;
 use stigmer::config::FileConfig;
 use stigmer::lifecycle::Intent;
-use stigmer::probe::inspect::SupervisorInfo;
 use stigmer::state::pidfile::{self, PidFile};
 
 const VALID_RECORD: &str = r#"{"service":"temporal","pid":4242,"pgid":4242,"sid":4242,
@@ -50,7 +50,7 @@ fn check_all(bytes: &[u8]) {
     let _ = pidfile::parse(bytes);
     let _ = FileConfig::parse(Path::new("config.toml"), bytes);
     let _ = Intent::parse(bytes);
-    let _ = SupervisorInfo::parse(bytes);
+    let _ = serde_json::from_slice::<stigmer::control::Reply>(bytes);
 }
 
 proptest! {

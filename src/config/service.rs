@@ -96,8 +96,6 @@ pub struct ServicePaths {
     pub start_lock: PathBuf,
     /// What the user last asked for (running or stopped).
     pub intent: PathBuf,
-    /// The supervisor's last published phase of this service.
-    pub supervisor_state: PathBuf,
 }
 
 impl ServicePaths {
@@ -110,7 +108,6 @@ impl ServicePaths {
                 log: state.log_path(),
                 start_lock: state.start_lock_path(),
                 intent: state.intent_path(),
-                supervisor_state: state.supervisor_state_path(),
             };
         }
         let root = state.root();
@@ -120,7 +117,6 @@ impl ServicePaths {
             log: state.logs_dir().join(format!("{name}.log")),
             start_lock: root.join(format!("start-{name}.lock")),
             intent: root.join(format!("{name}.intent.json")),
-            supervisor_state: root.join(format!("{name}.supervisor.json")),
         }
     }
 }

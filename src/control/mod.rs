@@ -15,9 +15,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::service::Stack;
 use crate::supervisor::history::{History, HistoryEvent, Kind};
-use crate::supervisor::stack::{ServiceSummary, StackSnapshot};
 use crate::supervisor::{Command, StackCommand, StackHandle};
 use crate::util::clock::{now_ms, rfc3339_ms};
+use crate::view::ServiceView;
 
 pub const MAX_LINE: usize = 64 * 1024;
 pub const MAX_CLIENTS: usize = 64;
@@ -33,7 +33,7 @@ struct Shared {
     stack: Stack,
     history: Arc<History>,
     commands: mpsc::Sender<StackCommand>,
-    snapshots: watch::Receiver<StackSnapshot>,
+    views: watch::Receiver<Vec<ServiceView>>,
     clients: AtomicUsize,
     since_ms: u64,
     /// Only a detached supervisor exits when asked; a dashboard or a
@@ -55,12 +55,9 @@ impl Drop for Served {
     }
 }
 
-/// The control socket, for the process that holds the supervisor lock (a
-/// dashboard or `start --foreground`); `None` for one that only watches.
-pub fn serve_if_supervising(stack: &Stack, handle: &StackHandle) -> Option<Served> {
-    if !handle.supervising {
-        return None;
-    }
+/// The control socket of a dashboard or `start --foreground`: without one,
+/// it supervises all the same, and says so.
+pub fn serve_attached(stack: &Stack, handle: &StackHandle) -> Option<Served> {
     match serve(stack.clone(), handle, false) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -91,7 +88,7 @@ pub fn serve(stack: Stack, handle: &StackHandle, detached: bool) -> std::io::Res
         stack,
         history: handle.history.clone(),
         commands: handle.commands.clone(),
-        snapshots: handle.snapshots.clone(),
+        views: handle.views.clone(),
         clients: AtomicUsize::new(0),
         since_ms: now_ms(),
         detached,
@@ -250,28 +247,23 @@ async fn handle(
             }
             send(Reply::done(true))?;
         }
+        Request::View => send(Reply::Snapshot {
+            snapshot: shared.views.borrow().clone(),
+        })?,
         Request::Subscribe { snapshots } => {
             let (old, mut rx) = shared.history.snapshot_and_subscribe();
             if snapshots {
                 // The latest view first, then each change (a watch: a slow
                 // client skips intermediate views, never queues them).
-                let mut snaps = shared.snapshots.clone();
+                let mut views = shared.views.clone();
                 let out = out.clone();
                 tokio::spawn(async move {
-                    let mut last = None;
                     loop {
-                        let now = snaps.borrow_and_update().summaries(Instant::now());
-                        if last.as_ref() != Some(&now) {
-                            let line = Reply::Snapshot {
-                                snapshot: now.clone(),
-                            }
-                            .line();
-                            if out.try_send(line).is_err() {
-                                return;
-                            }
-                            last = Some(now);
+                        let snapshot = views.borrow_and_update().clone();
+                        if out.try_send(Reply::Snapshot { snapshot }.line()).is_err() {
+                            return;
                         }
-                        if snaps.changed().await.is_err() {
+                        if views.changed().await.is_err() {
                             return;
                         }
                     }
@@ -497,6 +489,18 @@ impl Client {
         }
     }
 
+    /// `view`: the supervisor's view of every service.
+    pub async fn view(&mut self) -> Option<Vec<ServiceView>> {
+        self.send(&Request::View).await.ok()?;
+        match tokio::time::timeout(Duration::from_secs(2), self.next())
+            .await
+            .ok()??
+        {
+            Reply::Snapshot { snapshot } => Some(snapshot),
+            _ => None,
+        }
+    }
+
     /// `hello`: who the supervisor is.
     pub async fn hello(&mut self) -> Option<SupervisorSummary> {
         self.send(&Request::Hello).await.ok()?;
@@ -514,7 +518,7 @@ impl Client {
 #[derive(Debug)]
 pub enum Feed {
     Event(HistoryEvent),
-    Snapshot(Vec<ServiceSummary>),
+    Snapshot(Vec<ServiceView>),
     /// The supervisor closed the connection (it exited, or dropped us).
     Closed,
 }
@@ -649,6 +653,19 @@ pub async fn supervisor_state(socket: &Path) -> SupervisorState {
         Some(s) => SupervisorState::Answering(s),
         None => SupervisorState::NotAnswering(c.peer),
     }
+}
+
+/// Who is behind the socket and, when it answers, its view of every
+/// service (empty otherwise); each step bounded (2 s).
+pub async fn supervisor_and_views(socket: &Path) -> (SupervisorState, Vec<ServiceView>) {
+    let Some(mut c) = Client::connect(socket, Duration::from_millis(500)).await else {
+        return (SupervisorState::None, vec![]);
+    };
+    let Some(s) = c.hello().await else {
+        return (SupervisorState::NotAnswering(c.peer), vec![]);
+    };
+    let views = c.view().await.unwrap_or_default();
+    (SupervisorState::Answering(s), views)
 }
 
 /// `$STIGMER_UNSUPERVISED` set to a true value: leave no supervisor behind.

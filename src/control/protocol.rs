@@ -10,14 +10,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::StartOutcome;
 use crate::supervisor::history::HistoryEvent;
-use crate::supervisor::stack::ServiceSummary;
 use crate::supervisor::Command;
+use crate::view::ServiceView;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     Hello,
     Events,
+    /// The supervisor's view of every service, once (`Reply::Snapshot`).
+    View,
     Subscribe {
         /// Also the supervisor's view of every service, whenever it changes.
         #[serde(default)]
@@ -54,7 +56,7 @@ pub enum Reply {
         event: HistoryEvent,
     },
     Snapshot {
-        snapshot: Vec<ServiceSummary>,
+        snapshot: Vec<ServiceView>,
     },
     Result {
         result: StartResult,

@@ -327,7 +327,7 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
     let _guard = lock::hold_within(&ctx.spec.paths.start_lock, Duration::from_secs(120))
         .await
         .context("waiting for another start to finish")?;
-    let mut st = inspect::inspect_with(ctx, LockCheck::AsStarter).await;
+    let mut st = inspect::inspect_with(ctx, LockCheck::AsStarter, None).await;
     if st.state == State::Unhealthy && dying_instance(ctx, &st) {
         // Our own instance is being torn down (say, `kill -9`): the kernel
         // drops its lock when the last holder is gone. Wait, bounded.
@@ -336,7 +336,7 @@ pub async fn start_notify(ctx: &Ctx, on_running: impl FnOnce()) -> Result<StartO
             !lock::is_held(&lock_path).unwrap_or(true)
         })
         .await;
-        st = inspect::inspect_with(ctx, LockCheck::AsStarter).await;
+        st = inspect::inspect_with(ctx, LockCheck::AsStarter, None).await;
     }
     match st.state {
         State::Running => {
@@ -519,7 +519,7 @@ pub async fn stop_record(
         }
         if Instant::now() >= deadline {
             if held {
-                let st = inspect::inspect(ctx).await;
+                let st = inspect::inspect(ctx, None).await;
                 anyhow::bail!(
                     "processes are gone but the lock is still held by {:?}; run `stigmer local status`",
                     st.lock.holders.iter().map(|h| (h.pid, h.cmd.clone())).collect::<Vec<_>>()
@@ -694,7 +694,7 @@ pub async fn clean(ctx: &Ctx, dry_run: bool) -> Result<CleanPlan> {
     let _guard = lock::hold_within(&ctx.spec.paths.start_lock, Duration::from_secs(30))
         .await
         .context("waiting for a start in progress to finish")?;
-    let st = inspect::inspect_with(ctx, LockCheck::AsStarter).await;
+    let st = inspect::inspect_with(ctx, LockCheck::AsStarter, None).await;
     let plan = blocking(|| clean_from(ctx, &st, dry_run));
     if !dry_run && !plan.kill.is_empty() {
         poll_until(Duration::from_secs(5), Duration::from_millis(10), || {

@@ -14,6 +14,7 @@ use crate::process::scan::{scan, ProcEntry, Scan, ScanRequest};
 use crate::process::Verdict;
 use crate::state::pidfile::{self, PidFile, PidRecord};
 use crate::util::blocking::blocking;
+use crate::view::{Phase, ServiceView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,38 +141,6 @@ pub struct HealthLayer {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SupervisorInfo {
-    pub pid: i32,
-    pub phase: String,
-    pub restarts: u32,
-    pub last_exit: Option<String>,
-    pub message: Option<String>,
-    /// The service's PID the supervisor watches.
-    #[serde(default)]
-    pub service_pid: Option<i32>,
-    /// Why the supervisor's liveness checks call it unhealthy; absent while
-    /// they pass (one failed check is not enough).
-    #[serde(default)]
-    pub unhealthy: Option<String>,
-}
-
-impl SupervisorInfo {
-    /// The supervisor's word on the health of the process `pid`: `Some(true)`
-    /// it runs and its liveness checks pass, `Some(false)` they failed
-    /// `failures` times in a row, `None` no word about that process.
-    fn health_of(&self, pid: i32) -> Option<bool> {
-        if self.service_pid != Some(pid) {
-            return None;
-        }
-        match (self.phase.as_str(), &self.unhealthy) {
-            (_, Some(_)) => Some(false),
-            ("running", None) => Some(true),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub state: State,
@@ -186,7 +155,6 @@ pub struct Status {
     pub members: Vec<ProcEntry>,
     pub escaped: Vec<ProcEntry>,
     pub orphans: Vec<ProcEntry>,
-    pub supervisor: Option<SupervisorInfo>,
     /// State files that cannot be used (symlinks, FIFOs), each with advice.
     pub problems: Vec<String>,
     /// Temp files of interrupted atomic writes whose writer is gone.
@@ -268,7 +236,6 @@ struct Gathered {
     listeners: Vec<Listener>,
     /// How long the listener table took to read.
     ports_time: Duration,
-    supervisor: Option<SupervisorInfo>,
     stale_temp_files: Vec<std::path::PathBuf>,
     boot_secs: Option<f64>,
 }
@@ -339,7 +306,6 @@ fn gather(ctx: &Ctx, how: LockCheck) -> Gathered {
         scan,
         listeners,
         ports_time,
-        supervisor: read_supervisor(ctx),
         stale_temp_files: crate::state::stale_temp_files(root),
         boot_secs: uptime_secs(),
     }
@@ -427,13 +393,16 @@ fn advice(
 }
 
 /// Everything at once: the network probes, the facts from files and `/proc`
-/// (off the runtime's threads), then the pure decision.
-pub async fn inspect(ctx: &Ctx) -> Status {
-    inspect_with(ctx, LockCheck::Observe).await
+/// (off the runtime's threads), then the pure decision. `view` is the
+/// supervisor's, when one supervises: its word on the process it watches
+/// weighs more than one check of ours.
+pub async fn inspect(ctx: &Ctx, view: Option<&ServiceView>) -> Status {
+    inspect_with(ctx, LockCheck::Observe, view).await
 }
 
 /// [`inspect`], asking about the lock the given way.
-pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
+pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>) -> Status {
+    let view = view.filter(|v| v.supervisor.is_some());
     let t0 = Instant::now();
     let spec = &ctx.spec;
 
@@ -446,7 +415,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
     let supervisor_health = rec
         .as_ref()
         .filter(|_| leader_alive)
-        .and_then(|r| g.supervisor.as_ref()?.health_of(r.pid));
+        .and_then(|r| view?.health_of(r.pid));
     let ever_ready = rec.as_ref().is_some_and(|r| r.ready_at_ms.is_some());
     let r = match &rec {
         // One failed check never flips a ready service: with no supervisor
@@ -466,12 +435,12 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
         // The supervisor checks this very process every few seconds: its
         // word stands, and the service is not asked twice (an HTTP check
         // is a line in the service's own log).
-        Some(_) if leader_alive && ever_ready => match (&supervisor_health, &g.supervisor) {
+        Some(_) if leader_alive && ever_ready => match (&supervisor_health, view) {
             (Some(true), Some(s)) => Ok(format!(
                 "{} (checked every {} s by the supervisor, PID {})",
                 crate::probe::ready::passing(spec),
                 spec.liveness.every.as_secs_f64(),
-                s.pid
+                s.supervisor.unwrap_or_default()
             )),
             (_, Some(s)) => Err(s.unhealthy.clone().unwrap_or_else(|| "unhealthy".into())),
             _ => Err("unhealthy".into()),
@@ -620,7 +589,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
         ready,
         ever_ready,
         within_ready_timeout: age.is_some_and(|a| a < spec.ready_timeout),
-        supervisor_failed: g.supervisor.as_ref().is_some_and(|s| s.phase == "failed"),
+        supervisor_failed: view.is_some_and(|s| s.failed()),
         supervisor_health,
         leftovers: !matches!(g.pf, PidFile::Missing)
             || !g.problems.is_empty()
@@ -630,9 +599,9 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
     let state = decide(facts);
     let leader_stopped = matches!(&g.verdict, Some(Verdict::Match(st)) if st.state == 'T');
     let pid = rec.as_ref().filter(|_| leader_alive).map(|r| r.pid);
-    let said = g.supervisor.as_ref().and_then(|s| {
+    let said = view.and_then(|s| {
         let why = s.unhealthy.as_deref()?;
-        let then = if s.phase == "stopping" {
+        let then = if s.phase == Phase::Stopping {
             "; the supervisor is restarting it"
         } else {
             ""
@@ -681,28 +650,11 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck) -> Status {
         members,
         escaped,
         orphans,
-        supervisor: g.supervisor,
         problems: g.problems,
         stale_temp_files: g.stale_temp_files,
         advice,
         processes_scanned: s.total,
         inspect_ms: ms(t0.elapsed()),
-    }
-}
-
-fn read_supervisor(ctx: &Ctx) -> Option<SupervisorInfo> {
-    let st = &ctx.settings.state;
-    if !crate::state::lock::is_held(&st.supervisor_lock_path()).unwrap_or(false) {
-        return None;
-    }
-    let bytes = crate::state::read_capped(&ctx.spec.paths.supervisor_state, 64 * 1024).ok()?;
-    SupervisorInfo::parse(&bytes)
-}
-
-impl SupervisorInfo {
-    /// `None` for anything but a valid supervisor file; never panics.
-    pub fn parse(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
     }
 }
 
@@ -811,29 +763,6 @@ mod tests {
             ..up()
         };
         assert_ne!(decide(dead), State::Running);
-    }
-
-    #[test]
-    fn the_supervisor_speaks_only_of_the_process_it_watches() {
-        let info = |phase: &str, pid: Option<i32>, unhealthy: Option<&str>| SupervisorInfo {
-            pid: 1000,
-            phase: phase.into(),
-            restarts: 0,
-            last_exit: None,
-            message: None,
-            service_pid: pid,
-            unhealthy: unhealthy.map(String::from),
-        };
-        assert_eq!(info("running", Some(7), None).health_of(7), Some(true));
-        assert_eq!(info("running", Some(8), None).health_of(7), None);
-        assert_eq!(info("starting", Some(7), None).health_of(7), None);
-        assert_eq!(
-            info("stopping", Some(7), Some("x")).health_of(7),
-            Some(false)
-        );
-        // An older supervisor file without these fields still parses.
-        let old = br#"{"pid":1,"phase":"running","restarts":0,"last_exit":null,"message":null}"#;
-        assert_eq!(SupervisorInfo::parse(old).unwrap().health_of(7), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct ScanRequest<'a> {
     pub socket_inodes: &'a [u64],
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct ProcEntry {
     pub pid: i32,
     pub ppid: i32,

@@ -96,10 +96,6 @@ impl StateDir {
     pub fn handover_path(&self) -> PathBuf {
         self.root.join("handover.json")
     }
-    /// The supervisor's last published phase, for `status` from outside.
-    pub fn supervisor_state_path(&self) -> PathBuf {
-        self.root.join("supervisor.json")
-    }
     pub fn bin_dir(&self) -> PathBuf {
         self.root.join("bin")
     }

@@ -6,55 +6,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::{Liveness, RestartMode, RestartPolicy};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    Stopped,
-    Starting,
-    Running,
-    Stopping,
-    Backoff,
-    Failed,
-}
-
-impl Phase {
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Stopped => "stopped",
-            Phase::Starting => "starting",
-            Phase::Running => "running",
-            Phase::Stopping => "stopping",
-            Phase::Backoff => "backoff",
-            Phase::Failed => "failed",
-        }
-    }
-}
-
-/// How a process ended, as far as we could learn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ExitInfo {
-    Code(i32),
-    Signal(i32),
-    /// Not our child (adopted): the kernel tells its status to its parent only.
-    Unknown,
-}
-
-impl std::fmt::Display for ExitInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ExitInfo::Code(c) => write!(f, "exit code {c}"),
-            ExitInfo::Signal(s) => match nix::sys::signal::Signal::try_from(*s) {
-                Ok(sig) => write!(f, "killed by {}", sig.as_str()),
-                Err(_) => write!(f, "killed by signal {s}"),
-            },
-            ExitInfo::Unknown => write!(f, "exited (status unknown: not our child)"),
-        }
-    }
-}
+pub use crate::view::{ExitInfo, Phase};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {

@@ -1,14 +1,20 @@
-//! Supervision: a pure state machine (`core`) and the actor that does its
-//! I/O (`actor`). The dashboard and `start --foreground` run the same actor.
+//! Supervision, while this process holds the supervisor lock: a pure state
+//! machine per service (`core`), the actor that does its I/O (`actor`), the
+//! coordinator of a stack's actors (`coordinator`, started by `stack`), the
+//! inspector that looks at the world for them and for the screen
+//! (`inspector`), the history of events (`history`), what a hand-over
+//! carries (`handover`), log rotation (`rotator`) and the lock (`suplock`).
 
 pub mod actor;
+pub(crate) mod coordinator;
 pub mod core;
-
-pub use self::actor::{Command, Handle, Snapshot};
-pub use self::core::{Core, ExitInfo, Phase};
 pub mod handover;
 pub mod history;
+pub mod inspector;
 pub(crate) mod rotator;
 pub mod stack;
+pub mod suplock;
 
-pub use self::stack::{StackCommand, StackHandle, StackSnapshot};
+pub use self::actor::{Command, Handle};
+pub use self::core::{Core, ExitInfo, Phase};
+pub use self::stack::{StackCommand, StackHandle};

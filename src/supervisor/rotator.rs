@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use super::actor::SupLock;
+use super::suplock::SupLock;
 use crate::config::service::Stack;
 use crate::logs::rotate::{rotate_if_needed, CHECK_EVERY};
 

@@ -16,7 +16,9 @@ use ratatui::Frame;
 
 use crate::config::service::Ctx;
 use crate::probe::inspect::Status;
-use crate::supervisor::{Command, Snapshot, StackCommand, StackSnapshot};
+use crate::supervisor::inspector::Seen;
+use crate::supervisor::{Command, StackCommand};
+use crate::view::ServiceView;
 use keys::UiAction;
 use log::LogView;
 
@@ -93,13 +95,33 @@ impl Info {
     }
 }
 
+/// One service on screen: its supervisor's view and what inspecting it
+/// found (the dashboard draws these two, and nothing else).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub view: ServiceView,
+    pub seen: Seen,
+}
+
+impl Entry {
+    pub fn new(view: ServiceView, seen: Seen) -> Self {
+        Self { view, seen }
+    }
+
+    /// A service nobody supervises and nobody has looked at yet.
+    pub fn unseen(name: &str) -> Self {
+        Self::new(ServiceView::unsupervised(name), Seen::default())
+    }
+}
+
 pub struct App {
     /// The selected service.
     pub info: Info,
-    /// The selected service's supervision.
-    pub snap: Snapshot,
+    /// The selected service on screen.
+    pub entry: Entry,
     pub services: Vec<Info>,
-    pub stack: StackSnapshot,
+    /// Every service on screen, in the config's order.
+    pub stack: Vec<Entry>,
     pub selected: usize,
     pub focus: Focus,
     /// The log on screen: the selected service's, or all merged.
@@ -141,23 +163,15 @@ pub struct App {
 
 impl App {
     /// The dash of Temporal alone.
-    pub fn new(info: Info, snap: Snapshot) -> Self {
-        let name = info.name.clone();
-        let stack = StackSnapshot {
-            services: vec![crate::supervisor::stack::ServiceView {
-                name,
-                snap,
-                note: None,
-            }],
-        };
-        Self::for_stack(vec![info], stack)
+    pub fn new(info: Info, entry: Entry) -> Self {
+        Self::for_stack(vec![info], vec![entry])
     }
 
-    pub fn for_stack(services: Vec<Info>, stack: StackSnapshot) -> Self {
+    pub fn for_stack(services: Vec<Info>, stack: Vec<Entry>) -> Self {
         let n = services.len();
         let mut app = Self {
+            entry: Entry::unseen(&services[0].name),
             info: services[0].clone(),
-            snap: Snapshot::empty(),
             services,
             stack,
             selected: 0,
@@ -196,38 +210,34 @@ impl App {
     }
 
     fn sync_selected(&mut self) {
-        if let Some(v) = self.stack.services.get(self.selected) {
-            self.snap = v.snap.clone();
+        if let Some(v) = self.stack.get(self.selected) {
+            self.entry = v.clone();
         }
     }
 
     pub fn status(&self) -> Option<&Status> {
-        self.snap.status.as_deref()
+        self.entry.seen.status.as_deref()
     }
 
     /// Why the selected service is not moving (waiting for a dependency…).
     pub fn note(&self) -> Option<&str> {
-        self.stack
-            .services
-            .get(self.selected)
-            .and_then(|v| v.note.as_deref())
+        self.entry.view.note.as_deref()
     }
 
-    /// The dash of Temporal alone gets a single service's snapshot.
-    pub fn set_snapshot(&mut self, snap: Snapshot) {
-        if let Some(v) = self.stack.services.get_mut(self.selected) {
-            v.snap = snap;
+    /// The dash of Temporal alone gets a single service.
+    pub fn set_entry(&mut self, entry: Entry) {
+        if let Some(v) = self.stack.get_mut(self.selected) {
+            *v = entry;
         }
         self.sync_selected();
         self.dirty = true;
     }
 
-    pub fn set_stack(&mut self, stack: StackSnapshot) {
-        self.usage
-            .resize_with(stack.services.len(), Default::default);
-        for (h, v) in self.usage.iter_mut().zip(&stack.services) {
-            if let Some(at) = v.snap.status_at {
-                let (cpu, rss) = v.snap.usage_total();
+    pub fn set_stack(&mut self, stack: Vec<Entry>) {
+        self.usage.resize_with(stack.len(), Default::default);
+        for (h, v) in self.usage.iter_mut().zip(&stack) {
+            if let Some(at) = v.seen.at {
+                let (cpu, rss) = v.seen.usage_total();
                 h.record(at, cpu, rss);
             }
         }

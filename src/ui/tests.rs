@@ -21,7 +21,8 @@ use crate::process::scan::ProcEntry;
 use crate::state::pidfile::PidRecord;
 use crate::state::StateDir;
 use crate::supervisor::StackCommand;
-use crate::supervisor::{ExitInfo, Phase, Snapshot};
+use crate::supervisor::{ExitInfo, Phase};
+use crate::ui::Entry;
 
 const TEMPORAL: &str = "temporal server start-dev --ip 127.0.0.1 --port 7233";
 
@@ -134,7 +135,6 @@ fn stopped() -> Status {
         members: vec![],
         escaped: vec![],
         orphans: vec![],
-        supervisor: None,
         problems: vec![],
         stale_temp_files: vec![],
         advice: None,
@@ -177,16 +177,16 @@ fn running(pid: i32) -> Status {
     st
 }
 
-fn snapshot(phase: Phase, st: Status) -> Snapshot {
-    let mut s = Snapshot::empty();
-    s.phase = phase;
-    s.pid = st.pid;
-    s.supervising = true;
-    s.status = Some(Arc::new(st));
+fn snapshot(phase: Phase, st: Status) -> Entry {
+    let mut s = Entry::unseen("temporal");
+    s.view.phase = phase;
+    s.view.pid = st.pid;
+    s.view.supervisor = Some(1000);
+    s.seen.status = Some(Arc::new(st));
     s
 }
 
-fn app(snap: Snapshot) -> App {
+fn app(snap: Entry) -> App {
     let mut a = App::new(Info::of(&ctx()), snap);
     a.push_log(vec![
         "Temporal CLI 1.9.1 (Server 1.32.0, UI 2.54.1)".into(),
@@ -241,28 +241,30 @@ fn snapshot_starting() {
 #[test]
 fn snapshot_running_at_80x24() {
     let mut a = app(snapshot(Phase::Running, running(4242)));
-    a.snap.restarts = 1;
-    a.snap.last_exit = Some(ExitInfo::Signal(9));
-    a.snap.usage.insert(4242, (3.5, 150 << 20));
+    a.entry.view.restarts = 1;
+    a.entry.view.last_exit = Some(ExitInfo::Signal(9));
+    a.entry.seen.usage.insert(4242, (3.5, 150 << 20));
     insta::assert_snapshot!(screen(&a, 80, 24));
 }
 
 #[test]
 fn snapshot_crash_loop() {
     let mut s = snapshot(Phase::Failed, stopped());
-    s.restarts = 4;
-    s.last_exit = Some(ExitInfo::Code(3));
-    s.message = Some("crash loop: 5 failures within 60s, last: exit code 3; not restarting (start again to retry)".into());
+    s.view.restarts = 4;
+    s.view.last_exit = Some(ExitInfo::Code(3));
+    s.view.message = Some("crash loop: 5 failures within 60s, last: exit code 3; not restarting (start again to retry)".into());
     insta::assert_snapshot!(screen(&app(s), 100, 30));
 }
 
 #[test]
 fn snapshot_backoff_countdown() {
     let mut s = snapshot(Phase::Backoff, stopped());
-    s.restarts = 2;
-    s.failures_in_window = 2;
-    s.last_exit = Some(ExitInfo::Code(1));
-    s.backoff_until = Some(Instant::now() + Duration::from_millis(2_450));
+    s.view.restarts = 2;
+    s.view.failures_in_window = 2;
+    s.view.last_exit = Some(ExitInfo::Code(1));
+    s.view.backoff_until_ms = Some(crate::util::clock::wall_ms(
+        Instant::now() + Duration::from_millis(2_450),
+    ));
     let text = screen(&app(s), 100, 30);
     assert!(
         text.contains("backoff: restart in 2.4s") || text.contains("backoff: restart in 2.5s"),
@@ -301,8 +303,8 @@ fn snapshot_port_held_by_a_stranger() {
         Some((999, "python3 -m http.server 8233", false)),
     );
     let mut s = snapshot(Phase::Backoff, st);
-    s.message = Some("ui port 8233 is already in use by PID 999 (python3 -m http.server 8233); stop that program or choose another port with --port".into());
-    s.phase = Phase::Failed;
+    s.view.message = Some("ui port 8233 is already in use by PID 999 (python3 -m http.server 8233); stop that program or choose another port with --port".into());
+    s.view.phase = Phase::Failed;
     insta::assert_snapshot!(screen(&app(s), 100, 30));
 }
 
@@ -457,22 +459,19 @@ depends_on = { temporal = "ready", api = "ready" }
         h.ok = false;
     }
     let mut worker_snap = snapshot(Phase::Stopped, stopped());
-    worker_snap.message = None;
-    let view =
-        |name: &str, snap: Snapshot, note: Option<&str>| crate::supervisor::stack::ServiceView {
-            name: name.into(),
-            snap,
-            note: note.map(String::from),
-        };
-    let mut t = snapshot(Phase::Running, running(4242));
-    t.restarts = 2;
-    let snap = StackSnapshot {
-        services: vec![
-            view("temporal", t, None),
-            view("api", snapshot(Phase::Starting, api), None),
-            view("worker", worker_snap, Some("waiting for api")),
-        ],
+    worker_snap.view.message = None;
+    let view = |name: &str, mut e: Entry, note: Option<&str>| {
+        e.view.name = name.into();
+        e.view.note = note.map(String::from);
+        e
     };
+    let mut t = snapshot(Phase::Running, running(4242));
+    t.view.restarts = 2;
+    let snap = vec![
+        view("temporal", t, None),
+        view("api", snapshot(Phase::Starting, api), None),
+        view("worker", worker_snap, Some("waiting for api")),
+    ];
     let mut a = App::for_stack(services.iter().map(|c| Info::of(c)).collect(), snap);
     a.push_log_of(0, vec!["temporal says hello".into()]);
     a.push_log_of(1, vec!["api listening on :8080".into()]);
@@ -772,14 +771,14 @@ fn services_panel_shows_ten_minutes_of_cpu_and_memory_and_the_stack_total() {
     // Five minutes of inspections: temporal's CPU climbs, the api's memory too.
     for k in 0..150u64 {
         let mut s = base.clone();
-        for (i, v) in s.services.iter_mut().enumerate() {
-            v.snap.status_at = Some(t0 + Duration::from_secs(2 * k));
+        for (i, v) in s.iter_mut().enumerate() {
+            v.seen.at = Some(t0 + Duration::from_secs(2 * k));
             let (cpu, rss) = match i {
                 0 => (k as f32 / 3.0, 200 << 20),
                 1 => (1.0, (50 + k) << 20),
                 _ => continue,
             };
-            v.snap.usage = [(100 + i as i32, (cpu, rss))].into_iter().collect();
+            v.seen.usage = [(100 + i as i32, (cpu, rss))].into_iter().collect();
         }
         a.set_stack(s);
     }

@@ -97,9 +97,13 @@ pub(super) fn human_usage(u: Option<(f32, u64)>) -> (String, String) {
 }
 
 /// A service's line in the stack's table.
-pub(super) fn human_row(name: &str, st: &Status, u: Option<(f32, u64)>) -> String {
+pub(super) fn human_row(
+    name: &str,
+    st: &Status,
+    sup: Option<&ServiceView>,
+    u: Option<(f32, u64)>,
+) -> String {
     let (cpu, mem) = human_usage(u);
-    let sup = st.supervisor.as_ref();
     format!(
         "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  {}",
         name,
@@ -109,12 +113,14 @@ pub(super) fn human_row(name: &str, st: &Status, u: Option<(f32, u64)>) -> Strin
             .unwrap_or_else(|| "-".into()),
         cpu,
         mem,
-        sup.and_then(|s| s.last_exit.clone())
-            .unwrap_or_else(|| "-".into()),
+        sup.and_then(|s| s.last_exit)
+            .map_or_else(|| "-".into(), |e| e.to_string()),
     )
 }
 
-pub fn human_status(st: &Status, usage: Option<(f32, u64)>) -> String {
+/// A service's status as text: what inspecting it found, and what its
+/// supervisor (`sup`, when one supervises it) decided.
+pub fn human_status(st: &Status, sup: Option<&ServiceView>, usage: Option<(f32, u64)>) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let pid = st
@@ -199,12 +205,12 @@ pub fn human_status(st: &Status, usage: Option<(f32, u64)>) -> String {
             );
         }
     }
-    if let Some(s) = &st.supervisor {
+    if let Some(s) = sup {
         let _ = writeln!(
             o,
             "supervisor PID {} {} restarts {}{}",
-            s.pid,
-            s.phase,
+            s.supervisor.unwrap_or_default(),
+            s.phase.name(),
             s.restarts,
             s.last_exit
                 .as_ref()

@@ -13,8 +13,9 @@ use crate::lifecycle::ops;
 use crate::lifecycle::{self, StartOutcome};
 use crate::logs::tail::LogTail;
 use crate::probe::inspect::{self, State, Status};
-use crate::supervisor::{self, actor::Options, Phase, StackCommand};
+use crate::supervisor::{self, Phase, StackCommand};
 use crate::util::output::short;
+use crate::view::ServiceView;
 
 mod human;
 mod logs;

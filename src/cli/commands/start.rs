@@ -189,7 +189,8 @@ pub(super) async fn wait(stack: &Stack, names: &[String], timeout: f64) -> Resul
         .collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout);
     loop {
-        let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
+        let (_, views) = supervisor_and_views(stack).await;
+        let all = inspect_all(&ctxs, &views).await;
         let not: Vec<(&std::sync::Arc<Ctx>, &Status)> = ctxs
             .iter()
             .copied()

@@ -3,6 +3,25 @@
 
 use super::*;
 
+/// Who supervises the stack and, when it answers, its view of every
+/// service (what `status` says of a service follows its supervisor's word).
+pub(super) async fn supervisor_and_views(
+    stack: &Stack,
+) -> (control::SupervisorState, Vec<ServiceView>) {
+    control::supervisor_and_views(&stack.settings.state.socket_path()).await
+}
+
+/// Each of `ctxs` inspected, in parallel, with its supervisor's view.
+pub(super) async fn inspect_all(
+    ctxs: &[&std::sync::Arc<Ctx>],
+    views: &[ServiceView],
+) -> Vec<Status> {
+    let each = ctxs
+        .iter()
+        .map(|c| inspect::inspect(c, crate::view::find(views, &c.spec.name)));
+    futures::future::join_all(each).await
+}
+
 /// The worst of several states: what a stack's one-word state says.
 pub(super) fn worst(states: impl Iterator<Item = State>) -> State {
     let rank = |s: State| match s {
@@ -21,12 +40,16 @@ pub(super) fn worst(states: impl Iterator<Item = State>) -> State {
 pub(super) fn status_json(
     name: &str,
     st: &Status,
+    sup: Option<&ServiceView>,
     usage: Option<(f32, u64)>,
     temporal: Option<&crate::temporal::TemporalInfo>,
 ) -> Result<serde_json::Value> {
     let mut v = serde_json::to_value(st)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("name".into(), name.into());
+        // The supervisor's view of it (phase, restarts, last exit, …);
+        // null when nobody supervises it.
+        o.insert("supervisor".into(), serde_json::to_value(sup)?);
         // CPU as percent of one core over the last USAGE_WINDOW, and
         // resident bytes, of all the service's processes; null when none.
         o.insert("cpu_percent".into(), usage.map(|u| u.0).into());
@@ -120,11 +143,11 @@ pub(super) const USAGE_WINDOW: Duration = Duration::from_millis(300);
 
 pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitCode> {
     let ctxs = one_or_all(stack, name.as_deref())?;
-    let all = futures::future::join_all(ctxs.iter().map(|c| inspect::inspect(c))).await;
+    let (supervisor, views) = supervisor_and_views(stack).await;
+    let sup = |c: &Ctx| crate::view::find(&views, &c.spec.name);
+    let all = inspect_all(&ctxs, &views).await;
     let temporal = temporal_info(stack, &ctxs, &all, name.is_none()).await;
     let usage = usage_of(&all).await;
-    let socket = stack.settings.state.socket_path();
-    let supervisor = control::supervisor_state(&socket).await;
     let external = stack
         .settings
         .external
@@ -132,13 +155,14 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
         .filter(|_| !stack.settings.enabled);
     if json {
         let v = if name.is_some() {
-            status_json(&ctxs[0].spec.name, &all[0], usage[0], temporal.as_ref())?
+            let c = ctxs[0];
+            status_json(&c.spec.name, &all[0], sup(c), usage[0], temporal.as_ref())?
         } else {
             let services = ctxs
                 .iter()
                 .zip(&all)
                 .zip(&usage)
-                .map(|((c, st), u)| status_json(&c.spec.name, st, *u, temporal.as_ref()))
+                .map(|((c, st), u)| status_json(&c.spec.name, st, sup(c), *u, temporal.as_ref()))
                 .collect::<Result<Vec<_>>>()?;
             let mut v = serde_json::json!({
                 "state": worst(all.iter().map(|s| s.state)),
@@ -174,17 +198,17 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
             "memory"
         );
         for ((c, st), u) in ctxs.iter().zip(&all).zip(&usage) {
-            crate::outln!("{}", human_row(&c.spec.name, st, *u));
+            crate::outln!("{}", human_row(&c.spec.name, st, sup(c), *u));
         }
         for ((c, st), u) in ctxs.iter().zip(&all).zip(&usage) {
             crate::outln!("\n── {} ──", c.spec.name);
-            crate::out!("{}", human_status(st, *u));
+            crate::out!("{}", human_status(st, sup(c), *u));
             if let Some(t) = temporal.as_ref().filter(|_| c.spec.name == TEMPORAL) {
                 crate::out!("{}", human_temporal(t));
             }
         }
     } else {
-        crate::out!("{}", human_status(&all[0], usage[0]));
+        crate::out!("{}", human_status(&all[0], sup(ctxs[0]), usage[0]));
         if let Some(t) = temporal.as_ref().filter(|_| external.is_none()) {
             crate::out!("{}", human_temporal(t));
         }

@@ -21,26 +21,16 @@ pub(super) async fn supervise(stack: Stack) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let handle = supervisor::stack::spawn(
-        stack.clone(),
-        Options {
-            // Exits come by pidfd and health by the liveness checks; an
-            // inspection is for adopting what someone else started (and
-            // attached clients inspect for themselves): rarely, to stay idle.
-            inspect_every: Duration::from_secs(10),
-            autostart: false,
-            observe: false,
-        },
-    );
-    if !handle.supervising {
-        crate::errln!("stigmer: another supervisor took over first");
-        let _ = handle
-            .commands
-            .send(StackCommand::Shutdown { stop: false })
-            .await;
-        let _ = handle.join.await;
-        return Ok(ExitCode::FAILURE);
-    }
+    // Exits come by pidfd and health by the liveness checks; an
+    // inspection is for adopting what someone else started (and attached
+    // clients inspect for themselves): rarely, to stay idle.
+    let handle = match supervisor::stack::supervise(stack.clone(), false, Duration::from_secs(10)) {
+        Ok(h) => h,
+        Err(e) => {
+            crate::errln!("stigmer: {e} (it took over first)");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     // Its own log (stdout and stderr, O_APPEND) is rotated like the services'.
     let own_log = stack.settings.state.logs_dir().join("stigmer.log");
     let rotation = stack.settings.rotation;
@@ -136,16 +126,9 @@ pub(super) async fn foreground(stack: Stack) -> Result<ExitCode> {
         );
     }
     let one = stack.services.len() == 1;
-    let handle = supervisor::stack::spawn(
-        stack.clone(),
-        Options {
-            inspect_every: Duration::from_secs(2),
-            autostart: true,
-            observe: false,
-        },
-    );
-    let _server = control::serve_if_supervising(&stack, &handle);
-    let mut snaps = handle.snapshots.clone();
+    let handle = supervisor::stack::supervise(stack.clone(), true, Duration::from_secs(2))?;
+    let _server = control::serve_attached(&stack, &handle);
+    let mut snaps = handle.views.clone();
     on_signal_shut_down(
         handle.commands.clone(),
         true,
@@ -156,8 +139,8 @@ pub(super) async fn foreground(stack: Stack) -> Result<ExitCode> {
     loop {
         {
             let s = snaps.borrow_and_update();
-            for v in &s.services {
-                let now = (v.snap.phase, v.snap.pid);
+            for v in s.iter() {
+                let now = (v.phase, v.pid);
                 if announced.get(&v.name) == Some(&now) {
                     continue;
                 }
@@ -168,10 +151,7 @@ pub(super) async fn foreground(stack: Stack) -> Result<ExitCode> {
                         crate::errln!("{name} running (PID {pid}), supervising; Ctrl-C stops it")
                     }
                     (Phase::Failed, _) => {
-                        crate::errln!(
-                            "{name} failed: {}",
-                            v.snap.message.clone().unwrap_or_default()
-                        );
+                        crate::errln!("{name} failed: {}", v.message.clone().unwrap_or_default());
                         // Temporal alone: nothing left to supervise.
                         failed |= one;
                     }

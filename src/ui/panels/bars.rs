@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
-    let s = &app.snap;
+    let s = &app.entry.view;
     let st = app.status();
     let state_word = st.map(|st| st.state.name()).unwrap_or("…");
     let mut spans = vec![
@@ -20,8 +20,10 @@ pub(super) fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         spans.push(Span::raw(format!("  PID {pid}")));
     }
     if let Some(up) = st.and_then(|st| st.uptime_secs) {
-        let since = s
-            .status_at
+        let since = app
+            .entry
+            .seen
+            .at
             .map(|t| now.saturating_duration_since(t).as_secs())
             .unwrap_or(0);
         let up = up + since;
@@ -33,9 +35,9 @@ pub(super) fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
             format!("  attached to supervisor PID {pid}"),
             Style::new().fg(DIM),
         ));
-    } else if !s.supervising {
+    } else if s.supervisor.is_none() {
         spans.push(Span::styled(
-            "  watching only (another supervisor)",
+            "  watching only (nobody supervises)",
             Style::new().fg(WARN),
         ));
     }

@@ -180,7 +180,7 @@ fn service_color(i: usize) -> Color {
 
 /// The phase as a badge; a running service whose liveness checks failed
 /// `failures` times in a row is shown "unhealthy".
-fn phase_span(s: &crate::ui::Snapshot, upper: bool) -> Span<'static> {
+fn phase_span(s: &crate::view::ServiceView, upper: bool) -> Span<'static> {
     let (word, style) = if s.phase == Phase::Running && s.unhealthy.is_some() {
         ("unhealthy", Style::new().fg(Color::White).bg(BAD).bold())
     } else {

@@ -60,7 +60,8 @@ pub(super) fn draw_processes(app: &App, f: &mut Frame, area: Rect) {
         .skip(app.proc_offset.min(n.saturating_sub(1)))
         .map(|(p, prefix, reason)| {
             let (cpu, mem) = app
-                .snap
+                .entry
+                .seen
                 .usage
                 .get(&p.pid)
                 .copied()

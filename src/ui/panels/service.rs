@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
-    let s = &app.snap;
+    let s = &app.entry.view;
     let mut lines: Vec<Line> = Vec::new();
     let st = app.status();
     let pid = st.and_then(|st| st.pid);
@@ -42,7 +42,11 @@ pub(super) fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
                 ),
                 Style::new().fg(WARN),
             )
-        } else if let Some(until) = s.backoff_until.filter(|_| s.phase == Phase::Backoff) {
+        } else if let Some(until) = s
+            .backoff_until_ms
+            .map(crate::util::clock::instant_of_ms)
+            .filter(|_| s.phase == Phase::Backoff)
+        {
             let left = until.saturating_duration_since(now);
             Line::styled(
                 format!(

@@ -25,17 +25,17 @@ pub(super) fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) 
     .style(Style::new().fg(DIM));
     let mut rows: Vec<Row> = app
         .stack
-        .services
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let s = &v.snap;
-            let st = s.status.as_deref();
+            let s = &v.view;
+            let st = v.seen.status.as_deref();
             let up = st
                 .and_then(|st| st.uptime_secs)
                 .map(|u| {
-                    let since = s
-                        .status_at
+                    let since = v
+                        .seen
+                        .at
                         .map(|t| now.saturating_duration_since(t).as_secs())
                         .unwrap_or(0);
                     human_secs(u + since)
@@ -46,8 +46,8 @@ pub(super) fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) 
                 Some(st) if st.pid.is_some() => Span::styled("no", Style::new().fg(WARN)),
                 _ => Span::styled("-", Style::new().fg(DIM)),
             };
-            let (cpu, mem) = s.usage_total();
-            let note = v
+            let (cpu, mem) = v.seen.usage_total();
+            let note = s
                 .note
                 .clone()
                 .or_else(|| {
@@ -58,7 +58,7 @@ pub(super) fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) 
             let mark = if i == app.selected { "▶" } else { " " };
             Row::new(vec![
                 Span::raw(mark),
-                Span::styled(v.name.clone(), Style::new().fg(service_color(i)).bold()),
+                Span::styled(s.name.clone(), Style::new().fg(service_color(i)).bold()),
                 phase_span(s, false),
                 Span::raw(s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into())),
                 Span::raw(up),
@@ -89,9 +89,8 @@ pub(super) fn draw_services(app: &App, f: &mut Frame, area: Rect, now: Instant) 
     let hs: Vec<&crate::ui::usage::History> = app.usage.iter().collect();
     let (cpu, mem) = app
         .stack
-        .services
         .iter()
-        .map(|v| v.snap.usage_total())
+        .map(|v| v.seen.usage_total())
         .fold((0.0, 0), |(c, m), (c2, m2)| (c + c2, m + m2));
     rows.push(
         Row::new(vec![

@@ -1,0 +1,179 @@
+//! The dashboard's loop: drains what is ready (keys, the supervisor's
+//! feed, views, inspections, Temporal, log lines, timers), then draws once.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use super::session::Session;
+use super::tasks::{open_in_browser, show_event};
+use crate::control::Feed;
+use crate::supervisor::{Phase, StackCommand};
+use crate::ui::{App, Quit};
+
+/// Where the loop's inputs come from besides the session.
+pub(super) struct Inputs {
+    pub logs: mpsc::Receiver<(usize, Vec<String>)>,
+    pub temporal: mpsc::Receiver<crate::temporal::TemporalInfo>,
+}
+
+fn moving(app: &App) -> bool {
+    app.stack.iter().any(|v| {
+        matches!(
+            v.view.phase,
+            Phase::Backoff | Phase::Stopping | Phase::Starting
+        )
+    })
+}
+
+/// Draws when something changed; hands the clipboard to the terminal.
+fn draw(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<()> {
+    if app.dirty {
+        terminal.draw(|f| app.draw(f, Instant::now()))?;
+        app.dirty = false;
+    }
+    if let Some(text) = app.clipboard.take() {
+        // OSC 52: the terminal (over ssh and tmux too) sets its clipboard.
+        use std::io::Write;
+        let seq = crate::ui::osc52(&text, std::env::var_os("TMUX").is_some());
+        let mut out = std::io::stdout();
+        let _ = out.write_all(seq.as_bytes()).and_then(|_| out.flush());
+    }
+    Ok(())
+}
+
+/// `Q` while attached: done once the supervisor says all stopped (then it
+/// is asked to exit), or at the deadline. True when the loop should end.
+async fn stop_done(session: &mut Session) -> bool {
+    let Some(deadline) = session.stop_deadline else {
+        return false;
+    };
+    if session.all_stopped() || session.attached.is_none() {
+        if let Some(a) = &session.attached {
+            a.shutdown();
+            tokio::time::sleep(Duration::from_millis(50)).await; // let it go out
+        }
+        return true;
+    }
+    if Instant::now() >= deadline {
+        session.stop_failed = true;
+        return true;
+    }
+    false
+}
+
+fn on_key(app: &mut App, session: &mut Session, k: crossterm::event::KeyEvent) {
+    let cmd = app.on_key(k);
+    if let Some(url) = app.open_url.take() {
+        app.notice = Some(open_in_browser(&url));
+    }
+    let Some(cmd) = cmd else { return };
+    let stop_all = cmd == StackCommand::Shutdown { stop: true };
+    session.command(app, cmd);
+    if stop_all && session.attached.is_some() {
+        let grace: Duration = session.stack.services.iter().map(|c| c.spec.grace).sum();
+        session.stop_deadline = Some(Instant::now() + grace + Duration::from_secs(15));
+    }
+}
+
+fn on_feed(app: &mut App, session: &mut Session, item: Feed, attached_at_ms: u64) {
+    match item {
+        Feed::Event(ev) => {
+            show_event(&ev, attached_at_ms);
+            tui_logger::move_events();
+            app.dirty = true;
+        }
+        Feed::Snapshot(views) => {
+            session.views.send_replace(views);
+        }
+        Feed::Closed => session.detach(app),
+    }
+}
+
+pub(super) async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    session: &mut Session,
+    mut inputs: Inputs,
+) -> Result<()> {
+    let mut events = EventStream::new();
+    let mut views = session.views.subscribe();
+    let mut eyes = session.inspector.clone();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut last_periodic = Instant::now();
+    let mut attached_at_ms = crate::util::clock::now_ms();
+    loop {
+        draw(terminal, app)?;
+        if app.quit == Some(Quit::Leave) || stop_done(session).await {
+            return Ok(());
+        }
+        // Our own supervision ended (`Q` stopped the stack).
+        if session
+            .ours
+            .as_ref()
+            .is_some_and(|o| o.handle.join.is_finished())
+        {
+            return Ok(());
+        }
+        let feed = async {
+            match session.attached.as_mut() {
+                Some(a) => a.feed.recv().await.unwrap_or(Feed::Closed),
+                None => std::future::pending().await,
+            }
+        };
+        let tick = if moving(app) {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(1)
+        };
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => on_key(app, session, k),
+                Some(Ok(Event::Mouse(m))) => app.on_mouse(m),
+                Some(Ok(Event::Resize(..))) => app.dirty = true,
+                Some(Ok(_)) => {}
+                // The terminal went away.
+                Some(Err(_)) | None => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
+            },
+            item = feed => on_feed(app, session, item, attached_at_ms),
+            _ = views.changed() => {
+                views.borrow_and_update();
+                app.set_stack(session.entries());
+            }
+            _ = eyes.changed() => {
+                eyes.mark_seen();
+                app.set_stack(session.entries());
+            }
+            Some(info) = inputs.temporal.recv() => {
+                app.temporal = Some(info);
+                app.dirty = true;
+            }
+            Some((i, batch)) = inputs.logs.recv() => {
+                app.push_log_of(i, batch);
+                while let Ok((i, more)) = inputs.logs.try_recv() {
+                    app.push_log_of(i, more);
+                }
+            }
+            // Countdowns and progress move every 250 ms; otherwise once a second.
+            _ = tokio::time::sleep(tick) => {
+                tui_logger::move_events();
+                if moving(app) || last_periodic.elapsed() >= Duration::from_millis(990) {
+                    last_periodic = Instant::now();
+                    app.dirty = true;
+                    if session.housekeeping(app).await {
+                        attached_at_ms = crate::util::clock::now_ms();
+                    }
+                }
+            }
+            _ = term.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
+            _ = hup.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
+            _ = int.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
+        }
+    }
+}

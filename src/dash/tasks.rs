@@ -1,0 +1,113 @@
+//! The dashboard's helper tasks: following a log file, asking Temporal,
+//! opening a browser, showing the supervisor's events.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::service::Stack;
+use crate::logs::tail::LogTail;
+use crate::supervisor::inspector::Eye;
+
+/// A supervisor event in the events panel, as the supervisor logged it;
+/// one from before we attached says when it happened.
+pub(super) fn show_event(ev: &crate::supervisor::history::HistoryEvent, attached_at_ms: u64) {
+    if ev.at_ms + 1000 < attached_at_ms {
+        let time = ev.at.get(11..19).unwrap_or(&ev.at);
+        tracing::info!("{}: {} (at {time} UTC)", ev.service, ev.text());
+    } else {
+        tracing::info!("{}: {}", ev.service, ev.text());
+    }
+}
+
+/// Asks Temporal what is inside every 2 s while it is ready (each call
+/// bounded, on a blocking thread); says why not otherwise. `eye` is the
+/// inspector's on the built-in Temporal (none for an external one).
+pub(super) async fn watch_temporal(
+    stack: Stack,
+    eye: Option<Eye>,
+    tx: mpsc::Sender<crate::temporal::TemporalInfo>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let state = eye.as_ref().and_then(|e| {
+            let seen = e.seen.borrow();
+            seen.status.as_ref().map(|s| (s.state, s.ready()))
+        });
+        let cx = crate::temporal::Context::of(&stack);
+        let Ok(info) = tokio::task::spawn_blocking(move || crate::temporal::look(&cx, state)).await
+        else {
+            continue;
+        };
+        if tx.send(info).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `o`: a browser when this session can show one, else the URL to open.
+pub(super) fn open_in_browser(url: &str) -> String {
+    let graphical =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    let opener = ["xdg-open", "open"]
+        .into_iter()
+        .find_map(|p| crate::config::find_on_path(p, None));
+    match (graphical, opener) {
+        (true, Some(prog)) => {
+            let spawned = std::process::Command::new(prog)
+                .arg(url)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            match spawned {
+                Ok(mut c) => {
+                    // Reaped off the UI thread; the opener exits at once.
+                    std::thread::spawn(move || c.wait());
+                    format!("opening {url}")
+                }
+                Err(e) => format!("cannot open a browser ({e}): {url}"),
+            }
+        }
+        _ => format!("no browser from this terminal; open {url}"),
+    }
+}
+
+/// Follows the log file; sends new lines in batches over a bounded channel.
+/// Woken by inotify on the log directory (a write, a truncation, a rotation),
+/// with a 1 s safety poll; 25 ms polling only if inotify is unavailable.
+pub(super) async fn tail_log(i: usize, mut tail: LogTail, tx: mpsc::Sender<(usize, Vec<String>)>) {
+    use notify::Watcher;
+    let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
+    let dir = tail
+        .path()
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+        let _ = wake_tx.try_send(()); // coalesce: one pending wake is enough
+    })
+    .and_then(|mut w| {
+        w.watch(&dir, notify::RecursiveMode::NonRecursive)
+            .map(|_| w)
+    });
+    let fallback = match &watcher {
+        Ok(_) => Duration::from_secs(1),
+        Err(e) => {
+            tracing::warn!("inotify unavailable ({e}); polling the log");
+            Duration::from_millis(25)
+        }
+    };
+    loop {
+        let batch = tail.poll();
+        if !batch.is_empty() && tx.send((i, batch)).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = wake_rx.recv() => {}
+            _ = tokio::time::sleep(fallback) => {}
+        }
+    }
+}

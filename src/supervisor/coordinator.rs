@@ -1,0 +1,348 @@
+//! The coordinator of a stack's actors: starts a service only when its
+//! dependencies meet their condition (the pure `Graph::decide`), stops
+//! dependents before what they depend on (`Graph::may_stop`), answers the
+//! tickets of starts tried once, and merges the actors' views into the
+//! stack's.
+
+use std::collections::{BTreeSet, HashMap};
+
+use tokio::sync::{mpsc, watch};
+
+use super::actor::{Command, Handle, Order, StartResult};
+use super::core::Phase;
+use super::stack::{StackCommand, Ticket};
+use crate::config::graph::{Decision, Unit};
+use crate::config::service::Stack;
+use crate::view::ServiceView;
+
+pub(super) struct Coordinator {
+    pub(super) stack: Stack,
+    pub(super) actors: Vec<Handle>,
+    /// Asked to start, not yet handed to its actor (dependencies first).
+    pub(super) wanted: BTreeSet<String>,
+    /// Handed a start, with its actor's generation then: counts as starting
+    /// until the actor has taken it (its generation or phase moved).
+    pub(super) handed: HashMap<String, u64>,
+    /// Asked to stop, not yet handed to its actor (dependents first).
+    pub(super) stopping: BTreeSet<String>,
+    pub(super) notes: HashMap<String, String>,
+    /// Who waits for the outcome of a start of each service.
+    pub(super) tickets: HashMap<String, Vec<Ticket>>,
+    pub(super) views: watch::Sender<Vec<ServiceView>>,
+}
+
+impl Coordinator {
+    pub(super) async fn run(&mut self, mut cmd_rx: mpsc::Receiver<StackCommand>, autostart: bool) {
+        // Any actor's new snapshot wakes us (one pending wake is enough).
+        let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
+        for h in &self.actors {
+            let mut rx = h.views.clone();
+            let tx = wake_tx.clone();
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let _ = tx.try_send(());
+                }
+            });
+        }
+        drop(wake_tx);
+        if autostart {
+            // Each actor reads commands only after adopting what runs.
+            self.command(StackCommand::StartAll).await;
+        }
+        let mut shutting_down = false;
+        loop {
+            self.step().await;
+            if shutting_down && self.stopping.is_empty() && self.all_idle() {
+                break;
+            }
+            tokio::select! {
+                cmd = cmd_rx.recv() => match cmd {
+                    None | Some(StackCommand::Shutdown { stop: false }) => break,
+                    Some(StackCommand::Shutdown { stop: true }) => {
+                        shutting_down = true;
+                        self.command(StackCommand::StopAll).await;
+                    }
+                    Some(c) => self.command(c).await,
+                },
+                w = wake_rx.recv() => if w.is_none() { break },
+            }
+        }
+        for h in &self.actors {
+            let _ = h
+                .commands
+                .send(Order::Command(Command::Shutdown { stop: false }))
+                .await;
+        }
+        for h in self.actors.drain(..) {
+            let _ = h.join.await;
+        }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.stack.services.iter().position(|c| c.spec.name == name)
+    }
+
+    fn phase(&self, name: &str) -> Phase {
+        self.index(name)
+            .map(|i| self.actors[i].views.borrow().phase)
+            .unwrap_or(Phase::Stopped)
+    }
+
+    fn all_idle(&self) -> bool {
+        self.actors.iter().all(|h| h.views.borrow().phase.idle())
+    }
+
+    async fn send(&self, name: &str, c: Command) {
+        if let Some(i) = self.index(name) {
+            let _ = self.actors[i].commands.send(Order::Command(c)).await;
+        }
+    }
+
+    /// Hands the starts waiting for `name` to its actor, one each (the
+    /// first to ask hears "started", the others "reused"); each outcome
+    /// goes straight to its ticket.
+    async fn start_once(&mut self, name: &str) {
+        let Some(i) = self.index(name) else { return };
+        for ticket in self.tickets.remove(name).unwrap_or_default() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = self.actors[i].commands.send(Order::StartOnce(tx)).await;
+            let name = name.to_string();
+            tokio::spawn(async move {
+                let r = rx
+                    .await
+                    .unwrap_or_else(|_| Err(format!("{name}: the supervisor is exiting")));
+                let _ = ticket.0.send((name, r));
+            });
+        }
+    }
+
+    /// A service's start outcome, to everyone waiting for it.
+    fn settle(&mut self, name: &str, r: StartResult) {
+        for t in self.tickets.remove(name).unwrap_or_default() {
+            let _ = t.0.send((name.to_string(), r.clone()));
+        }
+    }
+
+    async fn command(&mut self, c: StackCommand) {
+        let g = &self.stack.graph;
+        match c {
+            StackCommand::StartAll => {
+                let names: Vec<&str> = self
+                    .stack
+                    .services
+                    .iter()
+                    .filter(|c| c.spec.autostart)
+                    .map(|c| c.spec.name.as_str())
+                    .collect();
+                let set = g.with_dependencies(&names).unwrap_or_default();
+                self.want(set);
+            }
+            StackCommand::StopAll => {
+                for s in std::mem::take(&mut self.wanted) {
+                    self.unwant(&s);
+                }
+                self.stopping = self.stack.names().into_iter().map(String::from).collect();
+            }
+            StackCommand::Start { services, ticket } => {
+                for s in &services {
+                    self.tickets
+                        .entry(s.clone())
+                        .or_default()
+                        .push(ticket.clone());
+                }
+                let mut wanted = BTreeSet::new();
+                for s in services {
+                    // On its way or there: its actor tells when it is ready.
+                    match self.phase(&s) {
+                        Phase::Running | Phase::Starting | Phase::Backoff => {
+                            self.start_once(&s).await
+                        }
+                        _ => {
+                            wanted.insert(s);
+                        }
+                    }
+                }
+                self.want(wanted);
+            }
+            StackCommand::Service(name, Command::Start) => {
+                let set = g.with_dependencies(&[name.as_str()]).unwrap_or_default();
+                self.want(set);
+            }
+            StackCommand::Service(name, Command::Stop) => {
+                let set = g.with_dependents(&[name.as_str()]).unwrap_or_default();
+                for s in &set {
+                    self.unwant(s);
+                }
+                self.stopping.extend(set);
+            }
+            StackCommand::Service(name, Command::Kill) => {
+                // Force is for now: every one at once, no ordering.
+                let set = g.with_dependents(&[name.as_str()]).unwrap_or_default();
+                for s in &set {
+                    self.unwant(s);
+                    self.stopping.remove(s);
+                    self.send(s, Command::Kill).await;
+                }
+            }
+            StackCommand::Service(name, c) => self.send(&name, c).await,
+            StackCommand::Refresh => {
+                for h in &self.actors {
+                    let _ = h.commands.try_send(Order::Command(Command::Refresh));
+                }
+            }
+            StackCommand::Shutdown { .. } => {}
+        }
+    }
+
+    /// No longer to be started: a start waiting for it hears so (one its
+    /// actor has taken is answered by the actor).
+    fn unwant(&mut self, name: &str) {
+        self.wanted.remove(name);
+        if !self.handed.contains_key(name) && self.tickets.contains_key(name) {
+            self.settle(name, Err(format!("{name}: stopped before it started")));
+        }
+    }
+
+    fn want(&mut self, set: BTreeSet<String>) {
+        for s in set {
+            self.stopping.remove(&s);
+            self.notes.remove(&s);
+            self.wanted.insert(s);
+        }
+    }
+
+    /// Hands over whatever may go now, and publishes.
+    async fn step(&mut self) {
+        // Starts: those already on their way need nothing from us.
+        let actors = &self.actors;
+        let index = |n: &str| self.stack.services.iter().position(|c| c.spec.name == n);
+        self.handed.retain(|n, g| {
+            index(n).is_some_and(|i| {
+                let s = actors[i].views.borrow();
+                s.gen == *g && matches!(s.phase, Phase::Stopped | Phase::Failed)
+            })
+        });
+        let wanted: Vec<String> = self.wanted.iter().cloned().collect();
+        for s in wanted {
+            if matches!(
+                self.phase(&s),
+                Phase::Running | Phase::Starting | Phase::Backoff
+            ) {
+                self.wanted.remove(&s);
+            }
+        }
+        // Starts asked for what is now on its way: its actor tells them.
+        let live: Vec<String> = self
+            .tickets
+            .keys()
+            .filter(|n| !self.wanted.contains(*n) && !self.handed.contains_key(*n))
+            .filter(|n| {
+                matches!(
+                    self.phase(n),
+                    Phase::Running | Phase::Starting | Phase::Backoff
+                )
+            })
+            .cloned()
+            .collect();
+        for s in live {
+            self.start_once(&s).await;
+        }
+        let units: HashMap<String, Unit> = self
+            .stack
+            .services
+            .iter()
+            .zip(&self.actors)
+            .map(|(c, h)| {
+                let name = &c.spec.name;
+                let s = h.views.borrow();
+                let u = match s.phase {
+                    _ if self.handed.contains_key(name) => Unit::Starting,
+                    Phase::Running => Unit::Running { ready: true },
+                    Phase::Starting | Phase::Backoff => Unit::Starting,
+                    _ if self.wanted.contains(name) => Unit::Waiting,
+                    Phase::Failed => Unit::Failed(s.message.clone().unwrap_or_default()),
+                    Phase::Stopped if s.start_failed.is_some() => {
+                        Unit::Failed(s.start_failed.clone().unwrap_or_default())
+                    }
+                    _ => Unit::Stopped,
+                };
+                (name.clone(), u)
+            })
+            .collect();
+        for (name, d) in self.stack.graph.decide(&units) {
+            match d {
+                Decision::Spawn => {
+                    self.wanted.remove(&name);
+                    self.notes.remove(&name);
+                    if let Some(i) = self.index(&name) {
+                        let g = self.actors[i].views.borrow().gen;
+                        self.handed.insert(name.clone(), g);
+                    }
+                    if self.tickets.contains_key(&name) {
+                        self.start_once(&name).await;
+                    } else {
+                        self.send(&name, Command::Start).await;
+                    }
+                }
+                Decision::Wait(deps) => {
+                    self.notes
+                        .insert(name, format!("waiting for {}", deps.join(", ")));
+                }
+                Decision::Blocked(why) => {
+                    tracing::warn!("{why}");
+                    self.settle(&name, Err(why.clone()));
+                    self.wanted.remove(&name);
+                    self.notes.insert(name, why);
+                }
+            }
+        }
+        // Stops: a service goes once nothing that depends on it still runs.
+        let stopping: Vec<String> = self.stopping.iter().cloned().collect();
+        for s in stopping {
+            let clear = self.stack.graph.may_stop(&s, |d| {
+                !self.stopping.contains(d)
+                    && matches!(self.phase(d), Phase::Stopped | Phase::Failed)
+            });
+            if clear {
+                self.stopping.remove(&s);
+                self.notes.remove(&s);
+                self.send(&s, Command::Stop).await;
+            } else {
+                self.notes
+                    .insert(s.clone(), "stops after what depends on it".into());
+            }
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let views = self
+            .stack
+            .services
+            .iter()
+            .zip(&self.actors)
+            .map(|(c, h)| {
+                let mut view = h.views.borrow().clone();
+                // A running service whose dependency is down keeps running
+                // (workers reconnect); say what it waits for.
+                view.note = self.notes.get(&c.spec.name).cloned().or_else(|| {
+                    let down: Vec<&str> = c
+                        .spec
+                        .depends_on
+                        .iter()
+                        .map(|(d, _)| d.as_str())
+                        .filter(|d| self.phase(d) != Phase::Running)
+                        .collect();
+                    (view.phase == Phase::Running && !down.is_empty())
+                        .then(|| format!("waiting for {}", down.join(", ")))
+                });
+                view
+            })
+            .collect();
+        self.views.send_if_modified(|v| {
+            let changed = *v != views;
+            *v = views;
+            changed
+        });
+    }
+}
