@@ -4,6 +4,7 @@
 //! The layers, from the bottom up (each folder's `mod.rs` says more;
 //! `docs/architecture.md` draws the flows):
 //! - `util`: time, bounded waits, blocking sections, output;
+//! - `platform`: every fact asked of the operating system (one seam);
 //! - `process`: a process's identity, safe signals, the `/proc` scan, usage;
 //! - `state`: the state directory, PID files, locks;
 //! - `view`: what supervision decided about a service (one type for all);
@@ -23,6 +24,7 @@ pub mod control;
 pub(crate) mod dash;
 pub mod lifecycle;
 pub mod logs;
+pub mod platform;
 pub mod probe;
 pub mod process;
 pub mod state;

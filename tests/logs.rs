@@ -10,7 +10,22 @@ use std::time::Duration;
 use support::*;
 
 /// Every file of a rotated log, oldest first, as one text.
+/// Every file of the log, oldest first, read twice alike: a rotation
+/// between reading one file and the next would show a chunk twice or not
+/// at all (the rotator runs every second).
 fn all_of(env: &Env, name: &str, keep: u32) -> String {
+    let mut last = read_all(env, name, keep);
+    for _ in 0..20 {
+        let now = read_all(env, name, keep);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+fn read_all(env: &Env, name: &str, keep: u32) -> String {
     let live = env.home.join(format!("logs/{name}.log"));
     let mut text = String::new();
     for n in (1..=keep).rev() {

@@ -136,13 +136,8 @@ async fn client(mut stream: UnixStream, shared: &Arc<Shared>, n: usize) {
     let who = peer
         .and_then(|c| c.pid())
         .map(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|b| {
-                    String::from_utf8_lossy(&b)
-                        .replace('\0', " ")
-                        .trim()
-                        .to_string()
-                })
+            let cmd = crate::platform::read_cmdline(pid)
+                .map(|parts| parts.join(" "))
                 .unwrap_or_default();
             format!("PID {pid} ({})", crate::util::output::short(&cmd, 60))
         })

@@ -575,12 +575,10 @@ pub fn reap(ctx: &Ctx, rec: Option<&PidRecord>) -> Vec<i32> {
 /// Is every process left in `pgid` a zombie that someone else must reap?
 fn only_foreign_zombies(pgid: i32) -> bool {
     let me = std::process::id() as i32;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    let Ok(pids) = crate::platform::pids() else {
         return false;
     };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| crate::process::read_stat(pid).ok())
+    pids.filter_map(|pid| crate::process::read_stat(pid).ok())
         .filter(|st| st.pgid == pgid)
         .all(|st| st.is_zombie() && st.ppid != me)
 }

@@ -12,10 +12,11 @@
 //! window). Followers (`LogTail`) see the file shrink and continue where
 //! the same bytes now are.
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use crate::platform::{collapse, collapse_possible};
 use std::time::Duration;
 
 /// When and how much to keep.
@@ -138,25 +139,6 @@ pub(crate) fn rotate_with(path: &Path, keep: u32, collapse_ok: bool) -> io::Resu
         moved,
         lossless: false,
     })
-}
-
-/// Whether the file system can collapse a range of this file (there is no
-/// dry run of `fallocate`, so ask the file system's type).
-fn collapse_possible(f: &File) -> bool {
-    // ext4 and XFS collapse ranges; tmpfs, overlayfs, NFS… do not.
-    const EXT4: i64 = 0xEF53;
-    const XFS: i64 = 0x5846_5342;
-    rustix::fs::fstatfs(f).is_ok_and(|s| {
-        // Its width differs between architectures.
-        #[allow(clippy::unnecessary_cast)]
-        let t = s.f_type as i64;
-        t == EXT4 || t == XFS
-    })
-}
-
-fn collapse(f: &File, len: u64) -> io::Result<()> {
-    use rustix::fs::{fallocate, FallocateFlags};
-    fallocate(f, FallocateFlags::COLLAPSE_RANGE, 0, len).map_err(io::Error::from)
 }
 
 /// The oldest first, then the live file: everything kept, in order.

@@ -658,18 +658,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
     }
 }
 
-pub fn uptime_secs() -> Option<f64> {
-    std::fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-pub fn ticks_per_sec() -> f64 {
-    rustix::param::clock_ticks_per_second() as f64
-}
+pub use crate::platform::{ticks_per_sec, uptime_secs};
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,6 @@
 //! who owns the listening sockets on our ports.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -56,9 +55,7 @@ impl Scan {
     }
 }
 
-fn page_size() -> u64 {
-    rustix::param::page_size() as u64
-}
+use crate::platform::page_size;
 
 /// Tag values by (pid, start time, comm). The environment a process was
 /// exec'ed with does not change, so each process's `environ` is read once;
@@ -69,7 +66,7 @@ static TAGS: Mutex<Option<HashMap<TagKey, Option<String>>>> = Mutex::new(None);
 
 pub fn scan(req: &ScanRequest<'_>) -> Scan {
     let mut out = Scan::default();
-    let Ok(dir) = fs::read_dir("/proc") else {
+    let Ok(pids) = crate::platform::pids() else {
         return out;
     };
     let own_uid = rustix::process::geteuid().as_raw();
@@ -78,14 +75,9 @@ pub fn scan(req: &ScanRequest<'_>) -> Scan {
     let mut fresh: HashMap<TagKey, Option<String>> = HashMap::with_capacity(old.len() + 16);
     let mut procs: Vec<(ProcStat, Option<String>, bool)> = Vec::new();
     let mut buf = String::with_capacity(512);
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
+    for pid in pids {
         out.total += 1;
-        buf.clear();
-        if read_to(&format!("/proc/{pid}/stat"), &mut buf).is_err() {
+        if crate::platform::read_stat_text(pid, &mut buf).is_err() {
             continue;
         }
         let Some(stat) = parse_stat(pid, &buf) else {
@@ -145,7 +137,8 @@ pub fn scan(req: &ScanRequest<'_>) -> Scan {
                 if is_candidate(st, tag) != pass {
                     continue;
                 }
-                let (holds_lock, owned) = scan_fds(st.pid, lock_target.as_deref(), &sockets);
+                let (holds_lock, owned) =
+                    crate::platform::scan_fds(st.pid, lock_target.as_deref(), &sockets);
                 if holds_lock {
                     out.lock_holders.push(st.pid);
                     interesting.insert(st.pid);
@@ -182,53 +175,6 @@ fn entry_of(stat: ProcStat, tag: Option<String>) -> ProcEntry {
     }
 }
 
-fn read_to(path: &str, buf: &mut String) -> std::io::Result<usize> {
-    use std::io::Read;
-    fs::File::open(path)?.read_to_string(buf)
-}
-
 fn uid_of(pid: i32) -> Option<u32> {
     super::identity::proc_uid(pid)
-}
-
-/// Walks `/proc/PID/fd`: does it hold a lock through `lock_target`, and which
-/// of `sockets` does it own?
-fn scan_fds(pid: i32, lock_target: Option<&str>, sockets: &HashSet<String>) -> (bool, Vec<u64>) {
-    let mut holds = false;
-    let mut owned = Vec::new();
-    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return (false, owned);
-    };
-    for fd in fds.flatten() {
-        let Ok(target) = fs::read_link(fd.path()) else {
-            continue;
-        };
-        let Some(target) = target.to_str() else {
-            continue;
-        };
-        if let Some(lock) = lock_target {
-            let path = target.strip_suffix(" (deleted)").unwrap_or(target);
-            if !holds && path == lock && fd_has_lock(pid, &fd.file_name().to_string_lossy()) {
-                holds = true;
-            }
-        }
-        if sockets.contains(target) {
-            if let Some(ino) = target
-                .strip_prefix("socket:[")
-                .and_then(|s| s.strip_suffix(']'))
-            {
-                if let Ok(ino) = ino.parse() {
-                    owned.push(ino);
-                }
-            }
-        }
-    }
-    (holds, owned)
-}
-
-/// `/proc/PID/fdinfo/FD` has a `lock:` line while that open file holds a lock.
-fn fd_has_lock(pid: i32, fd: &str) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
-        .map(|s| s.lines().any(|l| l.starts_with("lock:")))
-        .unwrap_or(false)
 }

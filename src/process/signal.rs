@@ -7,10 +7,7 @@
 //! group is signalled only while its leader is alive and proven ours (a live
 //! leader pins its PGID); a zombie leader proves nothing.
 
-use std::os::fd::OwnedFd;
-
-use rustix::io::Errno;
-use rustix::process::{Pid, PidfdFlags, Signal};
+use crate::platform::{ProcError, ProcHandle, Signo};
 
 use super::identity::{proc_uid, read_env_var, read_stat, Identity, Verdict};
 
@@ -22,11 +19,11 @@ pub enum Sig {
 }
 
 impl Sig {
-    fn raw(self) -> Signal {
+    fn signo(self) -> Signo {
         match self {
-            Sig::Term => Signal::TERM,
-            Sig::Kill => Signal::KILL,
-            Sig::Cont => Signal::CONT,
+            Sig::Term => Signo::Term,
+            Sig::Kill => Signo::Kill,
+            Sig::Cont => Signo::Cont,
         }
     }
     pub fn name(self) -> &'static str {
@@ -64,15 +61,17 @@ pub fn forbidden(id: i32) -> Option<String> {
     }
 }
 
-fn open_pidfd(pid: i32) -> Result<OwnedFd, SignalOutcome> {
-    let p = Pid::from_raw(pid).ok_or_else(|| SignalOutcome::Refused(format!("bad PID {pid}")))?;
-    rustix::process::pidfd_open(p, PidfdFlags::empty()).map_err(errno_outcome)
+fn open_pidfd(pid: i32) -> Result<ProcHandle, SignalOutcome> {
+    ProcHandle::open(pid).map_err(|e| match e {
+        ProcError::BadPid => SignalOutcome::Refused(format!("bad PID {pid}")),
+        e => errno_outcome(e),
+    })
 }
 
-fn errno_outcome(e: Errno) -> SignalOutcome {
+fn errno_outcome(e: ProcError) -> SignalOutcome {
     match e {
-        Errno::SRCH => SignalOutcome::Gone,
-        Errno::PERM => SignalOutcome::Denied,
+        ProcError::Gone => SignalOutcome::Gone,
+        ProcError::Denied => SignalOutcome::Denied,
         e => SignalOutcome::Refused(format!("signal failed: {e}")),
     }
 }
@@ -105,7 +104,7 @@ pub fn signal_process(id: &Identity, sig: Sig) -> SignalOutcome {
     if let Err(o) = same_user(id.pid) {
         return o;
     }
-    match rustix::process::pidfd_send_signal(&fd, sig.raw()) {
+    match fd.signal(sig.signo()) {
         Ok(()) => SignalOutcome::Sent,
         Err(e) => errno_outcome(e),
     }
@@ -142,11 +141,9 @@ pub fn signal_group(leader: &Identity, sig: Sig) -> SignalOutcome {
     if let Err(o) = same_user(pgid) {
         return o;
     }
-    let Some(p) = Pid::from_raw(pgid) else {
-        return SignalOutcome::Refused(format!("bad PGID {pgid}"));
-    };
-    match rustix::process::kill_process_group(p, sig.raw()) {
+    match crate::platform::signal_group(pgid, sig.signo()) {
         Ok(()) => SignalOutcome::Sent,
+        Err(ProcError::BadPid) => SignalOutcome::Refused(format!("bad PGID {pgid}")),
         Err(e) => errno_outcome(e),
     }
 }
@@ -179,22 +176,13 @@ pub fn signal_tagged(
         Some(tag) if tag.starts_with(tag_prefix) && !tag_prefix.is_empty() => {}
         _ => return SignalOutcome::Refused(format!("PID {pid} does not carry our tag")),
     }
-    match rustix::process::pidfd_send_signal(&fd, sig.raw()) {
+    match fd.signal(sig.signo()) {
         Ok(()) => SignalOutcome::Sent,
         Err(e) => errno_outcome(e),
     }
 }
 
-/// `kill(-pgid, 0)`: does any process (zombies included) remain in the group?
-pub fn group_exists(pgid: i32) -> bool {
-    match Pid::from_raw(pgid) {
-        Some(p) => !matches!(
-            rustix::process::test_kill_process_group(p),
-            Err(Errno::SRCH)
-        ),
-        None => false,
-    }
-}
+pub use crate::platform::group_exists;
 
 #[cfg(test)]
 mod tests {

@@ -11,35 +11,12 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::state::open_private;
 
-/// Device and inode of a file, in the `MAJ:MIN:INO` form of `/proc/locks`.
-/// A symlink or anything but a regular file is an error, never followed.
-fn lock_key(path: &Path) -> io::Result<String> {
-    let meta = crate::state::check_regular(path)?;
-    let dev = meta.dev();
-    Ok(format!(
-        "{:02x}:{:02x}:{}",
-        rustix::fs::major(dev),
-        rustix::fs::minor(dev),
-        meta.ino()
-    ))
-}
-
-/// Is any flock held on this file right now? Never takes the lock itself.
-pub fn is_held(path: &Path) -> io::Result<bool> {
-    let key = match lock_key(path) {
-        Ok(k) => k,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    let locks = std::fs::read_to_string("/proc/locks")?;
-    Ok(locks_mention(&locks, &key))
-}
+pub use crate::platform::is_held;
 
 /// Is the lock held? Asked by taking it for an instant (and letting go):
 /// no RCU grace period like a `/proc/locks` read (10–20 ms on a busy
@@ -57,15 +34,6 @@ pub fn is_held_as_starter(path: &Path) -> io::Result<bool> {
         Err(LockError::Busy(_)) => Ok(true),
         Err(LockError::Io { source, .. }) => Err(source),
     }
-}
-
-fn locks_mention(locks: &str, key: &str) -> bool {
-    locks.lines().any(|line| {
-        let mut f = line.split_whitespace().skip(1);
-        let first = f.next();
-        // "N: -> FLOCK ..." lines are waiters, not holders.
-        first == Some("FLOCK") && f.nth(3) == Some(key)
-    })
 }
 
 /// Opens the service lock file for handing to the child (close-on-exec until
@@ -132,17 +100,6 @@ pub async fn hold_within(path: &Path, timeout: Duration) -> Result<HeldLock, Loc
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proc_locks_parsing_ignores_waiters_and_other_files() {
-        let text = "1: FLOCK  ADVISORY  WRITE 100 fd:01:42 0 EOF\n\
-                    1: -> FLOCK  ADVISORY  WRITE 200 fd:01:43 0 EOF\n\
-                    2: POSIX  ADVISORY  WRITE 300 fd:01:44 0 EOF\n";
-        assert!(locks_mention(text, "fd:01:42"));
-        assert!(!locks_mention(text, "fd:01:43"));
-        assert!(!locks_mention(text, "fd:01:44"));
-        assert!(!locks_mention(text, "fd:01:4"));
-    }
 
     #[test]
     fn held_is_seen_without_disturbing_the_lock() {

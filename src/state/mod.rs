@@ -299,7 +299,7 @@ pub fn stale_temp_files(dir: &Path) -> Vec<PathBuf> {
                 .next()?
                 .parse()
                 .ok()?;
-            let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+            let alive = crate::platform::exists(pid);
             let regular = e.file_type().ok()?.is_file();
             (!alive && regular).then(|| e.path())
         })

@@ -115,7 +115,7 @@ impl Context {
             .map(|c| {
                 let rec = crate::state::pidfile::read(&c.spec.paths.pid)
                     .record()
-                    .filter(|r| std::path::Path::new(&format!("/proc/{}", r.pid)).exists())
+                    .filter(|r| crate::platform::exists(r.pid))
                     .cloned();
                 if let Some(r) = &rec {
                     started_ms.insert(c.spec.name.clone(), r.started_at_ms);
@@ -470,7 +470,7 @@ pub fn local_pid(identity: &str) -> Option<i32> {
 
 /// [`local_pid`] with this machine's name already read.
 fn local_pid_on(identity: &str, ours: &str) -> Option<i32> {
-    local_claim(identity, ours).filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+    local_claim(identity, ours).filter(|pid| crate::platform::exists(*pid))
 }
 
 /// The PID an identity `<pid>@<host>` names when the host is this one,
@@ -507,19 +507,12 @@ pub const POLL_GRACE: Duration = Duration::from_secs(20);
 
 /// This machine's name, as SDKs put it in their identities.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
+    crate::platform::hostname().unwrap_or_default()
 }
 
 /// The service whose running process group holds `pid`.
 fn service_of(pid: i32, services: &[(String, Option<i32>, Vec<String>)]) -> Option<String> {
-    let pgid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            rest.split_whitespace().nth(2)?.parse::<i32>().ok()
-        })?;
+    let pgid = crate::platform::read_stat(pid).ok()?.pgid;
     services
         .iter()
         .find(|(_, g, _)| *g == Some(pgid))

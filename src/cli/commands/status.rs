@@ -103,7 +103,7 @@ pub(super) async fn usage_of(all: &[Status]) -> Vec<Option<(f32, u64)>> {
         let s = crate::process::read_stat(p.pid).ok()?;
         (s.start_ticks == p.start_ticks).then_some((
             s.utime + s.stime,
-            s.rss_pages * rustix::param::page_size() as u64,
+            s.rss_pages * crate::platform::page_size(),
         ))
     };
     // The window is exactly [t0, t1]: both ends read here (the scan's

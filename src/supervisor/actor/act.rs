@@ -4,8 +4,6 @@
 
 use std::time::Instant;
 
-use tokio::io::unix::AsyncFd;
-
 use super::{Actor, Internal};
 use crate::lifecycle::{self, write_intent, SpawnError, Want};
 use crate::process::scan::ProcEntry;
@@ -210,15 +208,11 @@ impl Actor {
         let tx = self.io_tx.clone();
         let ctx = self.ctx.clone();
         let since = self.current.as_ref().map(|r| r.started_at_ms).unwrap_or(0);
-        let fd = rustix::process::Pid::from_raw(pid)
-            .ok_or(rustix::io::Errno::SRCH)
-            .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK));
+        // Pinned now: a PID reused later is not the process watched.
+        let pinned = crate::platform::ProcHandle::watch(pid);
         tokio::spawn(async move {
-            if let Ok(fd) = fd {
-                // SAFETY: the AsyncFd owns the pidfd; nothing else can close it.
-                if let Ok(afd) = unsafe { AsyncFd::register(fd) } {
-                    let _ = afd.readable().await;
-                }
+            if let Ok(h) = pinned {
+                h.exited().await;
             }
             // Not our child: the kernel tells its exit status to its parent.
             let exit = ExitInfo::Unknown;

@@ -1,0 +1,165 @@
+//! Listening sockets, from the kernel's own tables: `sock_diag` (netlink)
+//! walks only the listening hash; `/proc/net/tcp{,6}` is the fallback.
+//! Their owners are found by socket inode in the process scan.
+
+use crate::platform::Listener;
+
+/// All listening TCP sockets (IPv4 and IPv6) in this network namespace,
+/// from the kernel's own tables: nothing connects to anyone (a connect probe
+/// is an accepted-then-dropped connection the service may log as an error).
+/// `sock_diag` walks only the listening hash; `/proc/net/tcp{,6}` (the whole
+/// TCP table) is the fallback where netlink is refused.
+pub fn listeners() -> Vec<Listener> {
+    if let Ok(l) = sock_diag::listeners() {
+        return l;
+    }
+    let mut out = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            out.extend(parse_listeners(&text));
+        }
+    }
+    out
+}
+
+fn parse_listeners(text: &str) -> impl Iterator<Item = Listener> + '_ {
+    text.lines().skip(1).filter_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(3) != Some(&"0A") {
+            return None;
+        }
+        let port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+        let inode = f.get(9)?.parse().ok()?;
+        Some(Listener { port, inode })
+    })
+}
+
+/// The kernel's socket diagnostics (`NETLINK_SOCK_DIAG`, see sock_diag(7)):
+/// one dump request per address family for sockets in state LISTEN.
+mod sock_diag {
+    use crate::platform::Listener;
+    use rustix::net::{netlink, AddressFamily, RecvFlags, SendFlags, SocketType};
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 0x1;
+    const NLM_F_DUMP: u16 = 0x300;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const IPPROTO_TCP: u8 = 6;
+    const TCP_LISTEN: u32 = 10;
+    /// `struct nlmsghdr`.
+    const HDR: usize = 16;
+    /// `struct inet_diag_msg`: the source port at 4 (big-endian), the inode at 68.
+    const MSG: usize = 72;
+
+    pub fn listeners() -> std::io::Result<Vec<Listener>> {
+        let fd = rustix::net::socket(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            Some(netlink::SOCK_DIAG),
+        )?;
+        let mut out = Vec::new();
+        for (seq, family) in [
+            (1u32, libc_af(AddressFamily::INET)),
+            (2, libc_af(AddressFamily::INET6)),
+        ] {
+            rustix::net::send(&fd, &request(seq, family), SendFlags::empty())?;
+            let mut buf = vec![0u8; 32 * 1024];
+            'dump: loop {
+                let (n, _) = rustix::net::recv(&fd, &mut buf, RecvFlags::empty())?;
+                let mut at = 0;
+                while at + HDR <= n {
+                    let len =
+                        u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default()) as usize;
+                    let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+                    if len < HDR || at + len > n {
+                        break;
+                    }
+                    match kind {
+                        NLMSG_DONE => break 'dump,
+                        NLMSG_ERROR => {
+                            return Err(std::io::Error::other("sock_diag refused the dump"))
+                        }
+                        SOCK_DIAG_BY_FAMILY if len >= HDR + MSG => {
+                            out.push(parse(&buf[at + HDR..at + len]));
+                        }
+                        _ => {}
+                    }
+                    at += (len + 3) & !3;
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn libc_af(f: AddressFamily) -> u8 {
+        f.as_raw() as u8
+    }
+
+    /// `nlmsghdr` + `inet_diag_req_v2` asking for every TCP socket in LISTEN.
+    fn request(seq: u32, family: u8) -> Vec<u8> {
+        let mut b = Vec::with_capacity(HDR + 56);
+        b.extend_from_slice(&((HDR + 56) as u32).to_ne_bytes());
+        b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        b.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        b.extend_from_slice(&seq.to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(&[family, IPPROTO_TCP, 0, 0]);
+        b.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+        b.resize(HDR + 56, 0); // inet_diag_sockid: all wildcards
+        b
+    }
+
+    fn parse(msg: &[u8]) -> Listener {
+        let port = u16::from_be_bytes([msg[4], msg[5]]);
+        let inode = u32::from_ne_bytes(msg[68..72].try_into().unwrap_or_default());
+        Listener {
+            port,
+            inode: inode as u64,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn finds_a_listener_and_its_inode_like_proc_net_tcp() {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            let diag = super::listeners().expect("sock_diag");
+            let mine: Vec<_> = diag.iter().filter(|x| x.port == port).collect();
+            assert_eq!(mine.len(), 1, "{diag:?}");
+            let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
+            let proc_: Vec<_> = super::super::parse_listeners(&text)
+                .filter(|x| x.port == port)
+                .collect();
+            assert_eq!(proc_, vec![mine[0].clone()]);
+            // A connected (not listening) socket is not a listener.
+            let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let cport = c.local_addr().unwrap().port();
+            assert!(!super::listeners().unwrap().iter().any(|x| x.port == cport));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listening_sockets_only() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+           0: 0100007F:1C41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5551 1 0 100 0 0 10 0\n\
+           1: 0100007F:1C41 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 5552 1 0 100 0 0 10 0\n";
+        let l: Vec<_> = parse_listeners(text).collect();
+        assert_eq!(
+            l,
+            vec![Listener {
+                port: 7233,
+                inode: 5551
+            }]
+        );
+    }
+}
