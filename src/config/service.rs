@@ -124,7 +124,7 @@ impl ServicePaths {
 #[derive(Debug, Clone)]
 pub struct ServiceSpec {
     pub name: String,
-    pub program: Result<PathBuf, String>,
+    pub program: Result<PathBuf, super::NoProgram>,
     pub args: Vec<String>,
     pub cwd: Option<PathBuf>,
     /// Added to the environment stigmer itself runs in.
@@ -209,14 +209,14 @@ impl ServiceSpec {
             if is_executable(&p) {
                 Ok(p)
             } else {
-                Err(format!(
+                Err(super::NoProgram(format!(
                     "{} is not an executable file; fix command in [services.{name}]",
                     p.display()
-                ))
+                )))
             }
         } else {
             find_on_path(prog, c.env.get("PATH").map(String::as_str)).ok_or_else(|| {
-                format!("{prog} not found on PATH; install it or write its full path in [services.{name}] command")
+                super::NoProgram(format!("{prog} not found on PATH; install it or write its full path in [services.{name}] command"))
             })
         };
         let mut env: Vec<(String, String)> = Vec::new();
@@ -238,7 +238,7 @@ impl ServiceSpec {
             None => Readiness::Uptime(Duration::from_secs(1)),
             Some(r) => {
                 if let Some(url) = &r.http {
-                    let (port, path) = parse_http_url(url).map_err(anyhow::Error::msg)?;
+                    let (port, path) = parse_http_url(url)?;
                     Readiness::Http { port, path }
                 } else if let Some(p) = r.tcp {
                     Readiness::Tcp(p)

@@ -112,6 +112,21 @@ pub fn serve(stack: Stack, handle: &StackHandle, detached: bool) -> std::io::Res
     Ok(Served { task, path })
 }
 
+/// Why a request was refused (sent to the client as an error line).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+impl From<String> for Refused {
+    fn from(s: String) -> Self {
+        Refused(s)
+    }
+}
+
+fn refuse<T>(why: impl Into<String>) -> Result<T, Refused> {
+    Err(Refused(why.into()))
+}
+
 fn error_line(e: impl std::fmt::Display) -> String {
     Reply::error(e).line()
 }
@@ -220,10 +235,10 @@ async fn handle(
     shared: &Arc<Shared>,
     who: &str,
     out: &mpsc::Sender<String>,
-) -> Result<Option<bool>, String> {
-    let send = |r: Reply| -> Result<(), String> {
+) -> Result<Option<bool>, Refused> {
+    let send = |r: Reply| -> Result<(), Refused> {
         out.try_send(r.line())
-            .map_err(|_| "client does not read its replies".to_string())
+            .map_err(|_| Refused("client does not read its replies".into()))
     };
     match req {
         Request::Hello => send(Reply::Hello {
@@ -293,9 +308,7 @@ async fn handle(
             return Ok(Some(true));
         }
         Request::Shutdown if !shared.detached => {
-            return Err(
-                "this supervisor is a dashboard or `start --foreground`; quit it there".into(),
-            )
+            return refuse("this supervisor is a dashboard or `start --foreground`; quit it there")
         }
         Request::Shutdown => {
             shared.history.push(
@@ -315,13 +328,13 @@ async fn handle(
             let stack_command = match (service, c) {
                 (Some(name), c) => {
                     if shared.stack.get(&name).is_none() {
-                        return Err(format!("no service named {name:?}"));
+                        return refuse(format!("no service named {name:?}"));
                     }
                     StackCommand::Service(name, c)
                 }
                 (None, Command::Start) => StackCommand::StartAll,
                 (None, Command::Stop) => StackCommand::StopAll,
-                (None, _) => return Err(format!("{command} needs a service")),
+                (None, _) => return refuse(format!("{command} needs a service")),
             };
             let target = match &stack_command {
                 StackCommand::Service(name, _) => name.clone(),
@@ -343,11 +356,11 @@ async fn handle(
         }
         Request::Requested { command, services } => {
             if !matches!(command.parse::<Verb>()?, Verb::Stop | Verb::Kill) {
-                return Err(format!("unknown command {command:?}"));
+                return refuse(format!("unknown command {command:?}"));
             }
             for name in &services {
                 if shared.stack.get(name).is_none() {
-                    return Err(format!("no service named {name:?}"));
+                    return refuse(format!("no service named {name:?}"));
                 }
             }
             for name in &services {
@@ -365,14 +378,12 @@ async fn handle(
                 // Read only now (the supervisor was stopped or busy): the
                 // client gave up on it long ago; a stop may have come since.
                 tracing::warn!("dropped a start of {services:?} by {who}: its deadline passed");
-                return Err(
-                    "this start's deadline passed before it was read; nothing was done".into(),
-                );
+                return refuse("this start's deadline passed before it was read; nothing was done");
             }
             let mut set = BTreeSet::new();
             for s in services {
                 if shared.stack.get(&s).is_none() {
-                    return Err(format!("no service named {s:?}"));
+                    return refuse(format!("no service named {s:?}"));
                 }
                 set.insert(s);
             }
@@ -412,7 +423,7 @@ async fn handle(
                     ok &= r.is_ok();
                     let (outcome, error) = match r {
                         Ok(o) => (Some(o), None),
-                        Err(e) => (None, Some(e)),
+                        Err(e) => (None, Some(e.0)),
                     };
                     let result = StartResult {
                         name,
@@ -691,14 +702,20 @@ pub fn same_stack_args(stack: &Stack, port: Option<u16>) -> Vec<std::ffi::OsStri
 /// Starts a detached supervisor (`local supervise`: its own session, stdin
 /// `/dev/null`, output appended to `logs/stigmer.log`) and waits, bounded,
 /// until its socket answers.
-pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client, String> {
+/// Why no detached supervisor could be had, with where to look.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct NoSupervisor(pub String);
+
+pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client, NoSupervisor> {
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find stigmer itself: {e}"))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| NoSupervisor(format!("cannot find stigmer itself: {e}")))?;
     let s = &stack.settings;
     let log_path: PathBuf = s.state.logs_dir().join("stigmer.log");
     let log = crate::state::open_private(&log_path, true)
-        .map_err(|e| crate::state::refusal(&log_path, &e))?;
-    let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        .map_err(|e| NoSupervisor(crate::state::refusal(&log_path, &e)))?;
+    let log2 = log.try_clone().map_err(|e| NoSupervisor(e.to_string()))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(same_stack_args(stack, port))
         .args(["local", "supervise"])
@@ -711,7 +728,7 @@ pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client
     }
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start the supervisor: {e}"))?;
+        .map_err(|e| NoSupervisor(format!("cannot start the supervisor: {e}")))?;
     let socket = s.state.socket_path();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -726,16 +743,16 @@ pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client
             if let Some(c) = Client::connect(&socket, Duration::from_millis(500)).await {
                 return Ok(c);
             }
-            return Err(format!(
+            return Err(NoSupervisor(format!(
                 "the supervisor exited at once ({st}); see {}",
                 log_path.display()
-            ));
+            )));
         }
         if Instant::now() >= deadline {
-            return Err(format!(
+            return Err(NoSupervisor(format!(
                 "the supervisor did not answer within 10 s; see {}",
                 log_path.display()
-            ));
+            )));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

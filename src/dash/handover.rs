@@ -13,13 +13,13 @@ pub(super) async fn hand_to_detached(
     stack: &Stack,
     port: Option<u16>,
     running: &[(String, i32)],
-) -> Result<i32, String> {
+) -> anyhow::Result<i32> {
     let c = crate::control::spawn_supervisor(stack, port).await?;
     drop(c);
     let socket = stack.settings.state.socket_path();
     let mut a = crate::control::attach(&socket, Duration::from_secs(2))
         .await
-        .ok_or("the new supervisor does not answer on its socket")?;
+        .ok_or_else(|| anyhow::anyhow!("the new supervisor does not answer on its socket"))?;
     let pid = a.supervisor.pid;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut last = String::from("no view of the services yet");
@@ -27,12 +27,12 @@ pub(super) async fn hand_to_detached(
         let feed = tokio::time::timeout_at(deadline, a.feed.recv()).await;
         match feed {
             Err(_) => {
-                return Err(format!(
+                anyhow::bail!(
                     "supervisor PID {pid} did not adopt the services within 10 s ({last})"
-                ))
+                )
             }
             Ok(None | Some(crate::control::Feed::Closed)) => {
-                return Err(format!("supervisor PID {pid} went away"))
+                anyhow::bail!("supervisor PID {pid} went away")
             }
             Ok(Some(crate::control::Feed::Snapshot(view))) => {
                 let missing: Vec<String> = running

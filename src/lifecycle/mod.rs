@@ -29,6 +29,11 @@ use crate::state::{read_capped, write_atomic};
 use crate::util::blocking::blocking;
 use crate::util::wait::poll_until;
 
+/// Why one service's start or stop failed: the whole text a user reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Failure(pub String);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     #[error("{0}")]
@@ -156,7 +161,10 @@ pub struct Spawned {
 /// before exec, is what makes a second copy impossible.
 pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
     let spec = &ctx.spec;
-    let program = spec.program.clone().map_err(SpawnError::NoProgram)?;
+    let program = spec
+        .program
+        .clone()
+        .map_err(|e| SpawnError::NoProgram(e.0))?;
     if let Some(dir) = spec.cwd.as_ref().filter(|d| !d.is_dir()) {
         return Err(SpawnError::NoProgram(format!(
             "{}: its working directory {} does not exist; fix cwd in the config",
@@ -287,7 +295,9 @@ pub async fn wait_ready(
         let result = match &ctx.spec.readiness {
             Readiness::Log(re) => match tail.poll().iter().find(|l| re.is_match(l)) {
                 Some(l) => Ok(format!("log: {}", crate::util::output::short(l, 80))),
-                None => Err(format!("no log line matches /{re}/ yet")),
+                None => Err(crate::probe::CheckFailed(format!(
+                    "no log line matches /{re}/ yet"
+                ))),
             },
             _ => crate::probe::ready::probe_until(&ctx.spec, rec, t0 + timeout).await,
         };
@@ -303,7 +313,9 @@ pub async fn wait_ready(
                 }
                 return Ok(t0.elapsed());
             }
-            Err(last) if t0.elapsed() >= timeout => return Err(ReadyError::Timeout(timeout, last)),
+            Err(last) if t0.elapsed() >= timeout => {
+                return Err(ReadyError::Timeout(timeout, last.0))
+            }
             Err(_) => tokio::time::sleep(every).await,
         }
     }

@@ -11,13 +11,13 @@ use tokio::sync::mpsc;
 
 use crate::config::graph::{Decision, Unit};
 use crate::config::service::{Ctx, Stack};
-use crate::lifecycle::{self, StartOutcome, StopReport};
+use crate::lifecycle::{self, Failure, StartOutcome, StopReport};
 
 /// What a start task says about its service.
 enum Progress {
     /// A process of it runs (what a `started` dependency waits for).
     Running,
-    Done(Result<StartOutcome, String>),
+    Done(Result<StartOutcome, Failure>),
 }
 
 /// Starts `set` (which must be closed under dependencies) in dependency
@@ -26,12 +26,12 @@ enum Progress {
 pub async fn start(
     stack: &Stack,
     set: &BTreeSet<String>,
-    mut report: impl FnMut(&Ctx, &Result<StartOutcome, String>),
+    mut report: impl FnMut(&Ctx, &Result<StartOutcome, Failure>),
 ) -> bool {
     let mut units: HashMap<String, Unit> = set.iter().map(|n| (n.clone(), Unit::Waiting)).collect();
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, Progress)>();
     let (mut ok, mut left) = (true, set.len());
-    let mut say = |name: &str, r: &Result<StartOutcome, String>| {
+    let mut say = |name: &str, r: &Result<StartOutcome, Failure>| {
         if let Some(ctx) = stack.get(name) {
             report(ctx, r);
         }
@@ -51,13 +51,13 @@ pub async fn start(
                         };
                         let r = lifecycle::start_notify(&ctx, running)
                             .await
-                            .map_err(|e| format!("{e:#}"));
+                            .map_err(|e| Failure(format!("{e:#}")));
                         let _ = tx.send((name, Progress::Done(r)));
                     });
                 }
                 Decision::Blocked(why) => {
                     units.insert(name.clone(), Unit::Failed(why.clone()));
-                    say(&name, &Err(why));
+                    say(&name, &Err(Failure(why)));
                     (ok, left) = (false, left - 1);
                 }
                 Decision::Wait(_) => {}
@@ -76,7 +76,7 @@ pub async fn start(
             Progress::Done(r) => {
                 let unit = match &r {
                     Ok(_) => Unit::Running { ready: true },
-                    Err(e) => Unit::Failed(e.lines().next().unwrap_or_default().to_string()),
+                    Err(e) => Unit::Failed(e.0.lines().next().unwrap_or_default().to_string()),
                 };
                 units.insert(name.clone(), unit);
                 say(&name, &r);
@@ -95,9 +95,9 @@ pub async fn stop(
     set: &BTreeSet<String>,
     grace: Option<Duration>,
     force: bool,
-    mut report: impl FnMut(&Ctx, &Result<StopReport, String>),
+    mut report: impl FnMut(&Ctx, &Result<StopReport, Failure>),
 ) -> bool {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Result<StopReport, String>)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Result<StopReport, Failure>)>();
     let mut begun: BTreeSet<String> = BTreeSet::new();
     let mut gone: BTreeSet<String> = BTreeSet::new();
     let mut ok = true;
@@ -118,7 +118,7 @@ pub async fn stop(
                 let grace = grace.unwrap_or(ctx.spec.grace);
                 let r = lifecycle::stop(&ctx, grace, force, &mut |_| {})
                     .await
-                    .map_err(|e| format!("{e:#}"));
+                    .map_err(|e| Failure(format!("{e:#}")));
                 let _ = tx.send((ctx.spec.name.clone(), r));
             });
         }

@@ -7,6 +7,11 @@ use regex::Regex;
 use crate::logs::level::{self as loglevel, Level};
 
 /// A compiled search: a regex, case-insensitive unless it has capitals.
+/// A search pattern that is no regex, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadPattern(pub String);
+
 #[derive(Debug, Clone)]
 pub struct Search {
     pub pattern: String,
@@ -14,7 +19,7 @@ pub struct Search {
 }
 
 impl Search {
-    pub fn new(pattern: &str) -> Result<Self, String> {
+    pub fn new(pattern: &str) -> Result<Self, BadPattern> {
         let smart_case = !pattern.chars().any(char::is_uppercase);
         regex::RegexBuilder::new(pattern)
             .case_insensitive(smart_case)
@@ -24,16 +29,18 @@ impl Search {
                 pattern: pattern.to_string(),
                 re,
             })
-            .map_err(|e| match e {
-                regex::Error::Syntax(s) => format!(
-                    "{pattern:?} is not a valid regex: {}",
-                    s.lines()
-                        .last()
-                        .unwrap_or(&s)
-                        .trim()
-                        .trim_start_matches("error: ")
-                ),
-                other => format!("{pattern:?} is not a valid regex: {other}"),
+            .map_err(|e| {
+                BadPattern(match e {
+                    regex::Error::Syntax(s) => format!(
+                        "{pattern:?} is not a valid regex: {}",
+                        s.lines()
+                            .last()
+                            .unwrap_or(&s)
+                            .trim()
+                            .trim_start_matches("error: ")
+                    ),
+                    other => format!("{pattern:?} is not a valid regex: {other}"),
+                })
             })
     }
 
@@ -316,6 +323,9 @@ mod tests {
         assert!(Search::new("error").unwrap().is_match("An ERROR"));
         assert!(!Search::new("Error").unwrap().is_match("An ERROR"));
         let e = Search::new("a(b").unwrap_err();
-        assert!(e.contains("not a valid regex") && e.contains("a(b"), "{e}");
+        assert!(
+            e.0.contains("not a valid regex") && e.0.contains("a(b"),
+            "{e}"
+        );
     }
 }

@@ -227,7 +227,7 @@ pub fn classify(
 struct Gathered {
     pf: PidFile,
     /// Whether the lock is held, or why its file cannot be used.
-    held: Result<bool, String>,
+    held: Result<bool, crate::state::Refusal>,
     lock_time: Duration,
     verdict: Option<Verdict>,
     verify_time: Duration,
@@ -259,11 +259,11 @@ fn gather(ctx: &Ctx, how: LockCheck) -> Gathered {
         LockCheck::Observe => crate::state::lock::is_held(lock_path),
         LockCheck::AsStarter => crate::state::lock::is_held_as_starter(lock_path),
     }
-    .map_err(|e| crate::state::refusal(lock_path, &e));
+    .map_err(|e| crate::state::Refusal(crate::state::refusal(lock_path, &e)));
     let lock_time = t.elapsed();
     let mut problems = Vec::new();
     if let Err(why) = &held {
-        problems.push(why.clone());
+        problems.push(why.to_string());
     }
     problems.extend(crate::state::disk_full_note(root));
     // A symlinked or special log file is refused at spawn; say so before.
@@ -442,8 +442,8 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
                 spec.liveness.every.as_secs_f64(),
                 s.supervisor.unwrap_or_default()
             )),
-            (_, Some(s)) => Err(s.unhealthy.clone().unwrap_or_else(|| "unhealthy".into())),
-            _ => Err("unhealthy".into()),
+            (_, Some(s)) => super::fail(s.unhealthy.clone().unwrap_or_else(|| "unhealthy".into())),
+            _ => super::fail("unhealthy".into()),
         },
         // Still starting: the check ends by the start's own readiness
         // deadline (a hung `exec` check must not outlive the start), and
@@ -459,7 +459,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
         _ if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {
             crate::probe::ready::probe(spec, &PidRecord::placeholder()).await
         }
-        _ => Err("not running".into()),
+        _ => super::fail("not running".into()),
     };
     let ready_time = t.elapsed();
     let ready = r.is_ok() && leader_alive;
@@ -513,7 +513,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
         detail: match &g.held {
             Ok(true) => "held".into(),
             Ok(false) => "free".into(),
-            Err(why) => why.clone(),
+            Err(why) => why.to_string(),
         },
     }];
     let (proc_ok, proc_detail, id_ok, id_detail) = match (&rec, &g.verdict) {
@@ -577,7 +577,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
         ok: ready,
         latency_ms: ms(ready_time),
         detail: match r {
-            Ok(d) | Err(d) => d,
+            Ok(d) | Err(super::CheckFailed(d)) => d,
         },
     });
 

@@ -6,3 +6,19 @@
 pub mod inspect;
 pub(crate) mod ports;
 pub(crate) mod ready;
+
+/// A check that did not pass, and why ("nothing listens on port 8080").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CheckFailed(pub String);
+
+impl From<String> for CheckFailed {
+    fn from(s: String) -> Self {
+        CheckFailed(s)
+    }
+}
+
+/// `Err(CheckFailed)` with this reason.
+pub(crate) fn fail<T>(why: String) -> Result<T, CheckFailed> {
+    Err(CheckFailed(why))
+}

@@ -27,18 +27,21 @@ const MAX_ANSWER: usize = 1 << 20;
 
 /// `GET path` over HTTP/1.1 and read the status line. This is a readiness
 /// probe on loopback, not a general client: one request, status code only.
-pub async fn probe_http(port: u16, path: &str, timeout: Duration) -> Result<Duration, String> {
+pub async fn probe_http(
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<Duration, super::CheckFailed> {
     let t0 = Instant::now();
     let attempt = async {
+        let fail = |e: std::io::Error| super::CheckFailed(e.to_string());
         let mut s = TcpStream::connect(("127.0.0.1", port))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(fail)?;
         s.set_nodelay(true).ok();
         let req =
             format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
+        s.write_all(req.as_bytes()).await.map_err(fail)?;
         // Read the whole answer (bounded) before closing: closing with
         // unread bytes makes the kernel reset the connection, which the
         // service sees (and may log) as a failed write.
@@ -46,7 +49,7 @@ pub async fn probe_http(port: u16, path: &str, timeout: Duration) -> Result<Dura
         let mut buf = [0u8; 4096];
         let mut total = 0usize;
         loop {
-            let got = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+            let got = s.read(&mut buf).await.map_err(fail)?;
             if got == 0 || total > MAX_ANSWER {
                 break;
             }
@@ -62,7 +65,7 @@ pub async fn probe_http(port: u16, path: &str, timeout: Duration) -> Result<Dura
         if head.starts_with("HTTP/") && status == "200" {
             Ok(())
         } else {
-            Err(format!(
+            super::fail(format!(
                 "answered {:?}",
                 head.lines().next().unwrap_or("nothing")
             ))
@@ -71,7 +74,7 @@ pub async fn probe_http(port: u16, path: &str, timeout: Duration) -> Result<Dura
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(())) => Ok(t0.elapsed()),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("no answer in {} ms", timeout.as_millis())),
+        Err(_) => super::fail(format!("no answer in {} ms", timeout.as_millis())),
     }
 }
 
@@ -96,7 +99,7 @@ mod tests {
         let err = probe_http(port, "/", Duration::from_secs(2))
             .await
             .unwrap_err();
-        assert!(err.contains("503"), "{err}");
+        assert!(err.0.contains("503"), "{err}");
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

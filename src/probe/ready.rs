@@ -4,6 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use super::{fail, CheckFailed};
 use crate::config::service::{Readiness, ServiceSpec};
 use crate::probe::ports;
 use crate::state::pidfile::PidRecord;
@@ -12,7 +13,7 @@ use crate::util::clock::now_ms;
 /// One readiness check of a service running as `rec`. `Ok` says what
 /// answered, `Err` why not. A log check passes once recorded (the scan that
 /// found the line marked the PID file).
-pub async fn probe(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, String> {
+pub async fn probe(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, CheckFailed> {
     let timeout = Duration::from_millis(500);
     match &spec.readiness {
         Readiness::Http { port, path } => ports::probe_http(*port, path, timeout)
@@ -22,19 +23,19 @@ pub async fn probe(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, String
         // service would see.
         Readiness::Tcp(port) => match crate::util::blocking::blocking(|| ports::listening(*port)) {
             true => Ok(format!("port {port} listens")),
-            false => Err(format!("nothing listens on port {port}")),
+            false => fail(format!("nothing listens on port {port}")),
         },
         Readiness::Exec(argv) => probe_exec(spec, argv).await,
         Readiness::Log(re) => match rec.ready_at_ms {
             Some(_) => Ok(format!("a log line matched /{re}/")),
-            None => Err(format!("no log line matched /{re}/ yet")),
+            None => fail(format!("no log line matched /{re}/ yet")),
         },
         Readiness::Uptime(d) => {
             let up = Duration::from_millis(now_ms().saturating_sub(rec.started_at_ms));
             if up >= *d {
                 Ok(format!("running for {} s", up.as_secs()))
             } else {
-                Err(format!(
+                fail(format!(
                     "running for {} ms (ready at {} ms)",
                     up.as_millis(),
                     d.as_millis()
@@ -50,22 +51,22 @@ pub async fn probe(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, String
 /// leader itself: alive as the very process recorded, not a zombie, not
 /// stopped. It never depends on what the record says of readiness: a
 /// record taken at spawn predates it.
-pub async fn live(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, String> {
+pub async fn live(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, CheckFailed> {
     match &spec.readiness {
         Readiness::Log(_) | Readiness::Uptime(_) => leader_runs(rec),
         _ => probe(spec, rec).await,
     }
 }
 
-fn leader_runs(rec: &PidRecord) -> Result<String, String> {
+fn leader_runs(rec: &PidRecord) -> Result<String, CheckFailed> {
     let pid = rec.pid;
     match crate::process::identity::read_stat(pid) {
-        Err(_) => Err(format!("PID {pid} is gone")),
+        Err(_) => fail(format!("PID {pid} is gone")),
         Ok(st) if st.start_ticks != rec.start_ticks => {
-            Err(format!("PID {pid} is another process now"))
+            fail(format!("PID {pid} is another process now"))
         }
-        Ok(st) if st.is_zombie() => Err(format!("PID {pid} is a zombie")),
-        Ok(st) if matches!(st.state, 'T' | 't') => Err(format!("PID {pid} is stopped (SIGSTOP?)")),
+        Ok(st) if st.is_zombie() => fail(format!("PID {pid} is a zombie")),
+        Ok(st) if matches!(st.state, 'T' | 't') => fail(format!("PID {pid} is stopped (SIGSTOP?)")),
         Ok(st) => Ok(format!("PID {pid} runs ({})", st.state)),
     }
 }
@@ -83,7 +84,7 @@ pub fn passing(spec: &ServiceSpec) -> String {
 
 /// Runs a readiness program in the service's directory and environment,
 /// bounded to 5 s (killed after).
-async fn probe_exec(spec: &ServiceSpec, argv: &[String]) -> Result<String, String> {
+async fn probe_exec(spec: &ServiceSpec, argv: &[String]) -> Result<String, CheckFailed> {
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -105,9 +106,9 @@ async fn probe_exec(spec: &ServiceSpec, argv: &[String]) -> Result<String, Strin
     let _group = ProbeGroup(child.id());
     match tokio::time::timeout(EXEC_LIMIT, child.wait()).await {
         Ok(Ok(st)) if st.success() => Ok(format!("`{name}` exited 0")),
-        Ok(Ok(st)) => Err(format!("`{name}`: {st}")),
-        Ok(Err(e)) => Err(format!("`{name}` cannot run: {e}")),
-        Err(_) => Err(format!(
+        Ok(Ok(st)) => fail(format!("`{name}`: {st}")),
+        Ok(Err(e)) => fail(format!("`{name}` cannot run: {e}")),
+        Err(_) => fail(format!(
             "`{name}` did not finish in {} s",
             EXEC_LIMIT.as_secs()
         )),
@@ -139,11 +140,11 @@ pub async fn probe_until(
     spec: &ServiceSpec,
     rec: &PidRecord,
     deadline: std::time::Instant,
-) -> Result<String, String> {
+) -> Result<String, CheckFailed> {
     let left = deadline.saturating_duration_since(std::time::Instant::now());
     match tokio::time::timeout(left, probe(spec, rec)).await {
         Ok(r) => r,
-        Err(_) => Err(format!(
+        Err(_) => fail(format!(
             "the {} check did not finish by the readiness deadline",
             spec.readiness.layer()
         )),

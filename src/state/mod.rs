@@ -159,6 +159,11 @@ fn unsafe_dir(uid: u32, mode: u32) -> Option<String> {
 }
 
 /// Why `path` cannot be used as a state file, in words that say what to do.
+/// A state file stigmer will not use, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
 pub fn refusal(path: &Path, e: &io::Error) -> String {
     let what = if e.raw_os_error() == Some(nix::libc::ELOOP) {
         "is a symlink; stigmer never reads or writes state through symlinks".to_string()

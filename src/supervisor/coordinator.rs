@@ -13,6 +13,7 @@ use super::core::Phase;
 use super::stack::{StackCommand, Ticket};
 use crate::config::graph::{Decision, Unit};
 use crate::config::service::Stack;
+use crate::lifecycle::Failure;
 use crate::view::ServiceView;
 
 pub(super) struct Coordinator {
@@ -110,7 +111,7 @@ impl Coordinator {
             tokio::spawn(async move {
                 let r = rx
                     .await
-                    .unwrap_or_else(|_| Err(format!("{name}: the supervisor is exiting")));
+                    .unwrap_or_else(|_| Err(Failure(format!("{name}: the supervisor is exiting"))));
                 let _ = ticket.0.send((name, r));
             });
         }
@@ -199,7 +200,10 @@ impl Coordinator {
     fn unwant(&mut self, name: &str) {
         self.wanted.remove(name);
         if !self.handed.contains_key(name) && self.tickets.contains_key(name) {
-            self.settle(name, Err(format!("{name}: stopped before it started")));
+            self.settle(
+                name,
+                Err(Failure(format!("{name}: stopped before it started"))),
+            );
         }
     }
 
@@ -290,7 +294,7 @@ impl Coordinator {
                 }
                 Decision::Blocked(why) => {
                     tracing::warn!("{why}");
-                    self.settle(&name, Err(why.clone()));
+                    self.settle(&name, Err(Failure(why.clone())));
                     self.wanted.remove(&name);
                     self.notes.insert(name, why);
                 }

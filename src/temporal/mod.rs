@@ -208,9 +208,20 @@ pub fn fetch(cx: &Context) -> TemporalInfo {
         base: format!("http://{}", cx.http),
     };
     if let Err(e) = gather(&api, cx, &mut info) {
-        info.error = Some(e);
+        info.error = Some(e.0);
     }
     info
+}
+
+/// What Temporal's HTTP API would not tell, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct ApiError(String);
+
+impl From<&str> for ApiError {
+    fn from(s: &str) -> Self {
+        ApiError(s.to_string())
+    }
 }
 
 struct Api {
@@ -219,18 +230,20 @@ struct Api {
 }
 
 impl Api {
-    fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
+    fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
         let url = format!("{}{path}", self.base);
         let mut req = self.agent.get(&url);
         for (k, v) in query {
             req = req.query(*k, *v);
         }
-        let mut resp = req.call().map_err(|e| match e {
-            ureq::Error::Timeout(_) => format!("Temporal did not answer {path} in time"),
-            ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                "Temporal's HTTP API refuses connections (not running?)".to_string()
-            }
-            other => format!("{path}: {other}"),
+        let mut resp = req.call().map_err(|e| {
+            ApiError(match e {
+                ureq::Error::Timeout(_) => format!("Temporal did not answer {path} in time"),
+                ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    "Temporal's HTTP API refuses connections (not running?)".to_string()
+                }
+                other => format!("{path}: {other}"),
+            })
         })?;
         let status = resp.status();
         let body = resp
@@ -238,27 +251,27 @@ impl Api {
             .with_config()
             .limit(8 << 20)
             .read_to_string()
-            .map_err(|e| format!("{path}: {e}"))?;
+            .map_err(|e| ApiError(format!("{path}: {e}")))?;
         if !status.is_success() {
-            return Err(format!(
+            return Err(ApiError(format!(
                 "{path}: HTTP {status}: {}",
                 crate::util::output::short(body.trim(), 120)
-            ));
+            )));
         }
         let v: Value = serde_json::from_str(&body).map_err(|e| {
-            format!(
+            ApiError(format!(
                 "{path}: not the JSON Temporal's API answers ({e}): {:?}",
                 crate::util::output::short(body.trim(), 60)
-            )
+            ))
         })?;
         if !v.is_object() {
-            return Err(format!("{path}: expected a JSON object"));
+            return Err(ApiError(format!("{path}: expected a JSON object")));
         }
         Ok(v)
     }
 }
 
-fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), String> {
+fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiError> {
     let cluster = api.get("/api/v1/cluster-info", &[])?;
     info.version = cluster["serverVersion"].as_str().map(String::from);
     let ns = api.get("/api/v1/namespaces", &[("pageSize", "100")])?;

@@ -277,7 +277,7 @@ impl LogView {
 
     /// Sets the search (a regex) and jumps to the newest match; an invalid
     /// pattern is an error that says why, and changes nothing.
-    pub fn set_search(&mut self, q: &str) -> Result<(), String> {
+    pub fn set_search(&mut self, q: &str) -> Result<(), crate::logs::query::BadPattern> {
         self.search = if q.is_empty() {
             None
         } else {
@@ -295,7 +295,7 @@ impl LogView {
     /// `/` typed: search as each key comes, the newest match first; a
     /// pattern not valid yet keeps the last results and says why.
     pub fn type_search(&mut self, input: String) {
-        self.input_error = self.set_search(&input).err();
+        self.input_error = self.set_search(&input).err().map(|e| e.0);
         self.input = Some(input);
     }
 
@@ -553,7 +553,7 @@ mod tests {
         assert_eq!(v.current, Some(2));
         assert!(!v.find(true), "capitals: case-sensitive");
         let err = v.set_search("a(b").unwrap_err();
-        assert!(err.contains("not a valid regex"), "{err}");
+        assert!(err.0.contains("not a valid regex"), "{err}");
         assert_eq!(v.search.as_ref().unwrap().pattern, "ERROR", "kept");
     }
 

@@ -73,7 +73,7 @@ pub struct Info {
     pub ui: u16,
     pub http: u16,
     /// The program, or why it cannot be found (with the install hint).
-    pub program: Result<PathBuf, String>,
+    pub program: Result<PathBuf, crate::config::NoProgram>,
     /// The ports it declares.
     pub ports: Vec<u16>,
 }

@@ -322,10 +322,10 @@ fn snapshot_escaped_and_orphaned_processes() {
 #[test]
 fn snapshot_no_binary() {
     let mut a = app(snapshot(Phase::Failed, stopped()));
-    a.info.program = Err(format!(
+    a.info.program = Err(crate::config::NoProgram(format!(
         "Temporal CLI not found on PATH or at /x/bin/temporal. {}",
         crate::config::INSTALL_HINT
-    ));
+    )));
     insta::assert_snapshot!(screen(&a, 100, 30));
 }
 

@@ -6,7 +6,7 @@ use super::*;
 pub(super) async fn start(stack: &Stack, set: &std::collections::BTreeSet<String>) -> bool {
     ops::start(stack, set, |ctx, r| match r {
         Ok(out) => print_started(ctx, out),
-        Err(e) => crate::errln!("stigmer: {}", with_name(ctx, e)),
+        Err(e) => crate::errln!("stigmer: {}", with_name(ctx, &e.0)),
     })
     .await
 }
@@ -70,9 +70,9 @@ pub(super) async fn supervised_start_once(
     }
     let client = match client {
         Some(c) => Ok(c),
-        None if crate::state::lock::is_held(&lock).unwrap_or(false) => {
-            Err("the running supervisor has no control socket".to_string())
-        }
+        None if crate::state::lock::is_held(&lock).unwrap_or(false) => Err(control::NoSupervisor(
+            "the running supervisor has no control socket".into(),
+        )),
         None => control::spawn_supervisor(stack, port).await,
     };
     let mut client = match client {
@@ -293,7 +293,7 @@ pub(super) async fn stop(
                     ""
                 }
             ),
-            Err(e) => crate::errln!("stigmer: {}", with_name(ctx, e)),
+            Err(e) => crate::errln!("stigmer: {}", with_name(ctx, &e.0)),
         }
     })
     .await

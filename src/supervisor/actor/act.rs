@@ -57,7 +57,7 @@ impl Actor {
                         let r = crate::probe::ready::live(&ctx.spec, &rec).await;
                         let (ok, why) = match r {
                             Ok(w) => (true, w),
-                            Err(w) => (false, w),
+                            Err(w) => (false, w.0),
                         };
                         if tx
                             .send(Internal::Core(Event::Probe { gen, ok, why }))

@@ -51,7 +51,7 @@ pub enum Order {
 }
 
 /// How a start tried once ended: started (or found running), or why not.
-pub type StartResult = Result<lifecycle::StartOutcome, String>;
+pub type StartResult = Result<lifecycle::StartOutcome, lifecycle::Failure>;
 
 pub struct Handle {
     pub commands: mpsc::Sender<Order>,

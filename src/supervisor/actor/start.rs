@@ -84,7 +84,9 @@ impl Actor {
                         .spawned
                         .map(|(_, off)| lifecycle::why_it_died(&self.ctx, off))
                         .unwrap_or_default();
-                    Err(format!("{name} did not start: {m}{died}"))
+                    Err(lifecycle::Failure(format!(
+                        "{name} did not start: {m}{died}"
+                    )))
                 }
                 _ => {
                     keep.push(w);

@@ -7,7 +7,7 @@ pub(super) fn draw_log(app: &App, f: &mut Frame, area: Rect) {
     let v = &app.log;
     let merged = app.merged_shown();
     if let (Err(why), false) = (&app.info.program, merged) {
-        let text = vec![Line::styled(why.clone(), Style::new().fg(BAD).bold())];
+        let text = vec![Line::styled(why.to_string(), Style::new().fg(BAD).bold())];
         let title = format!("Log · {}", app.info.log_path.display());
         f.render_widget(
             Paragraph::new(text)
