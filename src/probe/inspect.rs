@@ -16,6 +16,10 @@ use crate::state::pidfile::{self, PidFile, PidRecord};
 use crate::util::blocking::blocking;
 use crate::view::{Phase, ServiceView};
 
+use super::assemble::{
+    grpc_layer, holders_of, lock_layer, pid_file_status, ports_of, process_layers,
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
@@ -190,7 +194,7 @@ impl Status {
 
 pub use crate::util::clock::{now_ms, rfc3339_ms};
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
 }
 
@@ -224,20 +228,20 @@ pub fn classify(
 
 /// What `inspect` reads from files and `/proc`: blocking work, done in one
 /// pass off the runtime's threads.
-struct Gathered {
-    pf: PidFile,
+pub(super) struct Gathered {
+    pub(super) pf: PidFile,
     /// Whether the lock is held, or why its file cannot be used.
-    held: Result<bool, crate::state::Refusal>,
-    lock_time: Duration,
-    verdict: Option<Verdict>,
-    verify_time: Duration,
-    problems: Vec<String>,
-    scan: Scan,
-    listeners: Vec<Listener>,
+    pub(super) held: Result<bool, crate::state::Refusal>,
+    pub(super) lock_time: Duration,
+    pub(super) verdict: Option<Verdict>,
+    pub(super) verify_time: Duration,
+    pub(super) problems: Vec<String>,
+    pub(super) scan: Scan,
+    pub(super) listeners: Vec<Listener>,
     /// How long the listener table took to read.
-    ports_time: Duration,
-    stale_temp_files: Vec<std::path::PathBuf>,
-    boot_secs: Option<f64>,
+    pub(super) ports_time: Duration,
+    pub(super) stale_temp_files: Vec<std::path::PathBuf>,
+    pub(super) boot_secs: Option<f64>,
 }
 
 /// How `inspect` asks whether the service's lock is held.
@@ -417,160 +421,19 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
         .filter(|_| leader_alive)
         .and_then(|r| view?.health_of(r.pid));
     let ever_ready = rec.as_ref().is_some_and(|r| r.ready_at_ms.is_some());
-    let r = match &rec {
-        // One failed check never flips a ready service: with no supervisor
-        // checking it over time, check up to three times (the default
-        // liveness threshold) before calling it unhealthy.
-        Some(r) if leader_alive && ever_ready && supervisor_health.is_none() => {
-            let mut r1 = crate::probe::ready::live(spec, r).await;
-            for _ in 1..3 {
-                if r1.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                r1 = crate::probe::ready::live(spec, r).await;
-            }
-            r1
-        }
-        // The supervisor checks this very process every few seconds: its
-        // word stands, and the service is not asked twice (an HTTP check
-        // is a line in the service's own log).
-        Some(_) if leader_alive && ever_ready => match (&supervisor_health, view) {
-            (Some(true), Some(s)) => Ok(format!(
-                "{} (checked every {} s by the supervisor, PID {})",
-                crate::probe::ready::passing(spec),
-                spec.liveness.every.as_secs_f64(),
-                s.supervisor.unwrap_or_default()
-            )),
-            (_, Some(s)) => super::fail(s.unhealthy.clone().unwrap_or_else(|| "unhealthy".into())),
-            _ => super::fail("unhealthy".into()),
-        },
-        // Still starting: the check ends by the start's own readiness
-        // deadline (a hung `exec` check must not outlive the start), and
-        // within a second in any case.
-        Some(r) if leader_alive => {
-            let left_ms = (r.started_at_ms + spec.ready_timeout.as_millis() as u64)
-                .saturating_sub(now_ms())
-                .min(1000);
-            let deadline = Instant::now() + Duration::from_millis(left_ms);
-            crate::probe::ready::probe_until(spec, r, deadline).await
-        }
-        // Nothing of ours runs: a network check still says who answers.
-        _ if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {
-            crate::probe::ready::probe(spec, &PidRecord::placeholder()).await
-        }
-        _ => super::fail("not running".into()),
-    };
+    let live = rec.as_ref().filter(|_| leader_alive);
+    let r = check(spec, live, ever_ready, supervisor_health, view).await;
     let ready_time = t.elapsed();
     let ready = r.is_ok() && leader_alive;
 
-    let live_pgid = rec.as_ref().filter(|_| leader_alive).map(|r| r.pgid);
+    let live_pgid = live.map(|r| r.pgid);
     let (members, escaped, orphans) = classify(&g.scan, live_pgid);
-    let s = &g.scan;
-    let tick = ticks_per_sec();
-    let holders: Vec<Holder> = s
-        .lock_holders
-        .iter()
-        .map(|pid| {
-            let e = s.get(*pid);
-            Holder {
-                pid: *pid,
-                cmd: e.map(|e| e.cmd.clone()).unwrap_or_default(),
-                age_secs: e.and_then(|e| {
-                    g.boot_secs
-                        .map(|b| (b - e.start_ticks as f64 / tick).max(0.0) as u64)
-                }),
-            }
-        })
-        .collect();
-
-    let ours = |pid: i32| -> bool {
-        s.get(pid)
-            .is_some_and(|p| p.tag.is_some() || Some(p.pgid) == live_pgid)
-    };
-    let port_status: Vec<PortStatus> = spec
-        .ports
-        .iter()
-        .map(|p| {
-            let l = g.listeners.iter().find(|l| l.port == p.port);
-            let owner = l.and_then(|l| s.socket_owners.get(&l.inode).copied());
-            PortStatus {
-                role: p.role,
-                port: p.port,
-                open: l.is_some(),
-                latency_ms: l.map(|_| ms(g.ports_time)),
-                owner_pid: owner,
-                owner_cmd: owner.and_then(|o| s.get(o).map(|e| e.cmd.clone())),
-                ours: owner.map(ours),
-            }
-        })
-        .collect();
-
-    let mut health = vec![HealthLayer {
-        layer: "lock",
-        ok: held,
-        latency_ms: ms(g.lock_time),
-        detail: match &g.held {
-            Ok(true) => "held".into(),
-            Ok(false) => "free".into(),
-            Err(why) => why.to_string(),
-        },
-    }];
-    let (proc_ok, proc_detail, id_ok, id_detail) = match (&rec, &g.verdict) {
-        (Some(r), Some(Verdict::Match(st))) => (
-            true,
-            format!("PID {} alive ({})", r.pid, st.state),
-            true,
-            format!("start time {} matches", r.start_ticks),
-        ),
-        (Some(r), Some(Verdict::Zombie)) => (
-            false,
-            format!("PID {} is a zombie", r.pid),
-            true,
-            "same process".into(),
-        ),
-        (Some(r), Some(Verdict::Gone)) => (
-            false,
-            format!("PID {} is gone", r.pid),
-            false,
-            "process gone".into(),
-        ),
-        (Some(r), Some(Verdict::Mismatch(why))) => (
-            true,
-            format!("PID {} alive, but not ours", r.pid),
-            false,
-            why.clone(),
-        ),
-        _ => (
-            false,
-            "no PID file".to_string(),
-            false,
-            "nothing to check".to_string(),
-        ),
-    };
-    health.push(HealthLayer {
-        layer: "process",
-        ok: proc_ok,
-        latency_ms: ms(g.verify_time),
-        detail: proc_detail,
-    });
-    health.push(HealthLayer {
-        layer: "identity",
-        ok: id_ok,
-        latency_ms: 0.0,
-        detail: id_detail,
-    });
+    let holders = holders_of(&g);
+    let port_status = ports_of(spec, &g, live_pgid);
+    let mut health = vec![lock_layer(&g)];
+    health.extend(process_layers(rec.as_ref(), &g));
     if let Some(p) = port_status.iter().find(|p| p.role == PortRole::Grpc) {
-        health.push(HealthLayer {
-            layer: "grpc",
-            ok: p.open,
-            latency_ms: p.latency_ms.unwrap_or(0.0),
-            detail: if p.open {
-                format!("port {} listens", p.port)
-            } else {
-                format!("port {}: nothing listens", p.port)
-            },
-        });
+        health.push(grpc_layer(p));
     }
     health.push(HealthLayer {
         layer: spec.readiness.layer(),
@@ -598,16 +461,8 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
     };
     let state = decide(facts);
     let leader_stopped = matches!(&g.verdict, Some(Verdict::Match(st)) if st.state == 'T');
-    let pid = rec.as_ref().filter(|_| leader_alive).map(|r| r.pid);
-    let said = view.and_then(|s| {
-        let why = s.unhealthy.as_deref()?;
-        let then = if s.phase == Phase::Stopping {
-            "; the supervisor is restarting it"
-        } else {
-            ""
-        };
-        Some(format!("{why}{then}"))
-    });
+    let pid = live.map(|r| r.pid);
+    let said = said_by(view).filter(|_| supervisor_health == Some(false));
     let advice = advice(
         state,
         facts,
@@ -615,24 +470,8 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
         pid,
         leader_stopped,
         &holders,
-        said.filter(|_| supervisor_health == Some(false)),
+        said,
     );
-
-    let pid_file = PidFileStatus {
-        path: spec.paths.pid.display().to_string(),
-        state: match &g.pf {
-            PidFile::Missing => PidFileState::Missing,
-            PidFile::Valid(_) => PidFileState::Valid,
-            PidFile::Corrupt(_) => PidFileState::Corrupt,
-        },
-        detail: match &g.pf {
-            PidFile::Corrupt(why) => Some(why.clone()),
-            _ => None,
-        },
-        identity: g.verdict.as_ref().map(IdentityState::from),
-        record: rec.clone(),
-    };
-
     Status {
         state,
         pid,
@@ -644,18 +483,85 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
             held,
             holders,
         },
-        pid_file,
+        pid_file: pid_file_status(spec, &g, rec),
         ports: port_status,
         health,
         members,
         escaped,
         orphans,
+        processes_scanned: g.scan.total,
         problems: g.problems,
         stale_temp_files: g.stale_temp_files,
         advice,
-        processes_scanned: s.total,
         inspect_ms: ms(t0.elapsed()),
     }
+}
+
+/// The readiness (or liveness) check, as fits the moment: `live` is the
+/// recorded process when it is alive and ours.
+async fn check(
+    spec: &crate::config::service::ServiceSpec,
+    live: Option<&PidRecord>,
+    ever_ready: bool,
+    supervisor_health: Option<bool>,
+    view: Option<&ServiceView>,
+) -> Result<String, super::CheckFailed> {
+    match live {
+        // One failed check never flips a ready service: with no supervisor
+        // checking it over time, check up to three times (the default
+        // liveness threshold) before calling it unhealthy.
+        Some(r) if ever_ready && supervisor_health.is_none() => {
+            let mut r1 = crate::probe::ready::live(spec, r).await;
+            for _ in 1..3 {
+                if r1.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                r1 = crate::probe::ready::live(spec, r).await;
+            }
+            r1
+        }
+        // The supervisor checks this very process every few seconds: its
+        // word stands, and the service is not asked twice (an HTTP check
+        // is a line in the service's own log).
+        Some(_) if ever_ready => match (supervisor_health, view) {
+            (Some(true), Some(s)) => Ok(format!(
+                "{} (checked every {} s by the supervisor, PID {})",
+                crate::probe::ready::passing(spec),
+                spec.liveness.every.as_secs_f64(),
+                s.supervisor.unwrap_or_default()
+            )),
+            (_, Some(s)) => super::fail(s.unhealthy.clone().unwrap_or_else(|| "unhealthy".into())),
+            _ => super::fail("unhealthy".into()),
+        },
+        // Still starting: the check ends by the start's own readiness
+        // deadline (a hung `exec` check must not outlive the start), and
+        // within a second in any case.
+        Some(r) => {
+            let left_ms = (r.started_at_ms + spec.ready_timeout.as_millis() as u64)
+                .saturating_sub(now_ms())
+                .min(1000);
+            let deadline = Instant::now() + Duration::from_millis(left_ms);
+            crate::probe::ready::probe_until(spec, r, deadline).await
+        }
+        // Nothing of ours runs: a network check still says who answers.
+        None if matches!(spec.readiness, Readiness::Http { .. } | Readiness::Tcp(_)) => {
+            crate::probe::ready::probe(spec, &PidRecord::placeholder()).await
+        }
+        None => super::fail("not running".into()),
+    }
+}
+
+/// What the supervisor says is wrong with it, and what it does about it.
+fn said_by(view: Option<&ServiceView>) -> Option<String> {
+    let s = view?;
+    let why = s.unhealthy.as_deref()?;
+    let then = if s.phase == Phase::Stopping {
+        "; the supervisor is restarting it"
+    } else {
+        ""
+    };
+    Some(format!("{why}{then}"))
 }
 
 pub use crate::platform::{ticks_per_sec, uptime_secs};

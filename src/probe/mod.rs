@@ -3,6 +3,7 @@
 //! checks (`ready`), and the whole status of a service (`inspect`: gather
 //! the facts, then a pure decision).
 
+mod assemble;
 pub mod inspect;
 pub(crate) mod ports;
 pub(crate) mod ready;
