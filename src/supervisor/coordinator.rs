@@ -217,7 +217,18 @@ impl Coordinator {
 
     /// Hands over whatever may go now, and publishes.
     async fn step(&mut self) {
-        // Starts: those already on their way need nothing from us.
+        self.forget_taken().await;
+        let units = self.units();
+        for (name, d) in self.stack.graph.decide(&units) {
+            self.decided(name, d).await;
+        }
+        self.step_stops().await;
+        self.publish();
+    }
+
+    /// Starts already on their way need nothing more from us; a ticket
+    /// for one is handed to its actor, which tells it how it ends.
+    async fn forget_taken(&mut self) {
         let actors = &self.actors;
         let index = |n: &str| self.stack.services.iter().position(|c| c.spec.name == n);
         self.handed.retain(|n, g| {
@@ -226,33 +237,28 @@ impl Coordinator {
                 s.gen == *g && matches!(s.phase, Phase::Stopped | Phase::Failed)
             })
         });
+        let on_its_way = |p: Phase| matches!(p, Phase::Running | Phase::Starting | Phase::Backoff);
         let wanted: Vec<String> = self.wanted.iter().cloned().collect();
         for s in wanted {
-            if matches!(
-                self.phase(&s),
-                Phase::Running | Phase::Starting | Phase::Backoff
-            ) {
+            if on_its_way(self.phase(&s)) {
                 self.wanted.remove(&s);
             }
         }
-        // Starts asked for what is now on its way: its actor tells them.
         let live: Vec<String> = self
             .tickets
             .keys()
             .filter(|n| !self.wanted.contains(*n) && !self.handed.contains_key(*n))
-            .filter(|n| {
-                matches!(
-                    self.phase(n),
-                    Phase::Running | Phase::Starting | Phase::Backoff
-                )
-            })
+            .filter(|n| on_its_way(self.phase(n)))
             .cloned()
             .collect();
         for s in live {
             self.start_once(&s).await;
         }
-        let units: HashMap<String, Unit> = self
-            .stack
+    }
+
+    /// Each service as the graph's decisions see it.
+    fn units(&self) -> HashMap<String, Unit> {
+        self.stack
             .services
             .iter()
             .zip(&self.actors)
@@ -272,41 +278,45 @@ impl Coordinator {
                 };
                 (name.clone(), u)
             })
-            .collect();
-        for (name, d) in self.stack.graph.decide(&units) {
-            match d {
-                Decision::Spawn => {
-                    self.wanted.remove(&name);
-                    self.notes.remove(&name);
-                    if let Some(i) = self.index(&name) {
-                        let g = self.actors[i].views.borrow().gen;
-                        self.handed.insert(name.clone(), g);
-                    }
-                    if self.tickets.contains_key(&name) {
-                        self.start_once(&name).await;
-                    } else {
-                        self.send(&name, Command::Start).await;
-                    }
+            .collect()
+    }
+
+    async fn decided(&mut self, name: String, d: Decision) {
+        match d {
+            Decision::Spawn => {
+                self.wanted.remove(&name);
+                self.notes.remove(&name);
+                if let Some(i) = self.index(&name) {
+                    let g = self.actors[i].views.borrow().gen;
+                    self.handed.insert(name.clone(), g);
                 }
-                Decision::Wait(deps) => {
-                    self.notes
-                        .insert(name, format!("waiting for {}", deps.join(", ")));
-                }
-                Decision::Blocked(why) => {
-                    tracing::warn!("{why}");
-                    self.settle(&name, Err(Failure(why.clone())));
-                    self.wanted.remove(&name);
-                    self.notes.insert(name, why);
+                if self.tickets.contains_key(&name) {
+                    self.start_once(&name).await;
+                } else {
+                    self.send(&name, Command::Start).await;
                 }
             }
+            Decision::Wait(deps) => {
+                self.notes
+                    .insert(name, format!("waiting for {}", deps.join(", ")));
+            }
+            Decision::Blocked(why) => {
+                tracing::warn!("{why}");
+                self.settle(&name, Err(Failure(why.clone())));
+                self.wanted.remove(&name);
+                self.notes.insert(name, why);
+            }
         }
-        // Stops: a service goes once nothing that depends on it still runs.
+    }
+
+    /// Stops: a service goes once nothing that depends on it still runs.
+    async fn step_stops(&mut self) {
         let stopping: Vec<String> = self.stopping.iter().cloned().collect();
         for s in stopping {
-            let clear = self.stack.graph.may_stop(&s, |d| {
-                !self.stopping.contains(d)
-                    && matches!(self.phase(d), Phase::Stopped | Phase::Failed)
-            });
+            let clear = self
+                .stack
+                .graph
+                .may_stop(&s, |d| !self.stopping.contains(d) && self.phase(d).idle());
             if clear {
                 self.stopping.remove(&s);
                 self.notes.remove(&s);
@@ -316,7 +326,6 @@ impl Coordinator {
                     .insert(s.clone(), "stops after what depends on it".into());
             }
         }
-        self.publish();
     }
 
     fn publish(&self) {

@@ -16,105 +16,9 @@ impl Actor {
         match action {
             Action::Spawn { gen } => self.do_spawn(gen),
             Action::Watch { gen, pid } => self.watch_pid(gen, pid),
-            Action::WatchReady { gen } => {
-                let Some(rec) = self.current.clone() else {
-                    return;
-                };
-                let ctx = self.ctx.clone();
-                let tx = self.io_tx.clone();
-                tokio::spawn(async move {
-                    match lifecycle::wait_ready(&ctx, &rec, ctx.spec.ready_timeout).await {
-                        Ok(d) => {
-                            tracing::info!("ready in {} ms (PID {})", d.as_millis(), rec.pid);
-                            let _ = tx.send(Internal::Core(Event::Ready { gen }));
-                        }
-                        Err(lifecycle::ReadyError::Exited) => {} // the exit watcher reports it
-                        Err(e) => {
-                            let _ = tx.send(Internal::Core(Event::NotReady {
-                                gen,
-                                why: e.to_string(),
-                            }));
-                        }
-                    }
-                });
-            }
-            Action::Probe { gen } => {
-                if let Some(t) = self.probe_task.take() {
-                    t.abort();
-                }
-                let Some(rec) = self.current.clone() else {
-                    return;
-                };
-                let ctx = self.ctx.clone();
-                let tx = self.io_tx.clone();
-                let every = self.core.liveness.every;
-                self.probe_task = Some(tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(every);
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    tick.tick().await; // the first tick is now: it was just ready
-                    loop {
-                        tick.tick().await;
-                        let r = crate::probe::ready::live(&ctx.spec, &rec).await;
-                        let (ok, why) = match r {
-                            Ok(w) => (true, w),
-                            Err(w) => (false, w.0),
-                        };
-                        if tx
-                            .send(Internal::Core(Event::Probe { gen, ok, why }))
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                }));
-            }
-            Action::Stop { force } => {
-                if let Some(t) = self.stop_task.take() {
-                    t.abort();
-                }
-                if !self.core.restart_after_stop {
-                    write_intent(&self.ctx, Want::Stopped);
-                }
-                let ctx = self.ctx.clone();
-                let tx = self.io_tx.clone();
-                let grace = ctx.spec.grace;
-                self.stop_task = Some(tokio::spawn(async move {
-                    let ptx = tx.clone();
-                    let mut progress = move |left: &[ProcEntry]| {
-                        let _ = ptx.send(Internal::Progress(left.to_vec()));
-                    };
-                    let rec = crate::state::pidfile::read(&ctx.spec.paths.pid)
-                        .record()
-                        .cloned();
-                    let r = lifecycle::stop_record(&ctx, rec.as_ref(), grace, force, &mut progress)
-                        .await;
-                    let ev = match r {
-                        Ok(rep) if !rep.was_running => Event::StopDone {
-                            ok: true,
-                            message: "not running".into(),
-                        },
-                        Ok(rep) => Event::StopDone {
-                            ok: true,
-                            message: format!(
-                                "stopped in {} ms{}",
-                                rep.took.as_millis(),
-                                if rep.forced {
-                                    " (forced with SIGKILL)"
-                                } else {
-                                    ""
-                                }
-                            ),
-                        },
-                        Err(e) => Event::StopDone {
-                            ok: false,
-                            message: format!("stop incomplete: {e:#}"),
-                        },
-                    };
-                    let _ = tx.send(Internal::Progress(vec![]));
-                    let _ = tx.send(Internal::Core(ev));
-                }));
-                self.current = None;
-            }
+            Action::WatchReady { gen } => self.watch_ready(gen),
+            Action::Probe { gen } => self.probe(gen),
+            Action::Stop { force } => self.stop(force),
             Action::ReapGroup => {
                 let rec = self.current.take();
                 let ctx = self.ctx.clone();
@@ -129,6 +33,108 @@ impl Actor {
             }
             Action::Schedule { at, epoch } => self.timer = Some((at, epoch)),
         }
+    }
+
+    /// Readiness of a new process, checked by a task of its own.
+    fn watch_ready(&mut self, gen: u64) {
+        let Some(rec) = self.current.clone() else {
+            return;
+        };
+        let ctx = self.ctx.clone();
+        let tx = self.io_tx.clone();
+        tokio::spawn(async move {
+            match lifecycle::wait_ready(&ctx, &rec, ctx.spec.ready_timeout).await {
+                Ok(d) => {
+                    tracing::info!("ready in {} ms (PID {})", d.as_millis(), rec.pid);
+                    let _ = tx.send(Internal::Core(Event::Ready { gen }));
+                }
+                Err(lifecycle::ReadyError::Exited) => {} // the exit watcher reports it
+                Err(e) => {
+                    let _ = tx.send(Internal::Core(Event::NotReady {
+                        gen,
+                        why: e.to_string(),
+                    }));
+                }
+            }
+        });
+    }
+
+    /// Liveness: the check again every `liveness.every`, each result an event.
+    fn probe(&mut self, gen: u64) {
+        if let Some(t) = self.probe_task.take() {
+            t.abort();
+        }
+        let Some(rec) = self.current.clone() else {
+            return;
+        };
+        let ctx = self.ctx.clone();
+        let tx = self.io_tx.clone();
+        let every = self.core.liveness.every;
+        self.probe_task = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await; // the first tick is now: it was just ready
+            loop {
+                tick.tick().await;
+                let (ok, why) = match crate::probe::ready::live(&ctx.spec, &rec).await {
+                    Ok(w) => (true, w),
+                    Err(w) => (false, w.0),
+                };
+                let ev = Internal::Core(Event::Probe { gen, ok, why });
+                if tx.send(ev).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+
+    /// A stop, by a task of its own that reports the processes still alive
+    /// as it waits, then `StopDone`.
+    fn stop(&mut self, force: bool) {
+        if let Some(t) = self.stop_task.take() {
+            t.abort();
+        }
+        if !self.core.restart_after_stop {
+            write_intent(&self.ctx, Want::Stopped);
+        }
+        let ctx = self.ctx.clone();
+        let tx = self.io_tx.clone();
+        let grace = ctx.spec.grace;
+        self.stop_task = Some(tokio::spawn(async move {
+            let ptx = tx.clone();
+            let mut progress = move |left: &[ProcEntry]| {
+                let _ = ptx.send(Internal::Progress(left.to_vec()));
+            };
+            let rec = crate::state::pidfile::read(&ctx.spec.paths.pid)
+                .record()
+                .cloned();
+            let r = lifecycle::stop_record(&ctx, rec.as_ref(), grace, force, &mut progress).await;
+            let ev = match r {
+                Ok(rep) if !rep.was_running => Event::StopDone {
+                    ok: true,
+                    message: "not running".into(),
+                },
+                Ok(rep) => Event::StopDone {
+                    ok: true,
+                    message: format!(
+                        "stopped in {} ms{}",
+                        rep.took.as_millis(),
+                        if rep.forced {
+                            " (forced with SIGKILL)"
+                        } else {
+                            ""
+                        }
+                    ),
+                },
+                Err(e) => Event::StopDone {
+                    ok: false,
+                    message: format!("stop incomplete: {e:#}"),
+                },
+            };
+            let _ = tx.send(Internal::Progress(vec![]));
+            let _ = tx.send(Internal::Core(ev));
+        }));
+        self.current = None;
     }
 
     pub(super) fn do_spawn(&mut self, gen: u64) {
