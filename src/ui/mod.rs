@@ -2,6 +2,7 @@
 //! supervisor snapshot and the log lines it was handed, turns keys into
 //! supervisor commands, and renders. `crate::dash` does the I/O around it.
 
+mod act;
 pub mod events;
 pub mod keys;
 pub mod log;
@@ -19,7 +20,6 @@ use crate::probe::inspect::Status;
 use crate::supervisor::inspector::Seen;
 use crate::supervisor::{Command, StackCommand};
 use crate::view::ServiceView;
-use keys::UiAction;
 use log::LogView;
 
 pub const MIN_WIDTH: u16 = 80;
@@ -403,157 +403,6 @@ impl App {
             _ => return,
         }
         self.dirty = true;
-    }
-
-    fn act(&mut self, action: UiAction) -> Option<StackCommand> {
-        match action {
-            UiAction::Start => return Some(self.for_selected(Command::Start)),
-            UiAction::Stop => return Some(self.for_selected(Command::Stop)),
-            UiAction::Restart => return Some(self.for_selected(Command::Restart)),
-            UiAction::StartAll => return Some(StackCommand::StartAll),
-            UiAction::StopAll => return Some(StackCommand::StopAll),
-            UiAction::NextService => self.select(1),
-            UiAction::PrevService => self.select(-1),
-            UiAction::ToggleMergedLog => {
-                if !self.is_stack() {
-                    self.notice = Some("one service: its log is the whole log".into());
-                } else if self.merged_shown() {
-                    self.show_view(self.selected);
-                } else {
-                    self.show_view(self.services.len());
-                }
-            }
-            UiAction::Kill => self.dialog = Some(Dialog::ConfirmKill),
-            UiAction::Clean => {
-                let plan = self
-                    .status()
-                    .map(crate::lifecycle::clean::plan)
-                    .unwrap_or_default();
-                if plan.actions.is_empty() {
-                    self.notice = Some(
-                        "nothing to clean: no stale PID file, orphan or escaped process".into(),
-                    );
-                } else {
-                    self.dialog = Some(Dialog::ConfirmClean(plan.actions));
-                }
-            }
-            UiAction::Quit => self.quit = Some(Quit::Leave),
-            UiAction::QuitAndStop => {
-                self.quit = Some(Quit::Stop);
-                return Some(StackCommand::Shutdown { stop: true });
-            }
-            UiAction::Help => self.dialog = Some(Dialog::Help),
-            UiAction::FocusNext => self.focus = self.focus.step(1, self.is_stack()),
-            UiAction::FocusPrev => self.focus = self.focus.step(-1, self.is_stack()),
-            UiAction::Up | UiAction::Down | UiAction::PageUp | UiAction::PageDown => {
-                let n = if matches!(action, UiAction::PageUp | UiAction::PageDown) {
-                    10
-                } else {
-                    1
-                };
-                let up = matches!(action, UiAction::Up | UiAction::PageUp);
-                match self.focus {
-                    Focus::Services => self.select(if up { -1 } else { 1 }),
-                    Focus::Log if self.log.selecting() => {
-                        let h = self.log_area.get().height.saturating_sub(2) as usize;
-                        self.log
-                            .move_cursor(if up { -(n as isize) } else { n as isize }, h)
-                    }
-                    Focus::Log => {
-                        if up {
-                            self.log.scroll_up(n)
-                        } else {
-                            self.log.scroll_down(n)
-                        }
-                    }
-                    Focus::Processes if self.show_temporal => {
-                        self.temporal_offset = if up {
-                            self.temporal_offset.saturating_sub(n)
-                        } else {
-                            self.temporal_offset + n
-                        }
-                    }
-                    Focus::Processes => {
-                        self.proc_offset = if up {
-                            self.proc_offset.saturating_sub(n)
-                        } else {
-                            self.proc_offset + n
-                        }
-                    }
-                    Focus::Events => self.events.transition(if up {
-                        tui_logger::TuiWidgetEvent::PrevPageKey
-                    } else {
-                        tui_logger::TuiWidgetEvent::NextPageKey
-                    }),
-                }
-            }
-            UiAction::Top => self.log.top(),
-            UiAction::Follow => self.log.follow(),
-            UiAction::ToggleFollow => self.log.toggle_follow(),
-            UiAction::Search => {
-                self.focus = Focus::Log;
-                self.log.input = Some(String::new());
-                self.log.input_error = None;
-            }
-            UiAction::CycleLevel => {
-                self.log.cycle_level();
-                self.notice = Some(match self.log.min_level {
-                    None => "showing every level".into(),
-                    Some(l) => format!("showing {} and above", l.name()),
-                });
-            }
-            UiAction::OnlyMatching => {
-                if self.log.search.is_none() && !self.log.only_matching {
-                    self.notice = Some("no search yet: press / to search, then &".into());
-                } else {
-                    self.log.toggle_only_matching();
-                }
-            }
-            UiAction::PrettyJson => self.pretty_json = !self.pretty_json,
-            UiAction::Zoom => self.zoom = !self.zoom,
-            UiAction::ToggleTemporal => {
-                if self.has_temporal || self.temporal.is_some() {
-                    self.show_temporal = !self.show_temporal;
-                } else {
-                    self.notice =
-                        Some("no Temporal in this stack (built-in off, no address)".into());
-                }
-            }
-            UiAction::OpenUi => match self.temporal.as_ref().and_then(|t| t.ui_url.clone()) {
-                Some(url) => self.open_url = Some(url),
-                None => self.notice = Some("no Temporal web UI known".into()),
-            },
-            UiAction::Select => {
-                self.focus = Focus::Log;
-                self.log.toggle_selection();
-            }
-            UiAction::Copy | UiAction::CopyAll => {
-                let text = if action == UiAction::Copy {
-                    self.log.selected_text()
-                } else {
-                    self.log.shown_text()
-                };
-                let n = text.lines().count();
-                if text.len() > CLIPBOARD_MAX {
-                    self.notice = Some(format!(
-                        "{n} lines is more than a terminal's clipboard takes ({} KiB); select fewer",
-                        CLIPBOARD_MAX / 1024
-                    ));
-                } else {
-                    self.notice = Some(format!("copied {n} line(s) to the clipboard (OSC 52)"));
-                    self.clipboard = Some(text);
-                    self.log.anchor = None;
-                }
-            }
-            UiAction::NextMatch | UiAction::PrevMatch => {
-                if self.log.search.is_none() {
-                    self.notice = Some("no search yet: press / to search".into());
-                } else if !self.log.find(action == UiAction::NextMatch) {
-                    self.notice = Some("no more matches".into());
-                }
-            }
-        }
-        None
     }
 
     pub fn draw(&self, f: &mut Frame, now: Instant) {
