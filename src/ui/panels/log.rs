@@ -37,20 +37,7 @@ pub(super) fn draw_log(app: &App, f: &mut Frame, area: Rect) {
     } else {
         format!("paused, {} newer", v.offset)
     };
-    let mut extra = String::new();
-    if let (None, Some(s)) = (&v.input, &v.search) {
-        extra += &format!(" · /{}/ {} matches", s.pattern, v.match_count);
-    }
-    if v.only_matching && v.search.is_some() {
-        extra += " · only matching";
-    }
-    if let Some(l) = v.min_level {
-        extra += &format!(" · {}+", l.name());
-    }
     let filtered = v.min_level.is_some() || (v.only_matching && v.search.is_some());
-    if filtered {
-        extra += &format!(" · {} of {}", v.len(), v.total());
-    }
     let mut lines = lines;
     if filtered && v.is_empty() && v.total() > 0 {
         lines = vec![Line::styled(
@@ -65,12 +52,7 @@ pub(super) fn draw_log(app: &App, f: &mut Frame, area: Rect) {
             Style::new().fg(DIM),
         )];
     }
-    if let Some((a, b)) = selection {
-        extra += &format!(" · selecting {} (y copies)", b - a + 1);
-    }
-    if app.pretty_json {
-        extra += " · JSON pretty";
-    }
+    let extra = title_extra(app, selection);
     let title = if merged {
         format!("Log · all services · {mode}{extra}")
     } else {
@@ -86,31 +68,7 @@ pub(super) fn draw_log(app: &App, f: &mut Frame, area: Rect) {
         area,
     );
     if let Some(input) = &v.input {
-        let row = Rect::new(
-            area.x + 1,
-            (area.y + area.height).saturating_sub(2),
-            area.width.saturating_sub(2),
-            1,
-        );
-        let tail = match &v.input_error {
-            Some(why) => Span::styled(format!("  {why}"), Style::new().fg(BAD)),
-            None if input.is_empty() => Span::styled(
-                "  type a pattern (regex; case-insensitive unless it has capitals) · Enter keeps it · Esc clears",
-                Style::new().fg(DIM),
-            ),
-            None => Span::styled(
-                format!("  {} matches · Enter keeps it · Esc clears", v.match_count),
-                Style::new().fg(DIM),
-            ),
-        };
-        f.render_widget(Clear, row);
-        f.render_widget(
-            Line::from(vec![
-                Span::styled(format!("/{input}▏"), Style::new().fg(Color::Cyan).bold()),
-                tail,
-            ]),
-            row,
-        );
+        draw_prompt(f, area, v, input);
     }
 }
 
@@ -197,4 +155,59 @@ pub(super) fn pretty_json(text: &str) -> Option<Vec<Span<'static>>> {
 
 pub(super) fn name_width(app: &App) -> usize {
     app.services.iter().map(|c| c.name.len()).max().unwrap_or(0)
+}
+
+/// What the log's title adds: the search, the filters, the selection.
+fn title_extra(app: &App, selection: Option<(usize, usize)>) -> String {
+    let v = &app.log;
+    let mut extra = String::new();
+    if let (None, Some(s)) = (&v.input, &v.search) {
+        extra += &format!(" · /{}/ {} matches", s.pattern, v.match_count);
+    }
+    if v.only_matching && v.search.is_some() {
+        extra += " · only matching";
+    }
+    if let Some(l) = v.min_level {
+        extra += &format!(" · {}+", l.name());
+    }
+    let filtered = v.min_level.is_some() || (v.only_matching && v.search.is_some());
+    if filtered {
+        extra += &format!(" · {} of {}", v.len(), v.total());
+    }
+    if let Some((a, b)) = selection {
+        extra += &format!(" · selecting {} (y copies)", b - a + 1);
+    }
+    if app.pretty_json {
+        extra += " · JSON pretty";
+    }
+    extra
+}
+
+/// The search being typed, on the panel's bottom row.
+fn draw_prompt(f: &mut Frame, area: Rect, v: &crate::ui::log::LogView, input: &str) {
+    let row = Rect::new(
+        area.x + 1,
+        (area.y + area.height).saturating_sub(2),
+        area.width.saturating_sub(2),
+        1,
+    );
+    let tail = match &v.input_error {
+        Some(why) => Span::styled(format!("  {why}"), Style::new().fg(BAD)),
+        None if input.is_empty() => Span::styled(
+            "  type a pattern (regex; case-insensitive unless it has capitals) · Enter keeps it · Esc clears",
+            Style::new().fg(DIM),
+        ),
+        None => Span::styled(
+            format!("  {} matches · Enter keeps it · Esc clears", v.match_count),
+            Style::new().fg(DIM),
+        ),
+    };
+    f.render_widget(Clear, row);
+    f.render_widget(
+        Line::from(vec![
+            Span::styled(format!("/{input}▏"), Style::new().fg(Color::Cyan).bold()),
+            tail,
+        ]),
+        row,
+    );
 }

@@ -17,30 +17,7 @@ pub(super) fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
         );
         return;
     };
-    let mut lines: Vec<Line> = Vec::new();
-    let data = match &t.persistence {
-        Some(p) => format!(
-            "data {} ({})",
-            std::path::Path::new(&p.path)
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default(),
-            p.bytes
-                .map(|b| format!("{:.1} MB", b as f64 / 1048576.0))
-                .unwrap_or_else(|| "not yet".into())
-        ),
-        None => "data in memory".into(),
-    };
-    lines.push(Line::from(vec![
-        Span::styled(
-            format!("server {} ", t.version.as_deref().unwrap_or("?")),
-            Style::new().bold(),
-        ),
-        Span::raw(format!(
-            " UI {} (o)  {data}",
-            t.ui_url.as_deref().unwrap_or("-")
-        )),
-    ]));
+    let mut lines: Vec<Line> = vec![server_line(t)];
     if let Some(e) = &t.error {
         lines.push(Line::styled(format!("⚠ {e}"), Style::new().fg(WARN)));
     }
@@ -60,47 +37,7 @@ pub(super) fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
         ]));
     }
     for q in &t.task_queues {
-        let mut spans = vec![Span::styled(
-            format!("  {:<16} ", q.name),
-            Style::new().bold(),
-        )];
-        if q.running > 0 {
-            spans.push(Span::raw(format!(
-                "{} running{}  ",
-                q.running,
-                q.oldest_running_secs
-                    .map(|s| format!(" (oldest {s} s)"))
-                    .unwrap_or_default()
-            )));
-        }
-        if q.pollers.is_empty() {
-            spans.push(Span::styled("no pollers", Style::new().fg(BAD)));
-        }
-        lines.push(Line::from(spans));
-        for p in &q.pollers {
-            let (who, color) = match (&p.service, p.pid) {
-                (Some(s), Some(pid)) => {
-                    let k = app.services.iter().position(|c| &c.name == s).unwrap_or(0);
-                    (format!("{s} PID {pid}"), service_color(k))
-                }
-                (None, Some(pid)) => (format!("PID {pid} (not stigmer's)"), WARN),
-                _ if p.exited => (
-                    format!(
-                        "{} exited{}",
-                        p.identity,
-                        seen_ago(p.last_access.as_deref())
-                            .map(|s| format!(", last seen {s} ago"))
-                            .unwrap_or_default()
-                    ),
-                    DIM,
-                ),
-                _ => (format!("{} (not a local process)", p.identity), DIM),
-            };
-            lines.push(Line::from(vec![
-                Span::styled(format!("      {:<9}", p.kind), Style::new().fg(DIM)),
-                Span::styled(who, Style::new().fg(color)),
-            ]));
-        }
+        lines.extend(queue_lines(app, q));
     }
     // Scrolls like the log: ↑↓ PgUp PgDn while focused (Tab), z to zoom.
     let inner = area.height.saturating_sub(2) as usize;
@@ -122,6 +59,79 @@ pub(super) fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
             .block(block(title, app.focus == Focus::Processes)),
         area,
     );
+}
+
+/// The server's version, its web UI and where its data lives.
+fn server_line(t: &crate::temporal::TemporalInfo) -> Line<'static> {
+    let data = match &t.persistence {
+        Some(p) => format!(
+            "data {} ({})",
+            std::path::Path::new(&p.path)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            p.bytes
+                .map(|b| format!("{:.1} MB", b as f64 / 1048576.0))
+                .unwrap_or_else(|| "not yet".into())
+        ),
+        None => "data in memory".into(),
+    };
+    Line::from(vec![
+        Span::styled(
+            format!("server {} ", t.version.as_deref().unwrap_or("?")),
+            Style::new().bold(),
+        ),
+        Span::raw(format!(
+            " UI {} (o)  {data}",
+            t.ui_url.as_deref().unwrap_or("-")
+        )),
+    ])
+}
+
+/// A task queue: what runs on it, then each poller and whose it is.
+fn queue_lines(app: &App, q: &crate::temporal::TaskQueue) -> Vec<Line<'static>> {
+    let mut spans = vec![Span::styled(
+        format!("  {:<16} ", q.name),
+        Style::new().bold(),
+    )];
+    if q.running > 0 {
+        spans.push(Span::raw(format!(
+            "{} running{}  ",
+            q.running,
+            q.oldest_running_secs
+                .map(|s| format!(" (oldest {s} s)"))
+                .unwrap_or_default()
+        )));
+    }
+    if q.pollers.is_empty() {
+        spans.push(Span::styled("no pollers", Style::new().fg(BAD)));
+    }
+    let mut lines = vec![Line::from(spans)];
+    for p in &q.pollers {
+        let (who, color) = match (&p.service, p.pid) {
+            (Some(s), Some(pid)) => {
+                let k = app.services.iter().position(|c| &c.name == s).unwrap_or(0);
+                (format!("{s} PID {pid}"), service_color(k))
+            }
+            (None, Some(pid)) => (format!("PID {pid} (not stigmer's)"), WARN),
+            _ if p.exited => (
+                format!(
+                    "{} exited{}",
+                    p.identity,
+                    seen_ago(p.last_access.as_deref())
+                        .map(|s| format!(", last seen {s} ago"))
+                        .unwrap_or_default()
+                ),
+                DIM,
+            ),
+            _ => (format!("{} (not a local process)", p.identity), DIM),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("      {:<9}", p.kind), Style::new().fg(DIM)),
+            Span::styled(who, Style::new().fg(color)),
+        ]));
+    }
+    lines
 }
 
 /// `12 s`, `3 min` since an RFC 3339 time.
