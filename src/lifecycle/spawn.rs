@@ -113,6 +113,27 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
     // would release the child's lock too, as they share the open file).
     drop(lock_file);
     let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    let record = record_of(spec, &program, pid, tag, log_offset);
+    if let Err(e) = pidfile::write(&ctx.spec.paths.pid, &record) {
+        tracing::warn!("could not write PID file: {e}");
+    }
+    tracing::info!(pid, "spawned {}", spec.name);
+    Ok(Spawned {
+        child,
+        record,
+        log_offset,
+    })
+}
+
+/// What the PID file says of the process just spawned: who it is (start
+/// time, boot, tag), what it runs, its ports, who started it and when.
+fn record_of(
+    spec: &ServiceSpec,
+    program: &std::path::Path,
+    pid: i32,
+    tag: String,
+    log_offset: u64,
+) -> PidRecord {
     let identity = Identity::of(pid).unwrap_or(Identity {
         pid,
         start_ticks: 0,
@@ -121,7 +142,7 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
     });
     let mut cmdline = vec![program.display().to_string()];
     cmdline.extend(spec.args.iter().cloned());
-    let record = PidRecord {
+    PidRecord {
         service: spec.name.clone(),
         pid,
         pgid: pid,
@@ -144,14 +165,5 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
         tag,
         ready_at_ms: None,
         log_offset: Some(log_offset),
-    };
-    if let Err(e) = pidfile::write(&ctx.spec.paths.pid, &record) {
-        tracing::warn!("could not write PID file: {e}");
     }
-    tracing::info!(pid, "spawned {}", spec.name);
-    Ok(Spawned {
-        child,
-        record,
-        log_offset,
-    })
 }

@@ -104,34 +104,8 @@ pub(super) async fn logs(
         } else {
             // Every kept file, oldest first; the last `lines` kept lines.
             let files = crate::logs::rotate::all_files(path, keep);
-            let kept = crate::util::blocking::blocking(|| {
-                let mut ring = std::collections::VecDeque::new();
-                let mut timed = false;
-                for f in &files {
-                    let Ok(file) = crate::state::open_read_nofollow(f) else {
-                        continue;
-                    };
-                    let mut r = std::io::BufReader::new(file);
-                    let mut buf = Vec::new();
-                    // Capped: a line of any length costs bounded memory.
-                    while matches!(crate::logs::tail::read_line_capped(&mut r, &mut buf), Ok(n) if n > 0)
-                    {
-                        let text = String::from_utf8_lossy(&buf);
-                        let e = reader.entry(text.trim_end_matches(['\n', '\r']).to_string());
-                        buf.clear();
-                        timed |= e.time_ms.is_some();
-                        if query.keeps(&e) {
-                            if ring.len() == lines {
-                                ring.pop_front();
-                            }
-                            if lines > 0 {
-                                ring.push_back(e);
-                            }
-                        }
-                    }
-                }
-                (ring, timed)
-            });
+            let kept =
+                crate::util::blocking::blocking(|| last_kept(&files, &mut reader, &query, lines));
             if query.since_ms.is_some() && !kept.1 {
                 crate::errln!(
                     "stigmer: {}: its log has no timestamps stigmer can read, so --since keeps none of it",
@@ -161,8 +135,51 @@ pub(super) async fn logs(
     if !follow {
         return Ok(ExitCode::SUCCESS);
     }
-    // Interleaved by arrival: every log is polled in turn. What arrives now
-    // is recent whatever its text says: --since no longer applies.
+    follow_all(tails, query, json).await
+}
+
+/// The last `lines` lines of `files` (oldest first) that `query` keeps,
+/// and whether any line had a time stigmer can read.
+fn last_kept(
+    files: &[std::path::PathBuf],
+    reader: &mut crate::logs::query::Reader,
+    query: &crate::logs::query::Query,
+    lines: usize,
+) -> (std::collections::VecDeque<crate::logs::query::Entry>, bool) {
+    let mut ring = std::collections::VecDeque::new();
+    let mut timed = false;
+    for f in files {
+        let Ok(file) = crate::state::open_read_nofollow(f) else {
+            continue;
+        };
+        let mut r = std::io::BufReader::new(file);
+        let mut buf = Vec::new();
+        // Capped: a line of any length costs bounded memory.
+        while matches!(crate::logs::tail::read_line_capped(&mut r, &mut buf), Ok(n) if n > 0) {
+            let text = String::from_utf8_lossy(&buf);
+            let e = reader.entry(text.trim_end_matches(['\n', '\r']).to_string());
+            buf.clear();
+            timed |= e.time_ms.is_some();
+            if query.keeps(&e) {
+                if ring.len() == lines {
+                    ring.pop_front();
+                }
+                if lines > 0 {
+                    ring.push_back(e);
+                }
+            }
+        }
+    }
+    (ring, timed)
+}
+
+/// Interleaved by arrival: every log is polled in turn. What arrives now
+/// is recent whatever its text says: --since no longer applies.
+async fn follow_all(
+    mut tails: Vec<(String, String, LogTail, crate::logs::query::Reader)>,
+    query: crate::logs::query::Query,
+    json: bool,
+) -> Result<ExitCode> {
     let query = crate::logs::query::Query {
         since_ms: None,
         ..query

@@ -55,26 +55,7 @@ pub(super) async fn supervised_start_once(
     set: &std::collections::BTreeSet<String>,
     port: Option<u16>,
 ) -> Handed {
-    let socket = stack.settings.state.socket_path();
-    let lock = stack.settings.state.supervisor_lock_path();
-    let mut client = control::Client::connect(&socket, Duration::from_millis(500)).await;
-    // A supervisor that holds its lock but has no socket yet is starting
-    // (another `start` spawned it a moment ago): give it 2 s.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while client.is_none()
-        && crate::state::lock::is_held(&lock).unwrap_or(false)
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        client = control::Client::connect(&socket, Duration::from_millis(200)).await;
-    }
-    let client = match client {
-        Some(c) => Ok(c),
-        None if crate::state::lock::is_held(&lock).unwrap_or(false) => Err(control::NoSupervisor(
-            "the running supervisor has no control socket".into(),
-        )),
-        None => control::spawn_supervisor(stack, port).await,
-    };
+    let client = connect_or_spawn(stack, port).await;
     let mut client = match client {
         Ok(c) => c,
         Err(why) => {
@@ -116,52 +97,7 @@ pub(super) async fn supervised_start_once(
         crate::errln!("stigmer: the supervisor did not take the start ({e}); starting without it");
         return Handed::Done(start(stack, set).await);
     }
-    let mut reported = std::collections::BTreeSet::new();
-    let mut answered = false;
-    loop {
-        let reply = match tokio::time::timeout_at(deadline, client.next()).await {
-            Ok(Some(r)) => r,
-            Ok(None) => break,
-            Err(_) => {
-                crate::errln!(
-                    "stigmer: {} within {} s; see `stigmer local status`",
-                    control::SupervisorState::not_answering(client.peer),
-                    wait.as_secs()
-                );
-                return Handed::Done(false);
-            }
-        };
-        answered = true;
-        match reply {
-            control::Reply::Result { result: r } => {
-                let Some(ctx) = stack.get(&r.name) else {
-                    continue;
-                };
-                reported.insert(r.name.clone());
-                match (r.outcome, r.error) {
-                    (Some(out), _) => print_started(ctx, &out),
-                    (None, e) => crate::errln!(
-                        "stigmer: {}",
-                        with_name(ctx, &e.unwrap_or_else(|| "failed".into()))
-                    ),
-                }
-            }
-            control::Reply::Done { ok, .. } => return Handed::Done(ok),
-            control::Reply::Error { error, .. } => {
-                crate::errln!("stigmer: the supervisor refused the start: {error}");
-                return Handed::Done(false);
-            }
-            _ => {}
-        }
-    }
-    if !answered {
-        return Handed::Vanished;
-    }
-    crate::errln!(
-        "stigmer: the supervisor went away during the start (reported: {}); see `stigmer local status`",
-        reported.into_iter().collect::<Vec<_>>().join(", ")
-    );
-    Handed::Done(false)
+    results(stack, client, deadline, wait).await
 }
 
 /// Asks a detached supervisor to exit (the stack was stopped); a dashboard
@@ -297,4 +233,87 @@ pub(super) async fn stop(
         }
     })
     .await
+}
+
+/// The state dir's supervisor: the one that answers, one that is starting
+/// (given 2 s), or a new detached one.
+async fn connect_or_spawn(
+    stack: &Stack,
+    port: Option<u16>,
+) -> Result<control::Client, control::NoSupervisor> {
+    let socket = stack.settings.state.socket_path();
+    let lock = stack.settings.state.supervisor_lock_path();
+    let mut client = control::Client::connect(&socket, Duration::from_millis(500)).await;
+    // A supervisor that holds its lock but has no socket yet is starting
+    // (another `start` spawned it a moment ago): give it 2 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while client.is_none()
+        && crate::state::lock::is_held(&lock).unwrap_or(false)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        client = control::Client::connect(&socket, Duration::from_millis(200)).await;
+    }
+    match client {
+        Some(c) => Ok(c),
+        None if crate::state::lock::is_held(&lock).unwrap_or(false) => Err(control::NoSupervisor(
+            "the running supervisor has no control socket".into(),
+        )),
+        None => control::spawn_supervisor(stack, port).await,
+    }
+}
+
+/// Each service's result as the supervisor sends it, until `done`.
+async fn results(
+    stack: &Stack,
+    mut client: control::Client,
+    deadline: tokio::time::Instant,
+    wait: Duration,
+) -> Handed {
+    let mut reported = std::collections::BTreeSet::new();
+    let mut answered = false;
+    loop {
+        let reply = match tokio::time::timeout_at(deadline, client.next()).await {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(_) => {
+                crate::errln!(
+                    "stigmer: {} within {} s; see `stigmer local status`",
+                    control::SupervisorState::not_answering(client.peer),
+                    wait.as_secs()
+                );
+                return Handed::Done(false);
+            }
+        };
+        answered = true;
+        match reply {
+            control::Reply::Result { result: r } => {
+                let Some(ctx) = stack.get(&r.name) else {
+                    continue;
+                };
+                reported.insert(r.name.clone());
+                match (r.outcome, r.error) {
+                    (Some(out), _) => print_started(ctx, &out),
+                    (None, e) => crate::errln!(
+                        "stigmer: {}",
+                        with_name(ctx, &e.unwrap_or_else(|| "failed".into()))
+                    ),
+                }
+            }
+            control::Reply::Done { ok, .. } => return Handed::Done(ok),
+            control::Reply::Error { error, .. } => {
+                crate::errln!("stigmer: the supervisor refused the start: {error}");
+                return Handed::Done(false);
+            }
+            _ => {}
+        }
+    }
+    if !answered {
+        return Handed::Vanished;
+    }
+    crate::errln!(
+        "stigmer: the supervisor went away during the start (reported: {}); see `stigmer local status`",
+        reported.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    Handed::Done(false)
 }
