@@ -285,8 +285,8 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
         .collect();
     let now_ms = crate::util::clock::now_ms() as i64;
     // Queues: (namespace, name) → running workflows and the oldest start.
-    let mut queues: BTreeMap<(String, String), (u64, Option<i64>)> = BTreeMap::new();
-    let mut waiting: BTreeMap<(String, String), Vec<(String, i64)>> = BTreeMap::new();
+    let mut queues = Queues::new();
+    let mut waiting = Waiting::new();
     for name in &names {
         let path = format!("/api/v1/namespaces/{name}/workflow-count");
         let counts = api.get(&path, &[("query", "GROUP BY ExecutionStatus")])?;
@@ -294,34 +294,9 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
             name: name.clone(),
             workflows: status_counts(&counts),
         });
-        let path = format!("/api/v1/namespaces/{name}/workflows");
-        let running = api.get(
-            &path,
-            &[
-                ("query", "ExecutionStatus=\"Running\""),
-                ("pageSize", &MAX_RUNNING.to_string()),
-            ],
-        )?;
-        for w in running["executions"].as_array().into_iter().flatten() {
-            let Some(q) = w["taskQueue"].as_str() else {
-                continue;
-            };
-            let started = w["startTime"]
-                .as_str()
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .map(|t| t.as_millisecond());
-            let e = queues.entry((name.clone(), q.to_string())).or_default();
-            e.0 += 1;
-            if let Some(s) = started {
-                e.1 = Some(e.1.map_or(s, |o| o.min(s)));
-                let id = w["execution"]["workflowId"].as_str().unwrap_or("?");
-                waiting
-                    .entry((name.clone(), q.to_string()))
-                    .or_default()
-                    .push((id.to_string(), s));
-            }
-        }
+        running_on_queues(api, name, &mut queues, &mut waiting)?;
     }
+
     // Queues the services declare (in the default namespace).
     for (_, _, declared) in &cx.services {
         for q in declared {
@@ -332,35 +307,7 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
     }
     let host = hostname();
     for ((namespace, name), (running, oldest)) in queues.into_iter().take(MAX_QUEUES) {
-        let mut pollers = Vec::new();
-        for (kind, tq_type) in [
-            ("workflow", "TASK_QUEUE_TYPE_WORKFLOW"),
-            ("activity", "TASK_QUEUE_TYPE_ACTIVITY"),
-        ] {
-            let path = format!("/api/v1/namespaces/{namespace}/task-queues/{name}");
-            let d = api.get(&path, &[("taskQueueType", tq_type)])?;
-            for p in d["pollers"].as_array().into_iter().flatten() {
-                let identity = p["identity"].as_str().unwrap_or_default().to_string();
-                let last_access = p["lastAccessTime"].as_str().map(String::from);
-                let seen_ms = last_access
-                    .as_deref()
-                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                    .map(|t| t.as_millisecond());
-                let (pid, exited) = match local_claim(&identity, &host) {
-                    Some(pid) if alive_since_before(pid, seen_ms) => (Some(pid), false),
-                    Some(_) => (None, true),
-                    None => (None, false),
-                };
-                pollers.push(Poller {
-                    kind: kind.into(),
-                    last_access,
-                    service: pid.and_then(|pid| service_of(pid, &cx.services)),
-                    pid,
-                    identity,
-                    exited,
-                });
-            }
-        }
+        let pollers = pollers_of(api, cx, &host, &namespace, &name)?;
         info.task_queues.push(TaskQueue {
             namespace,
             name,
@@ -530,6 +477,89 @@ fn service_of(pid: i32, services: &[(String, Option<i32>, Vec<String>)]) -> Opti
         .iter()
         .find(|(_, g, _)| *g == Some(pgid))
         .map(|(n, _, _)| n.clone())
+}
+
+/// Queue name → running workflows and the oldest start.
+type Queues = BTreeMap<(String, String), (u64, Option<i64>)>;
+/// Queue name → the running workflows (id, start) on it.
+type Waiting = BTreeMap<(String, String), Vec<(String, i64)>>;
+
+/// The running workflows of namespace `name`, counted by task queue.
+fn running_on_queues(
+    api: &Api,
+    name: &str,
+    queues: &mut Queues,
+    waiting: &mut Waiting,
+) -> Result<(), ApiError> {
+    let path = format!("/api/v1/namespaces/{name}/workflows");
+    let running = api.get(
+        &path,
+        &[
+            ("query", "ExecutionStatus=\"Running\""),
+            ("pageSize", &MAX_RUNNING.to_string()),
+        ],
+    )?;
+    for w in running["executions"].as_array().into_iter().flatten() {
+        let Some(q) = w["taskQueue"].as_str() else {
+            continue;
+        };
+        let started = w["startTime"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_millisecond());
+        let e = queues.entry((name.to_string(), q.to_string())).or_default();
+        e.0 += 1;
+        if let Some(s) = started {
+            e.1 = Some(e.1.map_or(s, |o| o.min(s)));
+            let id = w["execution"]["workflowId"].as_str().unwrap_or("?");
+            waiting
+                .entry((name.to_string(), q.to_string()))
+                .or_default()
+                .push((id.to_string(), s));
+        }
+    }
+    Ok(())
+}
+
+/// Who polls the queue `name`, for workflows and activities, each mapped
+/// to a local process (and service) when its identity names one.
+fn pollers_of(
+    api: &Api,
+    cx: &Context,
+    host: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<Poller>, ApiError> {
+    let mut pollers = Vec::new();
+    for (kind, tq_type) in [
+        ("workflow", "TASK_QUEUE_TYPE_WORKFLOW"),
+        ("activity", "TASK_QUEUE_TYPE_ACTIVITY"),
+    ] {
+        let path = format!("/api/v1/namespaces/{namespace}/task-queues/{name}");
+        let d = api.get(&path, &[("taskQueueType", tq_type)])?;
+        for p in d["pollers"].as_array().into_iter().flatten() {
+            let identity = p["identity"].as_str().unwrap_or_default().to_string();
+            let last_access = p["lastAccessTime"].as_str().map(String::from);
+            let seen_ms = last_access
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(|t| t.as_millisecond());
+            let (pid, exited) = match local_claim(&identity, host) {
+                Some(pid) if alive_since_before(pid, seen_ms) => (Some(pid), false),
+                Some(_) => (None, true),
+                None => (None, false),
+            };
+            pollers.push(Poller {
+                kind: kind.into(),
+                last_access,
+                service: pid.and_then(|pid| service_of(pid, &cx.services)),
+                pid,
+                identity,
+                exited,
+            });
+        }
+    }
+    Ok(pollers)
 }
 
 #[cfg(test)]

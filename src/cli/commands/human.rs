@@ -158,37 +158,8 @@ pub fn human_status(st: &Status, sup: Option<&ServiceView>, usage: Option<(f32, 
         st.pid_file.state,
         st.pid_file.summary().unwrap_or_default()
     );
-    for p in &st.ports {
-        let owner = match (p.owner_pid, &p.owner_cmd) {
-            (Some(pid), Some(cmd)) => format!(
-                "PID {pid} {}{}",
-                short(cmd, 40),
-                if p.ours == Some(false) {
-                    "  ← not ours"
-                } else {
-                    ""
-                }
-            ),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            o,
-            "port      {:<5} {:<5} {:<6} {owner}",
-            p.role.name(),
-            p.port,
-            if p.open { "open" } else { "closed" }
-        );
-    }
-    for h in &st.health {
-        let _ = writeln!(
-            o,
-            "health    {:<9} {:<4} {:>7.2} ms  {}",
-            h.layer,
-            if h.ok { "ok" } else { "FAIL" },
-            h.latency_ms,
-            h.detail
-        );
-    }
+    human_ports(&mut o, st);
+    human_health(&mut o, st);
     for (label, list) in [
         ("member", &st.members),
         ("escaped", &st.escaped),
@@ -222,4 +193,46 @@ pub fn human_status(st: &Status, sup: Option<&ServiceView>, usage: Option<(f32, 
         let _ = writeln!(o, "hint      {a}");
     }
     o
+}
+
+/// One line per port: open or closed, and who owns it (marked when that
+/// is not the service).
+fn human_ports(o: &mut String, st: &Status) {
+    use std::fmt::Write as _;
+    for p in &st.ports {
+        let owner = match (p.owner_pid, &p.owner_cmd) {
+            (Some(pid), Some(cmd)) => format!(
+                "PID {pid} {}{}",
+                short(cmd, 40),
+                if p.ours == Some(false) {
+                    "  ← not ours"
+                } else {
+                    ""
+                }
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "port      {:<5} {:<5} {:<6} {owner}",
+            p.role.name(),
+            p.port,
+            if p.open { "open" } else { "closed" }
+        );
+    }
+}
+
+/// One line per health layer: ok or not, how long it took, and why.
+fn human_health(o: &mut String, st: &Status) {
+    use std::fmt::Write as _;
+    for h in &st.health {
+        let _ = writeln!(
+            o,
+            "health    {:<9} {:<4} {:>7.2} ms  {}",
+            h.layer,
+            if h.ok { "ok" } else { "FAIL" },
+            h.latency_ms,
+            h.detail
+        );
+    }
 }
