@@ -181,63 +181,12 @@ impl Settings {
 
     pub fn from_parts(state: StateDir, file: FileConfig, ov: Overrides) -> Result<Self> {
         let cfg = file.temporal;
-        let grpc_port = ov.port.or(cfg.port).unwrap_or(DEFAULT_GRPC_PORT);
-        let ui_port = match cfg.ui_port {
-            Some(p) => p,
-            None => grpc_port
-                .checked_add(1000)
-                .context("UI port (gRPC port + 1000) is over 65535; set ui_port in config.toml or choose a lower --port")?,
-        };
-        let http_port = match cfg.http_port {
-            Some(p) => p,
-            None => grpc_port.checked_add(10).context(
-                "HTTP port (gRPC port + 10) is over 65535; set http_port in config.toml",
-            )?,
-        };
-        for (key, port) in [
-            ("port", grpc_port),
-            ("ui_port", ui_port),
-            ("http_port", http_port),
-        ] {
-            if port == 0 {
-                // Temporal would pick a port of its own, and stigmer could
-                // neither check nor show it.
-                bail!("{key} = 0 is not a port stigmer can manage; set {key} to 1-65535 in config.toml");
-            }
-        }
-        if ui_port == grpc_port || http_port == grpc_port || http_port == ui_port {
-            bail!("ports must be distinct (gRPC {grpc_port}, UI {ui_port}, HTTP {http_port})");
-        }
+        let (grpc_port, ui_port, http_port) = ports_of(&cfg, ov.port)?;
         let program = find_program(
             cfg.temporal_bin.as_deref().or(ov.temporal_bin.as_deref()),
             &state.bin_dir(),
         );
-        let extra = cfg.extra_args.clone().unwrap_or_default();
-        let mut args = match &cfg.args {
-            Some(a) => a.clone(),
-            None => {
-                let mut a = default_args();
-                if cfg.db == Some(false) {
-                    a.truncate(a.len() - 2); // no --db-filename {db}
-                }
-                if !extra.iter().any(|e| e.starts_with("--log-level")) {
-                    let level = cfg.log_level.as_deref().unwrap_or("info");
-                    a.extend(["--log-level".to_string(), level.to_string()]);
-                }
-                a
-            }
-        };
-        args.extend(extra);
-        let args = args
-            .into_iter()
-            .map(|a| {
-                a.replace("{grpc}", &grpc_port.to_string())
-                    .replace("{ui}", &ui_port.to_string())
-                    .replace("{http}", &http_port.to_string())
-                    .replace("{db}", &state.db_path().to_string_lossy())
-                    .replace("{home}", &state.root().to_string_lossy())
-            })
-            .collect();
+        let args = temporal_args(&cfg, &state, (grpc_port, ui_port, http_port));
         let restart = restart_policy(
             &cfg.restart.clone().unwrap_or_default(),
             RestartMode::Always,
@@ -393,6 +342,71 @@ pub(crate) fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+/// The built-in Temporal's three ports: gRPC (`--port` first), UI and
+/// HTTP (gRPC + 1000 and + 10 unless set), all real and distinct.
+fn ports_of(cfg: &TemporalConfig, port: Option<u16>) -> Result<(u16, u16, u16)> {
+    let grpc_port = port.or(cfg.port).unwrap_or(DEFAULT_GRPC_PORT);
+    let ui_port = match cfg.ui_port {
+        Some(p) => p,
+        None => grpc_port
+            .checked_add(1000)
+            .context("UI port (gRPC port + 1000) is over 65535; set ui_port in config.toml or choose a lower --port")?,
+    };
+    let http_port = match cfg.http_port {
+        Some(p) => p,
+        None => grpc_port
+            .checked_add(10)
+            .context("HTTP port (gRPC port + 10) is over 65535; set http_port in config.toml")?,
+    };
+    for (key, port) in [
+        ("port", grpc_port),
+        ("ui_port", ui_port),
+        ("http_port", http_port),
+    ] {
+        if port == 0 {
+            // Temporal would pick a port of its own, and stigmer could
+            // neither check nor show it.
+            bail!(
+                "{key} = 0 is not a port stigmer can manage; set {key} to 1-65535 in config.toml"
+            );
+        }
+    }
+    if ui_port == grpc_port || http_port == grpc_port || http_port == ui_port {
+        bail!("ports must be distinct (gRPC {grpc_port}, UI {ui_port}, HTTP {http_port})");
+    }
+    Ok((grpc_port, ui_port, http_port))
+}
+
+/// The built-in Temporal's arguments, its placeholders filled in.
+fn temporal_args(cfg: &TemporalConfig, state: &StateDir, ports: (u16, u16, u16)) -> Vec<String> {
+    let (grpc_port, ui_port, http_port) = ports;
+    let extra = cfg.extra_args.clone().unwrap_or_default();
+    let mut args = match &cfg.args {
+        Some(a) => a.clone(),
+        None => {
+            let mut a = default_args();
+            if cfg.db == Some(false) {
+                a.truncate(a.len() - 2); // no --db-filename {db}
+            }
+            if !extra.iter().any(|e| e.starts_with("--log-level")) {
+                let level = cfg.log_level.as_deref().unwrap_or("info");
+                a.extend(["--log-level".to_string(), level.to_string()]);
+            }
+            a
+        }
+    };
+    args.extend(extra);
+    args.into_iter()
+        .map(|a| {
+            a.replace("{grpc}", &grpc_port.to_string())
+                .replace("{ui}", &ui_port.to_string())
+                .replace("{http}", &http_port.to_string())
+                .replace("{db}", &state.db_path().to_string_lossy())
+                .replace("{home}", &state.root().to_string_lossy())
+        })
+        .collect()
 }
 
 #[cfg(test)]

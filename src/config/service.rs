@@ -219,37 +219,8 @@ impl ServiceSpec {
                 super::NoProgram(format!("{prog} not found on PATH; install it or write its full path in [services.{name}] command"))
             })
         };
-        let mut env: Vec<(String, String)> = Vec::new();
-        if !c.env.contains_key("TEMPORAL_ADDRESS") {
-            match (&s.external, s.enabled) {
-                (_, true) => env.push((
-                    "TEMPORAL_ADDRESS".into(),
-                    format!("127.0.0.1:{}", s.grpc_port),
-                )),
-                (Some(x), false) => env.push(("TEMPORAL_ADDRESS".into(), x.grpc.clone())),
-                (None, false) => {}
-            }
-        }
-        if !c.env.contains_key("STIGMER_SERVICE_NAME") {
-            env.push(("STIGMER_SERVICE_NAME".into(), name.into()));
-        }
-        env.extend(c.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let readiness = match &c.ready {
-            None => Readiness::Uptime(Duration::from_secs(1)),
-            Some(r) => {
-                if let Some(url) = &r.http {
-                    let (port, path) = parse_http_url(url)?;
-                    Readiness::Http { port, path }
-                } else if let Some(p) = r.tcp {
-                    Readiness::Tcp(p)
-                } else if let Some(argv) = &r.exec {
-                    Readiness::Exec(argv.clone())
-                } else {
-                    let re = r.log.as_deref().unwrap_or_default();
-                    Readiness::Log(regex::Regex::new(re).context("ready.log")?)
-                }
-            }
-        };
+        let env = env_of(name, c, s);
+        let readiness = readiness_of(c)?;
         let restart = restart_policy(&c.restart_config()?, RestartMode::OnFailure);
         Ok(Self {
             name: name.into(),
@@ -407,4 +378,44 @@ impl Stack {
         }
         Ok(())
     }
+}
+/// A service's environment: `TEMPORAL_ADDRESS` (the built-in Temporal or
+/// the external one) and `STIGMER_SERVICE_NAME` unless set, then its own.
+fn env_of(name: &str, c: &ServiceConfig, s: &Settings) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    if !c.env.contains_key("TEMPORAL_ADDRESS") {
+        match (&s.external, s.enabled) {
+            (_, true) => env.push((
+                "TEMPORAL_ADDRESS".into(),
+                format!("127.0.0.1:{}", s.grpc_port),
+            )),
+            (Some(x), false) => env.push(("TEMPORAL_ADDRESS".into(), x.grpc.clone())),
+            (None, false) => {}
+        }
+    }
+    if !c.env.contains_key("STIGMER_SERVICE_NAME") {
+        env.push(("STIGMER_SERVICE_NAME".into(), name.into()));
+    }
+    env.extend(c.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// How a service says it is ready (an uptime of 1 s when it does not say).
+fn readiness_of(c: &ServiceConfig) -> Result<Readiness> {
+    Ok(match &c.ready {
+        None => Readiness::Uptime(Duration::from_secs(1)),
+        Some(r) => {
+            if let Some(url) = &r.http {
+                let (port, path) = parse_http_url(url)?;
+                Readiness::Http { port, path }
+            } else if let Some(p) = r.tcp {
+                Readiness::Tcp(p)
+            } else if let Some(argv) = &r.exec {
+                Readiness::Exec(argv.clone())
+            } else {
+                let re = r.log.as_deref().unwrap_or_default();
+                Readiness::Log(regex::Regex::new(re).context("ready.log")?)
+            }
+        }
+    })
 }
