@@ -21,6 +21,24 @@ pub(super) struct Inputs {
     pub temporal: mpsc::Receiver<crate::temporal::TemporalInfo>,
 }
 
+/// The signals that end the dashboard.
+struct Signals([tokio::signal::unix::Signal; 3]);
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self([
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+            signal(SignalKind::interrupt())?,
+        ]))
+    }
+
+    async fn recv(&mut self) {
+        let [a, b, c] = &mut self.0;
+        tokio::select! { _ = a.recv() => {}, _ = b.recv() => {}, _ = c.recv() => {} }
+    }
+}
+
 fn moving(app: &App) -> bool {
     app.stack.iter().any(|v| {
         matches!(
@@ -103,9 +121,7 @@ pub(super) async fn event_loop(
     let mut events = EventStream::new();
     let mut views = session.views.subscribe();
     let mut eyes = session.inspector.clone();
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let mut signals = Signals::new()?;
     let mut last_periodic = Instant::now();
     let mut attached_at_ms = crate::util::clock::now_ms();
     loop {
@@ -171,9 +187,8 @@ pub(super) async fn event_loop(
                     }
                 }
             }
-            _ = term.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
-            _ = hup.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
-            _ = int.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
+            // SIGTERM, SIGHUP (the terminal closed), SIGINT: leave as `q` does.
+            _ = signals.recv() => { app.quit.get_or_insert(Quit::Leave); return Ok(()); }
         }
     }
 }

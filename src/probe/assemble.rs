@@ -7,8 +7,10 @@ use super::inspect::{
     PortStatus,
 };
 use crate::config::service::ServiceSpec;
+use crate::probe::ports::PortRole;
 use crate::process::Verdict;
 use crate::state::pidfile::{PidFile, PidRecord};
+use crate::view::{Phase, ServiceView};
 
 /// Who holds the lock, with how long each has run.
 pub(super) fn holders_of(g: &Gathered) -> Vec<Holder> {
@@ -155,4 +157,32 @@ pub(super) fn pid_file_status(
         identity: g.verdict.as_ref().map(IdentityState::from),
         record: rec,
     }
+}
+
+/// Lock, process, identity, gRPC (Temporal's), then the service's check.
+pub(super) fn health_layers(
+    g: &Gathered,
+    rec: Option<&PidRecord>,
+    ports: &[PortStatus],
+    check: HealthLayer,
+) -> Vec<HealthLayer> {
+    let mut health = vec![lock_layer(g)];
+    health.extend(process_layers(rec, g));
+    if let Some(p) = ports.iter().find(|p| p.role == PortRole::Grpc) {
+        health.push(grpc_layer(p));
+    }
+    health.push(check);
+    health
+}
+
+/// What the supervisor says is wrong with it, and what it does about it.
+pub(super) fn said_by(view: Option<&ServiceView>) -> Option<String> {
+    let s = view?;
+    let why = s.unhealthy.as_deref()?;
+    let then = if s.phase == Phase::Stopping {
+        "; the supervisor is restarting it"
+    } else {
+        ""
+    };
+    Some(format!("{why}{then}"))
 }

@@ -14,11 +14,9 @@ use crate::process::scan::{scan, ProcEntry, Scan, ScanRequest};
 use crate::process::Verdict;
 use crate::state::pidfile::{self, PidFile, PidRecord};
 use crate::util::blocking::blocking;
-use crate::view::{Phase, ServiceView};
+use crate::view::ServiceView;
 
-use super::assemble::{
-    grpc_layer, holders_of, lock_layer, pid_file_status, ports_of, process_layers,
-};
+use super::assemble::{health_layers, holders_of, pid_file_status, ports_of, said_by};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -413,7 +411,6 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
     let g = blocking(|| gather(ctx, how));
     let rec = g.pf.record().cloned();
     let leader_alive = matches!(g.verdict, Some(Verdict::Match(_)));
-    let held = matches!(g.held, Ok(true));
 
     let t = Instant::now();
     let supervisor_health = rec
@@ -424,28 +421,45 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
     let live = rec.as_ref().filter(|_| leader_alive);
     let r = check(spec, live, ever_ready, supervisor_health, view).await;
     let ready_time = t.elapsed();
-    let ready = r.is_ok() && leader_alive;
 
+    let mut st = assemble(spec, g, view, supervisor_health, (r, ready_time));
+    st.inspect_ms = ms(t0.elapsed());
+    st
+}
+
+/// An inspection's status from what was gathered and how the check went:
+/// pure (no I/O), the decision in `decide`, the advice in `advice`.
+fn assemble(
+    spec: &crate::config::service::ServiceSpec,
+    g: Gathered,
+    view: Option<&ServiceView>,
+    supervisor_health: Option<bool>,
+    (r, ready_time): (Result<String, super::CheckFailed>, Duration),
+) -> Status {
+    let rec = g.pf.record().cloned();
+    let leader_alive = matches!(g.verdict, Some(Verdict::Match(_)));
+    let held = matches!(g.held, Ok(true));
+    let ever_ready = rec.as_ref().is_some_and(|r| r.ready_at_ms.is_some());
+    let live = rec.as_ref().filter(|_| leader_alive);
+    let ready = r.is_ok() && leader_alive;
     let live_pgid = live.map(|r| r.pgid);
     let (members, escaped, orphans) = classify(&g.scan, live_pgid);
     let holders = holders_of(&g);
     let port_status = ports_of(spec, &g, live_pgid);
-    let mut health = vec![lock_layer(&g)];
-    health.extend(process_layers(rec.as_ref(), &g));
-    if let Some(p) = port_status.iter().find(|p| p.role == PortRole::Grpc) {
-        health.push(grpc_layer(p));
-    }
-    health.push(HealthLayer {
+    let (Ok(detail) | Err(super::CheckFailed(detail))) = r;
+    let check = HealthLayer {
         layer: spec.readiness.layer(),
         ok: ready,
         latency_ms: ms(ready_time),
-        detail: match r {
-            Ok(d) | Err(super::CheckFailed(d)) => d,
-        },
-    });
-
+        detail,
+    };
+    let health = health_layers(&g, rec.as_ref(), &port_status, check);
     let started_ms = rec.as_ref().map(|r| r.started_at_ms);
     let age = started_ms.map(|s| Duration::from_millis(now_ms().saturating_sub(s)));
+    let leftovers = !matches!(g.pf, PidFile::Missing)
+        || !g.problems.is_empty()
+        || !escaped.is_empty()
+        || !orphans.is_empty();
     let facts = Facts {
         held,
         leader_alive,
@@ -454,10 +468,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
         within_ready_timeout: age.is_some_and(|a| a < spec.ready_timeout),
         supervisor_failed: view.is_some_and(|s| s.failed()),
         supervisor_health,
-        leftovers: !matches!(g.pf, PidFile::Missing)
-            || !g.problems.is_empty()
-            || !escaped.is_empty()
-            || !orphans.is_empty(),
+        leftovers,
     };
     let state = decide(facts);
     let leader_stopped = matches!(&g.verdict, Some(Verdict::Match(st)) if st.state == 'T');
@@ -493,7 +504,7 @@ pub async fn inspect_with(ctx: &Ctx, how: LockCheck, view: Option<&ServiceView>)
         problems: g.problems,
         stale_temp_files: g.stale_temp_files,
         advice,
-        inspect_ms: ms(t0.elapsed()),
+        inspect_ms: 0.0,
     }
 }
 
@@ -550,18 +561,6 @@ async fn check(
         }
         None => super::fail("not running".into()),
     }
-}
-
-/// What the supervisor says is wrong with it, and what it does about it.
-fn said_by(view: Option<&ServiceView>) -> Option<String> {
-    let s = view?;
-    let why = s.unhealthy.as_deref()?;
-    let then = if s.phase == Phase::Stopping {
-        "; the supervisor is restarting it"
-    } else {
-        ""
-    };
-    Some(format!("{why}{then}"))
 }
 
 pub use crate::platform::{ticks_per_sec, uptime_secs};

@@ -109,6 +109,24 @@ pub fn scan(req: &ScanRequest<'_>) -> Scan {
     *cache = Some(fresh);
     drop(cache);
 
+    let interesting = holders_and_owners(req, &procs, &mut out);
+    out.procs = procs
+        .into_iter()
+        .filter(|(st, _, _)| interesting.contains(&st.pid))
+        .map(|(st, tag, _)| entry_of(st, tag))
+        .collect();
+    out.procs.sort_by_key(|p| p.pid);
+    out.lock_holders.sort_unstable();
+    out
+}
+
+/// Marks who holds the lock and who owns the sockets asked about (through
+/// each process's open files); the PIDs worth keeping in the scan.
+fn holders_and_owners(
+    req: &ScanRequest<'_>,
+    procs: &[(ProcStat, Option<String>, bool)],
+    out: &mut Scan,
+) -> HashSet<i32> {
     let want_fds = req.lock_path.is_some() || !req.socket_inodes.is_empty();
     let lock_target = req.lock_path.map(|p| p.to_string_lossy().into_owned());
     let sockets: HashSet<String> = req
@@ -133,7 +151,7 @@ pub fn scan(req: &ScanRequest<'_>) -> Scan {
                     break;
                 }
             }
-            for (st, tag, _) in &procs {
+            for (st, tag, _) in procs {
                 if is_candidate(st, tag) != pass {
                     continue;
                 }
@@ -150,14 +168,7 @@ pub fn scan(req: &ScanRequest<'_>) -> Scan {
             }
         }
     }
-    out.procs = procs
-        .into_iter()
-        .filter(|(st, _, _)| interesting.contains(&st.pid))
-        .map(|(st, tag, _)| entry_of(st, tag))
-        .collect();
-    out.procs.sort_by_key(|p| p.pid);
-    out.lock_holders.sort_unstable();
-    out
+    interesting
 }
 
 fn entry_of(stat: ProcStat, tag: Option<String>) -> ProcEntry {

@@ -143,38 +143,9 @@ async fn local(stack: Stack, cmd: Local, port: Option<u16>) -> Result<ExitCode> 
             }
             Ok(exit(ok))
         }
-        Local::Restart { names, grace } => {
-            let grace = grace_of(grace)?;
-            let set = ops::stop_set(&stack, &names)?;
-            say_dependents(&names, &set);
-            if !stop(&stack, &set, grace, false).await {
-                return Ok(ExitCode::FAILURE);
-            }
-            // What was stopped comes back, with anything it needs.
-            let names: Vec<String> = set.into_iter().collect();
-            let set = ops::start_set(&stack, &names)?;
-            Ok(exit(start(&stack, &set).await))
-        }
+        Local::Restart { names, grace } => restart(&stack, &names, grace).await,
         Local::Status { name, json } => status(&stack, name, json).await,
-        Local::Clean { names, dry_run } => {
-            let set = ops::stop_set(&stack, &names)?;
-            let mut any = false;
-            for ctx in stack.services.iter().filter(|c| set.contains(&c.spec.name)) {
-                let plan = lifecycle::clean(ctx, dry_run).await?;
-                for a in &plan.actions {
-                    any = true;
-                    crate::outln!(
-                        "{}{}{a}",
-                        prefix(&stack, &ctx.spec.name),
-                        if dry_run { "would " } else { "" }
-                    );
-                }
-            }
-            if !any {
-                crate::outln!("Nothing to clean.");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Local::Clean { names, dry_run } => clean(&stack, &names, dry_run).await,
         Local::Logs {
             name,
             follow,
@@ -239,4 +210,41 @@ fn one_or_all<'a>(stack: &'a Stack, name: Option<&str>) -> Result<Vec<&'a std::s
         }
         None => Ok(stack.services.iter().collect()),
     }
+}
+
+/// `local clean`: what is stale of each service removed (or, with
+/// `dry_run`, said).
+async fn clean(stack: &Stack, names: &[String], dry_run: bool) -> Result<ExitCode> {
+    let set = ops::stop_set(stack, names)?;
+    let mut any = false;
+    for ctx in stack.services.iter().filter(|c| set.contains(&c.spec.name)) {
+        let plan = lifecycle::clean(ctx, dry_run).await?;
+        for a in &plan.actions {
+            any = true;
+            crate::outln!(
+                "{}{}{a}",
+                prefix(stack, &ctx.spec.name),
+                if dry_run { "would " } else { "" }
+            );
+        }
+    }
+    if !any {
+        crate::outln!("Nothing to clean.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `local restart`: stopped (dependents first), then started again with
+/// what it needs.
+async fn restart(stack: &Stack, names: &[String], grace: Option<f64>) -> Result<ExitCode> {
+    let grace = grace_of(grace)?;
+    let set = ops::stop_set(stack, names)?;
+    say_dependents(names, &set);
+    if !stop(stack, &set, grace, false).await {
+        return Ok(ExitCode::FAILURE);
+    }
+    // What was stopped comes back, with anything it needs.
+    let names: Vec<String> = set.into_iter().collect();
+    let set = ops::start_set(stack, &names)?;
+    Ok(exit(start(stack, &set).await))
 }

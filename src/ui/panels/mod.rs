@@ -101,6 +101,11 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
         log::draw_log(app, f, bottom);
     }
     bars::draw_footer(app, f, footer);
+    draw_dialog(app, f, area);
+}
+
+/// The dialog over everything, if one is open.
+fn draw_dialog(app: &App, f: &mut Frame, area: Rect) {
     match &app.dialog {
         Some(Dialog::Help) => dialogs::draw_help(f, area),
         Some(Dialog::ConfirmKill) => dialogs::draw_confirm(

@@ -21,64 +21,7 @@ pub(super) fn draw_service(app: &App, f: &mut Frame, area: Rect, now: Instant) {
             None => "last exit: -".into(),
         }),
     ]));
-    // What is going on right now, most urgent first.
-    let status_line =
-        if app.info.program.is_err() && app.info.name == crate::config::service::TEMPORAL {
-            Line::styled(
-                "Temporal CLI not found: see the log panel for how to install it",
-                Style::new().fg(BAD),
-            )
-        } else if app.info.program.is_err() {
-            Line::styled("program not found: see the log panel", Style::new().fg(BAD))
-        } else if let Some(note) = app.note() {
-            Line::styled(note.to_string(), Style::new().fg(WARN))
-        } else if s.phase == Phase::Stopping {
-            let left: Vec<String> = s.stopping_alive.iter().map(|p| p.pid.to_string()).collect();
-            Line::styled(
-                format!(
-                    "stopping… {} process(es) alive {}",
-                    left.len(),
-                    left.join(" ")
-                ),
-                Style::new().fg(WARN),
-            )
-        } else if let Some(until) = s
-            .backoff_until_ms
-            .map(crate::util::clock::instant_of_ms)
-            .filter(|_| s.phase == Phase::Backoff)
-        {
-            let left = until.saturating_duration_since(now);
-            Line::styled(
-                format!(
-                    "backoff: restart in {:.1}s ({} failures in window)",
-                    left.as_secs_f64(),
-                    s.failures_in_window
-                ),
-                Style::new().fg(WARN),
-            )
-        } else if let Some(m) = &s.message {
-            let color = if s.phase == Phase::Failed {
-                BAD
-            } else {
-                Color::Gray
-            };
-            Line::styled(m.clone(), Style::new().fg(color))
-        } else if let Some(a) = st.and_then(|st| st.advice.clone()) {
-            Line::styled(a, Style::new().fg(WARN))
-        } else if app.info.name == crate::config::service::TEMPORAL {
-            Line::raw(format!(
-                "gRPC :{}  UI http://127.0.0.1:{}",
-                app.info.grpc, app.info.ui
-            ))
-        } else {
-            let ports: Vec<String> = app.info.ports.iter().map(|p| format!(":{p}")).collect();
-            Line::raw(if ports.is_empty() {
-                "no ports declared".to_string()
-            } else {
-                format!("ports {}", ports.join(" "))
-            })
-        };
-    lines.push(status_line);
+    lines.push(status_line(app, now));
     if let Some(st) = st {
         for h in &st.health {
             let (mark, color) = if h.ok { ("✔", OK) } else { ("✘", BAD) };
@@ -224,4 +167,66 @@ pub(super) fn draw_lock(app: &App, f: &mut Frame, area: Rect) {
             .block(block(title, false)),
         area,
     );
+}
+
+/// What is going on right now, most urgent first.
+fn status_line(app: &App, now: Instant) -> Line<'static> {
+    let s = &app.entry.view;
+    let st = app.status();
+
+    if app.info.program.is_err() && app.info.name == crate::config::service::TEMPORAL {
+        Line::styled(
+            "Temporal CLI not found: see the log panel for how to install it",
+            Style::new().fg(BAD),
+        )
+    } else if app.info.program.is_err() {
+        Line::styled("program not found: see the log panel", Style::new().fg(BAD))
+    } else if let Some(note) = app.note() {
+        Line::styled(note.to_string(), Style::new().fg(WARN))
+    } else if s.phase == Phase::Stopping {
+        let left: Vec<String> = s.stopping_alive.iter().map(|p| p.pid.to_string()).collect();
+        Line::styled(
+            format!(
+                "stopping… {} process(es) alive {}",
+                left.len(),
+                left.join(" ")
+            ),
+            Style::new().fg(WARN),
+        )
+    } else if let Some(until) = s
+        .backoff_until_ms
+        .map(crate::util::clock::instant_of_ms)
+        .filter(|_| s.phase == Phase::Backoff)
+    {
+        let left = until.saturating_duration_since(now);
+        Line::styled(
+            format!(
+                "backoff: restart in {:.1}s ({} failures in window)",
+                left.as_secs_f64(),
+                s.failures_in_window
+            ),
+            Style::new().fg(WARN),
+        )
+    } else if let Some(m) = &s.message {
+        let color = if s.phase == Phase::Failed {
+            BAD
+        } else {
+            Color::Gray
+        };
+        Line::styled(m.clone(), Style::new().fg(color))
+    } else if let Some(a) = st.and_then(|st| st.advice.clone()) {
+        Line::styled(a, Style::new().fg(WARN))
+    } else if app.info.name == crate::config::service::TEMPORAL {
+        Line::raw(format!(
+            "gRPC :{}  UI http://127.0.0.1:{}",
+            app.info.grpc, app.info.ui
+        ))
+    } else {
+        let ports: Vec<String> = app.info.ports.iter().map(|p| format!(":{p}")).collect();
+        Line::raw(if ports.is_empty() {
+            "no ports declared".to_string()
+        } else {
+            format!("ports {}", ports.join(" "))
+        })
+    }
 }
