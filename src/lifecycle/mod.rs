@@ -2,8 +2,10 @@
 //! by the one-shot CLI commands and the supervisor actor, so there is exactly
 //! one implementation of each rule.
 //!
+//! `spawn`: a service's process, in its own session, its lock taken before
+//! exec; `stop`: signals to what is proven ours until nothing is left;
 //! `clean`: the pure plan of what a clean removes or kills; `ops`: the
-//! stack-wide start and stop in dependency order.
+//! one-shot stack-wide start and stop (no supervisor) in dependency order.
 
 pub(crate) mod clean;
 pub(crate) mod ops;

@@ -1,16 +1,112 @@
 //! The pure half of an inspection: what was gathered (files, `/proc`, the
-//! kernel's sockets) put into the parts of a `Status` — lock holders, ports
-//! and their owners, the health layers, the PID file's state.
+//! kernel's sockets: `gather`, blocking, in one pass) put into the parts of
+//! a `Status` — lock holders, ports and their owners, the health layers,
+//! the PID file's state.
 
-use super::inspect::{
-    ms, ticks_per_sec, Gathered, HealthLayer, Holder, IdentityState, PidFileState, PidFileStatus,
-    PortStatus,
+use std::time::{Duration, Instant};
+
+use super::status::{
+    ms, HealthLayer, Holder, IdentityState, PidFileState, PidFileStatus, PortStatus,
 };
 use crate::config::service::ServiceSpec;
+use crate::config::service::{Ctx, TAG_VAR};
+use crate::platform::{ticks_per_sec, uptime_secs};
 use crate::probe::ports::PortRole;
+use crate::probe::ports::{self, Listener};
+use crate::process::scan::{scan, Scan, ScanRequest};
 use crate::process::Verdict;
+use crate::state::pidfile;
 use crate::state::pidfile::{PidFile, PidRecord};
 use crate::view::{Phase, ServiceView};
+
+/// What `inspect` reads from files and `/proc`: blocking work, done in one
+/// pass off the runtime's threads.
+pub(super) struct Gathered {
+    pub(super) pf: PidFile,
+    /// Whether the lock is held, or why its file cannot be used.
+    pub(super) held: Result<bool, crate::state::Refusal>,
+    pub(super) lock_time: Duration,
+    pub(super) verdict: Option<Verdict>,
+    pub(super) verify_time: Duration,
+    pub(super) problems: Vec<String>,
+    pub(super) scan: Scan,
+    pub(super) listeners: Vec<Listener>,
+    /// How long the listener table took to read.
+    pub(super) ports_time: Duration,
+    pub(super) stale_temp_files: Vec<std::path::PathBuf>,
+    pub(super) boot_secs: Option<f64>,
+}
+
+/// How `inspect` asks whether the service's lock is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockCheck {
+    /// Read `/proc/locks`: never disturbs the lock; anyone may.
+    Observe,
+    /// Take it for an instant: fast, for callers holding the start lock.
+    AsStarter,
+}
+
+pub(super) fn gather(ctx: &Ctx, how: LockCheck) -> Gathered {
+    let spec = &ctx.spec;
+    let root = ctx.settings.state.root();
+    let pf = pidfile::read(&spec.paths.pid);
+    let t = Instant::now();
+    let lock_path = &spec.paths.lock;
+    let held = match how {
+        LockCheck::Observe => crate::state::lock::is_held(lock_path),
+        LockCheck::AsStarter => crate::state::lock::is_held_as_starter(lock_path),
+    }
+    .map_err(|e| crate::state::Refusal(crate::state::refusal(lock_path, &e)));
+    let lock_time = t.elapsed();
+    let mut problems = Vec::new();
+    if let Err(why) = &held {
+        problems.push(why.to_string());
+    }
+    problems.extend(crate::state::disk_full_note(root));
+    // A symlinked or special log file is refused at spawn; say so before.
+    problems.extend(crate::state::file_problem(&spec.paths.log));
+
+    let rec = pf.record();
+    let t = Instant::now();
+    let verdict = rec.map(|r| r.identity(&spec.tag_prefix).verify());
+    let verify_time = t.elapsed();
+
+    // Which ports listen, and the socket inodes that lead to their owners,
+    // from the kernel's table: asking never connects to the service.
+    let t = Instant::now();
+    let listeners = if spec.ports.is_empty() {
+        vec![]
+    } else {
+        ports::listeners()
+    };
+    let ports_time = t.elapsed();
+    let inodes: Vec<u64> = listeners
+        .iter()
+        .filter(|l| spec.ports.iter().any(|p| p.port == l.port))
+        .map(|l| l.inode)
+        .collect();
+    let pgids: Vec<i32> = rec.iter().map(|r| r.pgid).collect();
+    let scan = scan(&ScanRequest {
+        tag_var: TAG_VAR,
+        tag_prefix: &spec.tag_prefix,
+        pgids: &pgids,
+        lock_path: matches!(held, Ok(true)).then_some(lock_path.as_path()),
+        socket_inodes: &inodes,
+    });
+    Gathered {
+        pf,
+        held,
+        lock_time,
+        verdict,
+        verify_time,
+        problems,
+        scan,
+        listeners,
+        ports_time,
+        stale_temp_files: crate::state::stale_temp_files(root),
+        boot_secs: uptime_secs(),
+    }
+}
 
 /// Who holds the lock, with how long each has run.
 pub(super) fn holders_of(g: &Gathered) -> Vec<Holder> {

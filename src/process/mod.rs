@@ -1,6 +1,7 @@
 //! Processes: identity (pid + start time + boot id), safe signals, and the
-//! one-pass `/proc` scan that finds group members, tagged escapees, lock
-//! holders and port owners.
+//! one-pass process scan that finds group members, tagged escapees, lock
+//! holders and port owners; CPU and memory from tick and page counts. The
+//! facts themselves come from `platform`.
 
 pub mod identity;
 pub mod scan;

@@ -16,7 +16,15 @@ use std::time::Duration;
 
 use crate::state::open_private;
 
-pub use crate::platform::is_held;
+/// Is any flock held on this file right now? Never takes the lock itself;
+/// a symlink or anything but a regular file is an error, never followed.
+pub fn is_held(path: &Path) -> io::Result<bool> {
+    match crate::state::check_regular(path) {
+        Ok(meta) => crate::platform::flock_held(&meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
 
 /// Is the lock held? Asked by taking it for an instant (and letting go):
 /// no RCU grace period like a `/proc/locks` read (10–20 ms on a busy

@@ -10,11 +10,46 @@ use tokio::sync::{mpsc, watch};
 
 use super::actor::{Command, Handle, Order, StartResult};
 use super::core::Phase;
-use super::stack::{StackCommand, Ticket};
 use crate::config::graph::{Decision, Unit};
 use crate::config::service::Stack;
 use crate::lifecycle::Failure;
 use crate::view::ServiceView;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackCommand {
+    /// A command for one service. `Start` also starts its dependencies
+    /// first; `Stop` and `Kill` also stop what depends on it, first.
+    Service(String, Command),
+    /// Every `autostart` service, in dependency order.
+    StartAll,
+    /// `local start`: these services (closed under dependencies), each
+    /// tried once, in dependency order; each one's outcome goes to `ticket`.
+    Start {
+        services: BTreeSet<String>,
+        ticket: Ticket,
+    },
+    /// Every service, dependents first.
+    StopAll,
+    Refresh,
+    /// End supervision; with `stop`, stop the whole stack first.
+    Shutdown {
+        stop: bool,
+    },
+}
+
+/// A service's name and how its start ended.
+pub type Outcome = (String, StartResult);
+
+/// Where a start's outcomes go, one per service, as each is known.
+#[derive(Debug, Clone)]
+pub struct Ticket(pub mpsc::UnboundedSender<Outcome>);
+
+impl PartialEq for Ticket {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_channel(&other.0)
+    }
+}
+impl Eq for Ticket {}
 
 pub(super) struct Coordinator {
     pub(super) stack: Stack,

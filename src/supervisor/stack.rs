@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::actor::{self, Command, Handle, StartResult};
+use super::actor::{self, Handle};
 use super::coordinator::Coordinator;
 use super::core::Phase;
 use super::history::History;
@@ -22,41 +22,7 @@ use crate::config::service::Stack;
 use crate::util::clock::now_ms;
 use crate::view::ServiceView;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StackCommand {
-    /// A command for one service. `Start` also starts its dependencies
-    /// first; `Stop` and `Kill` also stop what depends on it, first.
-    Service(String, Command),
-    /// Every `autostart` service, in dependency order.
-    StartAll,
-    /// `local start`: these services (closed under dependencies), each
-    /// tried once, in dependency order; each one's outcome goes to `ticket`.
-    Start {
-        services: BTreeSet<String>,
-        ticket: Ticket,
-    },
-    /// Every service, dependents first.
-    StopAll,
-    Refresh,
-    /// End supervision; with `stop`, stop the whole stack first.
-    Shutdown {
-        stop: bool,
-    },
-}
-
-/// A service's name and how its start ended.
-pub type Outcome = (String, StartResult);
-
-/// Where a start's outcomes go, one per service, as each is known.
-#[derive(Debug, Clone)]
-pub struct Ticket(pub mpsc::UnboundedSender<Outcome>);
-
-impl PartialEq for Ticket {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.same_channel(&other.0)
-    }
-}
-impl Eq for Ticket {}
+pub use super::coordinator::{Outcome, StackCommand, Ticket};
 
 /// Another process holds the supervisor lock.
 #[derive(Debug, thiserror::Error)]

@@ -4,30 +4,23 @@
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
 /// Device and inode of a file, in the `MAJ:MIN:INO` form of `/proc/locks`.
-/// A symlink or anything but a regular file is an error, never followed.
-fn lock_key(path: &Path) -> io::Result<String> {
-    let meta = crate::state::check_regular(path)?;
+fn lock_key(meta: &std::fs::Metadata) -> String {
     let dev = meta.dev();
-    Ok(format!(
+    format!(
         "{:02x}:{:02x}:{}",
         rustix::fs::major(dev),
         rustix::fs::minor(dev),
         meta.ino()
-    ))
+    )
 }
 
-/// Is any flock held on this file right now? Never takes the lock itself.
-pub fn is_held(path: &Path) -> io::Result<bool> {
-    let key = match lock_key(path) {
-        Ok(k) => k,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
+/// Is any flock held on the file `meta` describes right now? Never takes
+/// the lock itself (the caller has checked it is a regular file).
+pub fn flock_held(meta: &std::fs::Metadata) -> io::Result<bool> {
     let locks = std::fs::read_to_string("/proc/locks")?;
-    Ok(locks_mention(&locks, &key))
+    Ok(locks_mention(&locks, &lock_key(meta)))
 }
 
 fn locks_mention(locks: &str, key: &str) -> bool {

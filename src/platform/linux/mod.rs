@@ -7,7 +7,7 @@ mod proc;
 mod sockets;
 
 pub use files::{collapse, collapse_possible};
-pub use locks::is_held;
+pub use locks::flock_held;
 pub use pidfd::{group_exists, signal_group, ProcError, ProcHandle, Signo};
 pub use proc::*;
 pub use sockets::listeners;
