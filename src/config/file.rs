@@ -318,6 +318,10 @@ fn typed<T: serde::de::DeserializeOwned>(v: toml::Value, at: &str) -> Result<T> 
 }
 
 /// `[a-z0-9][a-z0-9_-]*`, and not the built-in's name.
+/// Names stigmer uses for itself: `stigmer` (its own log and the events it
+/// records), `supervisor` (its lock and socket).
+pub const RESERVED: &[&str] = &["stigmer", "supervisor"];
+
 pub fn check_service_name(name: &str) -> Result<()> {
     let ok = name.len() <= 64
         && name.bytes().enumerate().all(|(i, b)| {
@@ -332,6 +336,11 @@ pub fn check_service_name(name: &str) -> Result<()> {
     }
     if name == "temporal" {
         bail!("`temporal` is the built-in service; configure it with top-level keys or [temporal], or name this service otherwise");
+    }
+    if RESERVED.contains(&name) {
+        bail!(
+            "{name:?} is a name stigmer uses for itself (its log, its lock, its events); name this service otherwise"
+        );
     }
     Ok(())
 }

@@ -110,13 +110,13 @@ impl ServicePaths {
                 intent: state.intent_path(),
             };
         }
-        let root = state.root();
+        let dir = state.service_dir(name);
         Self {
-            lock: root.join(format!("{name}.lock")),
-            pid: root.join(format!("{name}.pid")),
+            lock: dir.join("lock"),
+            pid: dir.join("pid"),
             log: state.logs_dir().join(format!("{name}.log")),
-            start_lock: root.join(format!("start-{name}.lock")),
-            intent: root.join(format!("{name}.intent.json")),
+            start_lock: dir.join("start.lock"),
+            intent: dir.join("intent.json"),
         }
     }
 }
@@ -321,6 +321,10 @@ impl Stack {
             specs.push(ServiceSpec::temporal(&settings));
         }
         for (name, c) in &settings.services {
+            settings
+                .state
+                .prepare_service_dir(name)
+                .with_context(|| format!("{file}[services.{name}]: its state directory"))?;
             specs.push(
                 ServiceSpec::from_config(name, c, &settings)
                     .with_context(|| format!("{file}[services.{name}]"))?,

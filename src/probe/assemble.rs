@@ -103,7 +103,9 @@ pub(super) fn gather(ctx: &Ctx, how: LockCheck) -> Gathered {
         scan,
         listeners,
         ports_time,
-        stale_temp_files: crate::state::stale_temp_files(root),
+        // Its own files' directory: the state dir's top for Temporal, its
+        // `services/NAME/` for a declared service.
+        stale_temp_files: crate::state::stale_temp_files(spec.paths.pid.parent().unwrap_or(root)),
         boot_secs: uptime_secs(),
     }
 }

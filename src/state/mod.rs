@@ -58,6 +58,37 @@ impl StateDir {
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
     }
+    /// A declared service's own directory: its lock, PID file, start lock
+    /// and intent, under names no other service or stigmer itself can
+    /// take (`services/NAME/…`).
+    pub fn service_dir(&self, name: &str) -> PathBuf {
+        self.root.join("services").join(name)
+    }
+
+    /// Makes `services/NAME/` (0700) and moves what an older stigmer kept
+    /// for this service at the top of the state dir (`NAME.lock`,
+    /// `NAME.pid`, `NAME.intent.json`) into it. A rename keeps the inode, so
+    /// a running service's lock stays held across it: the service is
+    /// adopted, not broken.
+    pub fn prepare_service_dir(&self, name: &str) -> io::Result<PathBuf> {
+        let services = self.root.join("services");
+        ensure_private_dir(&services).map_err(io::Error::other)?;
+        let dir = self.service_dir(name);
+        ensure_private_dir(&dir).map_err(io::Error::other)?;
+        for (old, new) in [
+            (format!("{name}.lock"), "lock"),
+            (format!("{name}.pid"), "pid"),
+            (format!("{name}.intent.json"), "intent.json"),
+        ] {
+            let (old, new) = (self.root.join(old), dir.join(new));
+            let legacy = std::fs::symlink_metadata(&old).is_ok_and(|m| m.is_file());
+            if legacy && std::fs::symlink_metadata(&new).is_err() {
+                // Another process may have moved it a moment ago: fine.
+                let _ = std::fs::rename(&old, &new);
+            }
+        }
+        Ok(dir)
+    }
     pub fn log_path(&self) -> PathBuf {
         self.logs_dir().join("temporal.log")
     }

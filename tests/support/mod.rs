@@ -473,9 +473,19 @@ impl Env {
         self.pid_of("temporal")
     }
 
+    /// Where service `name` keeps its PID file: Temporal's as it always
+    /// was, a declared service's in its own directory.
+    pub fn pid_path(&self, name: &str) -> PathBuf {
+        if name == "temporal" {
+            self.home.join("temporal.pid")
+        } else {
+            self.home.join("services").join(name).join("pid")
+        }
+    }
+
     /// Service `name`'s PID file, parsed.
     pub fn record_of(&self, name: &str) -> Option<serde_json::Value> {
-        let text = std::fs::read_to_string(self.home.join(format!("{name}.pid"))).ok()?;
+        let text = std::fs::read_to_string(self.pid_path(name)).ok()?;
         serde_json::from_str(&text).ok()
     }
 
