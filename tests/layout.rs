@@ -120,3 +120,81 @@ fn a_home_laid_out_flat_by_an_older_stigmer_is_adopted_with_its_running_service(
     assert!(new, "the adopted service is supervised");
     env.ok(&["local", "stop"]);
 }
+
+#[test]
+fn env_files_are_read_in_order_env_wins_and_status_names_the_files_not_the_values() {
+    let env = Env::fixture("l-envfile", &[], "");
+    let port = env.port + 1;
+    std::fs::write(
+        env.home.join(".env"),
+        "# comment\nGREETING=from-env-file\nSHARED=first\nOVERRIDDEN=file\n",
+    )
+    .unwrap();
+    std::fs::write(env.home.join(".env.local"), "SHARED=second\n").unwrap();
+    let mut cfg = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
+    cfg += &http_service(
+        "api",
+        port,
+        &[],
+        "env_file = [\".env\", { path = \".env.local\", optional = true }, { path = \".env.missing\", optional = true }]\nenv = { OVERRIDDEN = \"table\" }",
+    );
+    env.write_config(&cfg);
+    env.ok(&["local", "start"]);
+    let pid = env.pid_of("api").unwrap();
+    assert_eq!(env_of(pid, "GREETING").as_deref(), Some("from-env-file"));
+    assert_eq!(
+        env_of(pid, "SHARED").as_deref(),
+        Some("second"),
+        "a later file wins"
+    );
+    assert_eq!(
+        env_of(pid, "OVERRIDDEN").as_deref(),
+        Some("table"),
+        "env wins"
+    );
+    let api = &env.services()["api"];
+    let files: Vec<&str> = api["env_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert_eq!(files.len(), 2, "{api}");
+    assert!(files[0].ends_with("/.env") && files[1].ends_with("/.env.local"));
+    let text = env.ok(&["local", "status", "api"]);
+    assert!(
+        text.contains(".env.local") && !text.contains("from-env-file"),
+        "{text}"
+    );
+    env.ok(&["local", "stop"]);
+}
+
+#[test]
+fn a_missing_env_file_a_directory_or_a_fifo_is_a_clear_error_and_nothing_starts() {
+    let env = Env::fixture("l-envbad", &[], "");
+    let port = env.port + 1;
+    std::fs::create_dir_all(env.home.join("envdir")).unwrap();
+    let fifo = env.home.join("envfifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let base = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
+    for (file, says) in [
+        (".env.nope", "create it, fix the path"),
+        ("envdir", "not a regular file"),
+        ("envfifo", "not a regular file"),
+    ] {
+        let cfg = base.clone() + &http_service("api", port, &[], &format!("env_file = {file:?}"));
+        env.write_config(&cfg);
+        let out = env.run(&["local", "start"], Duration::from_secs(20));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file}: {err}");
+        assert!(
+            err.contains("[services.api]") && err.contains(file) && err.contains(says),
+            "{file}: names the service, the file and what to do: {err}"
+        );
+        assert!(env.recorded_pid().is_none() && env.pid_of("api").is_none());
+    }
+}

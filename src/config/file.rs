@@ -190,6 +190,58 @@ pub struct ServiceConfig {
     pub autostart: Option<bool>,
     #[serde(default)]
     pub task_queues: Vec<String>,
+    /// `env_file = [".env", { path = ".env.local", optional = true }]`:
+    /// dotenv files read in order, relative to the config; later files and
+    /// `env` win.
+    #[serde(default)]
+    pub env_file: EnvFiles,
+}
+
+/// One env file, or several.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum EnvFiles {
+    One(EnvFile),
+    Many(Vec<EnvFile>),
+}
+
+impl Default for EnvFiles {
+    fn default() -> Self {
+        EnvFiles::Many(vec![])
+    }
+}
+
+impl EnvFiles {
+    pub fn list(&self) -> &[EnvFile] {
+        match self {
+            EnvFiles::One(f) => std::slice::from_ref(f),
+            EnvFiles::Many(v) => v,
+        }
+    }
+}
+
+/// An env file: a path, or `{ path, optional }` (a missing optional file
+/// is skipped; any other is an error).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum EnvFile {
+    Path(PathBuf),
+    Entry {
+        path: PathBuf,
+        #[serde(default)]
+        optional: bool,
+    },
+}
+
+impl EnvFile {
+    pub fn path(&self) -> &Path {
+        match self {
+            EnvFile::Path(p) | EnvFile::Entry { path: p, .. } => p,
+        }
+    }
+    pub fn optional(&self) -> bool {
+        matches!(self, EnvFile::Entry { optional: true, .. })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

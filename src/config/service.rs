@@ -129,6 +129,8 @@ pub struct ServiceSpec {
     pub cwd: Option<PathBuf>,
     /// Added to the environment stigmer itself runs in.
     pub env: Vec<(String, String)>,
+    /// The env files its environment was read from, in order.
+    pub env_files: Vec<PathBuf>,
     pub ports: Vec<PortSpec>,
     pub readiness: Readiness,
     pub grace: Duration,
@@ -159,6 +161,7 @@ impl ServiceSpec {
             args: s.args.clone(),
             cwd: None,
             env: vec![("STIGMER_SERVICE_NAME".into(), TEMPORAL.into())],
+            env_files: vec![],
             ports: vec![
                 PortSpec {
                     role: PortRole::Grpc,
@@ -219,7 +222,8 @@ impl ServiceSpec {
                 super::NoProgram(format!("{prog} not found on PATH; install it or write its full path in [services.{name}] command"))
             })
         };
-        let env = env_of(name, c, s);
+        let (files, from_files) = read_env_files(c, &resolve)?;
+        let env = env_of(name, c, s, from_files);
         let readiness = readiness_of(c)?;
         let restart = restart_policy(&c.restart_config()?, RestartMode::OnFailure);
         Ok(Self {
@@ -228,6 +232,7 @@ impl ServiceSpec {
             args: c.command[1..].to_vec(),
             cwd: Some(cwd),
             env,
+            env_files: files,
             ports: c
                 .ports
                 .iter()
@@ -385,7 +390,12 @@ impl Stack {
 }
 /// A service's environment: `TEMPORAL_ADDRESS` (the built-in Temporal or
 /// the external one) and `STIGMER_SERVICE_NAME` unless set, then its own.
-fn env_of(name: &str, c: &ServiceConfig, s: &Settings) -> Vec<(String, String)> {
+fn env_of(
+    name: &str,
+    c: &ServiceConfig,
+    s: &Settings,
+    from_files: Vec<(String, String)>,
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     if !c.env.contains_key("TEMPORAL_ADDRESS") {
         match (&s.external, s.enabled) {
@@ -400,8 +410,56 @@ fn env_of(name: &str, c: &ServiceConfig, s: &Settings) -> Vec<(String, String)> 
     if !c.env.contains_key("STIGMER_SERVICE_NAME") {
         env.push(("STIGMER_SERVICE_NAME".into(), name.into()));
     }
+    // Later entries win: the env files in order, then `env`.
+    env.extend(from_files);
     env.extend(c.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
+}
+
+/// Variables, in the order they apply (a later one wins).
+type Vars = Vec<(String, String)>;
+
+/// Larger than this, an env file is not one.
+const ENV_FILE_CAP: u64 = 1 << 20;
+
+/// A service's env files, read in order (dotenv syntax): the paths read and
+/// their variables. A missing file is an error unless it is optional; a
+/// directory, a FIFO or a huge file is an error; nothing is half-read.
+fn read_env_files(
+    c: &ServiceConfig,
+    resolve: &impl Fn(&Path) -> PathBuf,
+) -> Result<(Vec<PathBuf>, Vars)> {
+    let (mut read, mut vars) = (vec![], vec![]);
+    for f in c.env_file.list() {
+        let path = resolve(f.path());
+        let shown = path.display();
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && f.optional() => continue,
+            Err(e) => anyhow::bail!(
+                "env_file {shown}: {e}; create it, fix the path, or write {{ path = \"{}\", optional = true }}",
+                f.path().display()
+            ),
+            Ok(m) if !m.is_file() => anyhow::bail!(
+                "env_file {shown} is not a regular file (a directory or a FIFO?); point env_file at a file"
+            ),
+            Ok(m) if m.len() > ENV_FILE_CAP => anyhow::bail!(
+                "env_file {shown} is {} bytes: more than an env file ({} KiB at most)",
+                m.len(),
+                ENV_FILE_CAP >> 10
+            ),
+            Ok(_) => {}
+        }
+        let items = dotenvy::from_path_iter(&path).with_context(|| format!("env_file {shown}"))?;
+        for item in items {
+            let (k, v) = item.map_err(|e| anyhow::anyhow!("env_file {shown}: {e}"))?;
+            if k == TAG_VAR {
+                anyhow::bail!("env_file {shown}: {TAG_VAR} is stigmer's own; remove it");
+            }
+            vars.push((k, v));
+        }
+        read.push(path);
+    }
+    Ok((read, vars))
 }
 
 /// How a service says it is ready (an uptime of 1 s when it does not say).

@@ -236,3 +236,12 @@ fn human_health(o: &mut String, st: &Status) {
         );
     }
 }
+
+/// Which env files a service's environment came from (never the values).
+pub(super) fn human_env_files(files: &[std::path::PathBuf]) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    format!("env files {}\n", list.join(", "))
+}

@@ -39,6 +39,7 @@ pub(super) fn worst(states: impl Iterator<Item = State>) -> State {
 /// Temporal alone, plus `name`.
 pub(super) fn status_json(
     name: &str,
+    env_files: &[std::path::PathBuf],
     st: &Status,
     sup: Option<&ServiceView>,
     usage: Option<(f32, u64)>,
@@ -50,6 +51,8 @@ pub(super) fn status_json(
         // The supervisor's view of it (phase, restarts, last exit, …);
         // null when nobody supervises it.
         o.insert("supervisor".into(), serde_json::to_value(sup)?);
+        // Which env files its environment came from (never their values).
+        o.insert("env_files".into(), serde_json::to_value(env_files)?);
         // CPU as percent of one core over the last USAGE_WINDOW, and
         // resident bytes, of all the service's processes; null when none.
         o.insert("cpu_percent".into(), usage.map(|u| u.0).into());
@@ -156,13 +159,24 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
     if json {
         let v = if name.is_some() {
             let c = ctxs[0];
-            status_json(&c.spec.name, &all[0], sup(c), usage[0], temporal.as_ref())?
+            let files = &c.spec.env_files;
+            status_json(
+                &c.spec.name,
+                files,
+                &all[0],
+                sup(c),
+                usage[0],
+                temporal.as_ref(),
+            )?
         } else {
             let services = ctxs
                 .iter()
                 .zip(&all)
                 .zip(&usage)
-                .map(|((c, st), u)| status_json(&c.spec.name, st, sup(c), *u, temporal.as_ref()))
+                .map(|((c, st), u)| {
+                    let files = &c.spec.env_files;
+                    status_json(&c.spec.name, files, st, sup(c), *u, temporal.as_ref())
+                })
                 .collect::<Result<Vec<_>>>()?;
             let mut v = serde_json::json!({
                 "state": worst(all.iter().map(|s| s.state)),
@@ -203,12 +217,14 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
         for ((c, st), u) in ctxs.iter().zip(&all).zip(&usage) {
             crate::outln!("\n── {} ──", c.spec.name);
             crate::out!("{}", human_status(st, sup(c), *u));
+            crate::out!("{}", human_env_files(&c.spec.env_files));
             if let Some(t) = temporal.as_ref().filter(|_| c.spec.name == TEMPORAL) {
                 crate::out!("{}", human_temporal(t));
             }
         }
     } else {
         crate::out!("{}", human_status(&all[0], sup(ctxs[0]), usage[0]));
+        crate::out!("{}", human_env_files(&ctxs[0].spec.env_files));
         if let Some(t) = temporal.as_ref().filter(|_| external.is_none()) {
             crate::out!("{}", human_temporal(t));
         }
