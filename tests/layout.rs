@@ -198,3 +198,70 @@ fn a_missing_env_file_a_directory_or_a_fifo_is_a_clear_error_and_nothing_starts(
         assert!(env.recorded_pid().is_none() && env.pid_of("api").is_none());
     }
 }
+
+#[test]
+fn a_profile_selects_its_services_and_the_rest_always_run() {
+    let env = Env::fixture("l-profile", &[], "");
+    let (api, dbg) = (env.port + 1, env.port + 2);
+    let base = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
+    let cfg = base.clone()
+        + &http_service("api", api, &[], "")
+        + &http_service("debugger", dbg, &[], "profiles = [\"debug\"]");
+    env.write_config(&cfg);
+    // Not selected: not part of the stack at all.
+    env.ok(&["local", "start"]);
+    let names: Vec<String> = env.services().keys().cloned().collect();
+    assert!(names.contains(&"api".to_string()) && !names.contains(&"debugger".to_string()));
+    assert!(env.pid_of("debugger").is_none());
+    env.ok(&["local", "stop"]);
+    // Selected: it runs too, and the detached supervisor knows it (a crash
+    // of it is restarted).
+    env.ok(&["--profile", "debug", "local", "start"]);
+    let pid = env.pid_of("debugger").expect("debugger started");
+    kill_9_proven(&env, "debugger", pid);
+    let restarted = wait_until(Duration::from_secs(20), || {
+        env.pid_of("debugger").is_some_and(|p| p != pid)
+    });
+    assert!(restarted, "the supervisor runs the same profile");
+    let out = env.run(&["local", "status", "--json"], Duration::from_secs(20));
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = st["services"].as_array().map(Vec::len);
+    assert_eq!(
+        n,
+        Some(2),
+        "without the profile, status shows the rest: {st}"
+    );
+    // STIGMER_PROFILE selects the same way.
+    let out = env
+        .command(&["local", "status", "--json"])
+        .env("STIGMER_PROFILE", "debug")
+        .output()
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["services"].as_array().map(Vec::len), Some(3), "{st}");
+    env.ok(&["--profile", "debug", "local", "stop"]);
+    assert!(env.pid_of("debugger").is_none() && env.pid_of("api").is_none());
+    // Depending on a service the profiles leave out is an error that says
+    // which profile brings it in.
+    let cfg = cfg
+        + &service(
+            "worker",
+            &["--grpc".into(), (env.port + 3).to_string()],
+            "depends_on = { debugger = \"ready\" }",
+        );
+    env.write_config(&cfg);
+    let out = env.run(&["local", "start"], Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("[services.worker] depends on debugger") && err.contains("--profile debug"),
+        "{err}"
+    );
+    // A bad profile name is refused.
+    let out = env.run(
+        &["--profile", "Bad Name", "local", "status"],
+        Duration::from_secs(20),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a profile name"));
+}

@@ -24,6 +24,11 @@ pub struct Cli {
     /// Temporal gRPC port (UI = port+1000, HTTP API = port+10 unless configured)
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
+    /// Also run the services of this profile (repeatable; default:
+    /// $STIGMER_PROFILE, comma-separated). Services without `profiles`
+    /// always run.
+    #[arg(long = "profile", global = true, value_name = "NAME")]
+    pub profiles: Vec<String>,
     #[command(subcommand)]
     pub command: Top,
 }

@@ -195,6 +195,10 @@ pub struct ServiceConfig {
     /// `env` win.
     #[serde(default)]
     pub env_file: EnvFiles,
+    /// `profiles = ["debug"]`: run only when one of them is selected
+    /// (`--profile debug`); without it, the service always runs.
+    #[serde(default)]
+    pub profiles: Vec<String>,
 }
 
 /// One env file, or several.
@@ -370,6 +374,19 @@ fn typed<T: serde::de::DeserializeOwned>(v: toml::Value, at: &str) -> Result<T> 
 }
 
 /// `[a-z0-9][a-z0-9_-]*`, and not the built-in's name.
+/// A profile's name: `[a-z0-9][a-z0-9_-]*`, like a service's.
+pub fn check_profile_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'_' || b == b'-'))
+        });
+    if !ok {
+        bail!("{name:?} is not a profile name: use lower-case letters, digits, '-' and '_'");
+    }
+    Ok(())
+}
+
 /// Names stigmer uses for itself: `stigmer` (its own log and the events it
 /// records), `supervisor` (its lock and socket).
 pub const RESERVED: &[&str] = &["stigmer", "supervisor"];
@@ -477,6 +494,9 @@ impl ServiceConfig {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
                 bail!("env: {k:?} is not a variable name");
             }
+        }
+        for p in &self.profiles {
+            check_profile_name(p).with_context(|| format!("profiles: {p:?}"))?;
         }
         if self.env.contains_key(crate::process::identity::TAG_VAR) {
             bail!(

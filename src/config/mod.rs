@@ -26,6 +26,8 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub port: Option<u16>,
     pub temporal_bin: Option<PathBuf>,
+    /// `--profile NAME` (or `STIGMER_PROFILE=a,b`): the profiles selected.
+    pub profiles: Vec<String>,
 }
 
 impl Overrides {
@@ -56,6 +58,17 @@ impl Overrides {
                     })?;
                 self.port = Some(port);
             }
+        }
+        if self.profiles.is_empty() {
+            self.profiles = std::env::var("STIGMER_PROFILE")
+                .unwrap_or_default()
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect();
+        }
+        for p in &self.profiles {
+            check_profile_name(p).with_context(|| format!("--profile {p:?}"))?;
         }
         if self.temporal_bin.is_none() {
             self.temporal_bin = std::env::var_os("STIGMER_TEMPORAL_BIN")
@@ -114,6 +127,8 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     pub config_dir: PathBuf,
     pub services: Vec<(String, ServiceConfig)>,
+    /// The profiles selected (`--profile`, `STIGMER_PROFILE`).
+    pub profiles: Vec<String>,
 }
 
 pub fn default_home() -> Result<PathBuf> {
@@ -221,6 +236,7 @@ impl Settings {
             config_path: None,
             config_dir: std::env::current_dir().unwrap_or_default(),
             services: file.services,
+            profiles: ov.profiles,
             state,
         })
     }

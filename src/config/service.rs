@@ -305,6 +305,29 @@ impl Ctx {
     }
 }
 
+/// A service that runs depends on one left out by the profiles selected:
+/// say which profile would bring it in.
+fn check_profiles(
+    settings: &Settings,
+    file: &str,
+    selected: &impl Fn(&ServiceConfig) -> bool,
+) -> Result<()> {
+    for (name, c) in settings.services.iter().filter(|(_, c)| selected(c)) {
+        for dep in c.depends_on.keys() {
+            let Some((_, d)) = settings.services.iter().find(|(n, _)| n == dep) else {
+                continue; // the graph names unknown dependencies
+            };
+            if !selected(d) {
+                anyhow::bail!(
+                    "{file}[services.{name}] depends on {dep}, which runs only with --profile {}; select one of its profiles or drop the dependency",
+                    d.profiles.join(" or --profile ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every service of the config, in the order written (Temporal first), with
 /// the dependency graph that was checked before anything may start.
 #[derive(Debug, Clone)]
@@ -325,7 +348,11 @@ impl Stack {
         if settings.enabled {
             specs.push(ServiceSpec::temporal(&settings));
         }
-        for (name, c) in &settings.services {
+        let selected = |c: &ServiceConfig| {
+            c.profiles.is_empty() || c.profiles.iter().any(|p| settings.profiles.contains(p))
+        };
+        check_profiles(&settings, &file, &selected)?;
+        for (name, c) in settings.services.iter().filter(|(_, c)| selected(c)) {
             settings
                 .state
                 .prepare_service_dir(name)

@@ -262,6 +262,12 @@ pub fn same_stack_args(stack: &Stack, port: Option<u16>) -> Vec<std::ffi::OsStri
         args.push("--port".into());
         args.push(p.to_string().into());
     }
+    // The same profiles, on the command line: it must not read another
+    // STIGMER_PROFILE from its environment.
+    for p in &s.profiles {
+        args.push("--profile".into());
+        args.push(p.into());
+    }
     args
 }
 

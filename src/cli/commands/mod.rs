@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         config: cli.config.clone(),
         port: cli.port,
         temporal_bin: None,
+        profiles: cli.profiles.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
