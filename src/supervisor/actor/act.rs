@@ -176,15 +176,8 @@ impl Actor {
                         Ok(st) => exit_info(st),
                         Err(_) => ExitInfo::Unknown,
                     };
-                    let user_stop = lifecycle::stop_requested_since(&ctx, since);
                     tracing::info!("PID {pid} {exit}");
-                    let hint = crate::state::disk_full_note(ctx.settings.state.root());
-                    let _ = tx.send(Internal::Core(Event::Exited {
-                        gen,
-                        exit,
-                        user_stop,
-                        hint,
-                    }));
+                    let _ = tx.send(exited(&ctx, since, gen, exit));
                 });
                 self.event(Event::Spawned { gen, pid });
             }
@@ -220,19 +213,22 @@ impl Actor {
             if let Ok(h) = pinned {
                 h.exited().await;
             }
-            // Not our child: the kernel tells its exit status to its parent.
-            let exit = ExitInfo::Unknown;
-            let user_stop = lifecycle::stop_requested_since(&ctx, since);
             tracing::info!("adopted PID {pid} exited");
-            let hint = crate::state::disk_full_note(ctx.settings.state.root());
-            let _ = tx.send(Internal::Core(Event::Exited {
-                gen,
-                exit,
-                user_stop,
-                hint,
-            }));
+            // Not our child: the kernel tells its exit status to its parent.
+            let _ = tx.send(exited(&ctx, since, gen, ExitInfo::Unknown));
         });
     }
+}
+
+/// The exit of generation `gen`'s process, with whether a stop was asked
+/// for since it started and what the world says about why (a full disk).
+fn exited(ctx: &lifecycle::Ctx, since: u64, gen: u64, exit: ExitInfo) -> Internal {
+    Internal::Core(Event::Exited {
+        gen,
+        exit,
+        user_stop: lifecycle::stop_requested_since(ctx, since),
+        hint: crate::state::disk_full_note(ctx.settings.state.root()),
+    })
 }
 
 fn exit_info(st: std::process::ExitStatus) -> ExitInfo {
