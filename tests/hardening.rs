@@ -461,6 +461,36 @@ fn crash_loop_under_the_supervisor_spawns_exactly_max_failures_and_never_adopts_
 }
 
 #[test]
+fn foreground_crash_loop_with_a_short_backoff_spawns_exactly_max_failures_every_round() {
+    // A program that exits 1 at once, restarted 10-20 ms apart: the spawns
+    // and exits race the inspections; none may add a spawn or adopt the dead.
+    for round in 0..8 {
+        let env = Env::fixture(
+            &format!("h-fgloop{round}"),
+            &["--never-ready", "--exit-after-ms", "0", "--exit-code", "1"],
+            "[restart]\ninitial_ms = 10\nmax_ms = 20\n",
+        );
+        let child = env
+            .command(&["local", "start", "--foreground"])
+            .spawn()
+            .expect("spawn foreground");
+        let out = wait_output(child, Duration::from_secs(30), "foreground crash loop");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "round {round}: {err}");
+        assert!(
+            !err.contains("adopted"),
+            "round {round}: adopted the dead:\n{err}"
+        );
+        let log = env.log();
+        assert_eq!(
+            log.matches(" up: ").count(),
+            5,
+            "round {round}: exactly max_failures (default 5) spawns:\n{log}\n{err}"
+        );
+    }
+}
+
+#[test]
 fn a_service_stopped_after_it_was_ready_is_unhealthy_not_starting() {
     // What `status` concludes on its own, with no supervisor's view.
     let env = Env::fixture("h-sigstop", &[], "ready_timeout_secs = 60.0\n").unsupervised();

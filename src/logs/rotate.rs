@@ -99,7 +99,10 @@ pub(crate) fn rotate_with(path: &Path, keep: u32, collapse_ok: bool) -> io::Resu
         Box::new(crate::state::open_private(&staging, true)?)
     };
     let block = meta.blksize().max(512);
-    let aligned = meta.len() / block * block;
+    // Block-aligned and short of the end: a collapse may not reach EOF
+    // (EINVAL), and falling back to copy-and-truncate would lose what is
+    // appended meanwhile. A file of exactly k blocks keeps its last one.
+    let aligned = meta.len().saturating_sub(1) / block * block;
     // The block-aligned prefix first; then, if it can be cut out, done.
     io::copy(&mut (&mut live).take(aligned), &mut out)?;
     out.flush()?;
@@ -155,6 +158,37 @@ pub fn all_files(path: &Path, keep: u32) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_of_exactly_whole_blocks_is_still_collapsed_not_copied() {
+        // A collapse may not reach EOF: cutting all of a file of exactly k
+        // blocks fails, and the copy-and-truncate fallback loses what a
+        // writer appends meanwhile. The last block stays instead.
+        let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/tmp")
+            .join(format!("rot-exact-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let path = d.join("svc.log");
+        let line = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+        std::fs::write(&path, line.repeat(4 * 8192 / line.len())).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let block = meta.blksize();
+        assert_eq!(meta.len() % block, 0, "exactly whole blocks");
+        let can = collapse_possible(&std::fs::File::open(&path).unwrap());
+        let r = rotate(&path, 2).unwrap();
+        assert!(
+            r.lossless || !can,
+            "collapsed where the file system can: {r:?}"
+        );
+        let old = std::fs::read_to_string(d.join("svc.log.1")).unwrap();
+        let live = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(old.len() + live.len(), meta.len() as usize, "nothing lost");
+        if can {
+            assert_eq!(live.len() as u64, block, "the last block stays");
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     fn dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("stigmer-rot-{tag}-{}", std::process::id()));

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How often a detached supervisor looks at the world unasked.
+pub(super) const SAFETY_SWEEP: Duration = Duration::from_secs(60);
+
 /// `local supervise`: the detached supervisor. Takes the supervisor lock
 /// (waiting a little for one that is handing over), adopts what runs,
 /// serves the control socket, and exits on `shutdown` or a signal, leaving
@@ -21,10 +24,12 @@ pub(super) async fn supervise(stack: Stack) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    // Exits come by pidfd and health by the liveness checks; an
-    // inspection is for adopting what someone else started (and attached
-    // clients inspect for themselves): rarely, to stay idle.
-    let handle = match supervisor::stack::supervise(stack.clone(), false, Duration::from_secs(10)) {
+    // Exits come by pidfd and health by the liveness checks; every change
+    // of phase inspects at once. The sweep is only a safety net, for what
+    // someone else started or left (attached clients inspect for
+    // themselves): once a minute, so that an idle supervisor does nothing
+    // in proportion to the machine's process count.
+    let handle = match supervisor::stack::supervise(stack.clone(), false, SAFETY_SWEEP) {
         Ok(h) => h,
         Err(e) => {
             crate::errln!("stigmer: {e} (it took over first)");
