@@ -180,6 +180,61 @@ fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
         .iter()
         .all(|p| p["pid"] == spid && p["service"].is_null()));
     drop(stranger);
+
+    // A worker whose identity names another local process (a `sleep` of
+    // this test's, which talks to nobody): a claim, shown as one, never
+    // tied to that process and never blamed as a stranger's poller.
+    let sleeper = Reaped(Command::new("sleep").arg("300").spawn().expect("sleep"));
+    let claim = sleeper.0.id() as i64;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    cli(&[
+        "workflow",
+        "start",
+        "--type",
+        "NoSuchWorkflow",
+        "--task-queue",
+        "claims",
+        "--workflow-id",
+        "claimed",
+        "--address",
+        &address,
+    ]);
+    let liar = Reaped(
+        Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/.tools/venv/bin/python")
+            .arg(dir.join("worker.py"))
+            .current_dir(dir)
+            .env("TEMPORAL_ADDRESS", &address)
+            .env("TASK_QUEUE", "claims")
+            .env("WORKER_IDENTITY", format!("{claim}@{}", host.trim()))
+            .env("GREETER_URL", format!("http://127.0.0.1:{greeter}/greet"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("a worker that lies about its PID"),
+    );
+    let mut t = Value::Null;
+    let seen = wait_until(Duration::from_secs(30), || {
+        t = temporal_of(&env);
+        pollers_on(&t, "claims")
+            .iter()
+            .any(|p| p["claimed"] == claim)
+    });
+    assert!(seen, "{t:#}");
+    assert!(
+        pollers_on(&t, "claims")
+            .iter()
+            .all(|p| p["pid"].is_null() && p["service"].is_null()),
+        "{t:#}"
+    );
+    assert!(
+        !t["warnings"]
+            .to_string()
+            .contains(&format!("(PID {claim})")),
+        "a claim is not blamed: {t:#}"
+    );
+    drop(liar);
+    drop(sleeper);
     env.ok(&["local", "stop"]);
 }
 

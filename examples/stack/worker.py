@@ -59,7 +59,9 @@ async def main() -> None:
         f"start-up: temporal answered at {ADDRESS}: {answered} "
         f"(unix ms {int(time.time() * 1000)})"
     )
-    client = await Client.connect(ADDRESS)
+    # WORKER_IDENTITY: what this worker tells Temporal it is (default: the
+    # SDK's `PID@host`).
+    client = await Client.connect(ADDRESS, identity=os.environ.get("WORKER_IDENTITY") or None)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -70,7 +72,8 @@ async def main() -> None:
             activities=[greet],
             activity_executor=pool,
         )
-        log(f"polling task queue {TASK_QUEUE} as {os.getpid()}@{socket.gethostname()}")
+        who = os.environ.get("WORKER_IDENTITY") or f"{os.getpid()}@{socket.gethostname()}"
+        log(f"polling task queue {TASK_QUEUE} as {who}")
         await worker.run()
 
 

@@ -76,6 +76,11 @@ pub struct Poller {
     /// Temporal remembers for a few minutes.
     #[serde(default)]
     pub exited: bool,
+    /// The local PID the identity names when that process holds no
+    /// connection to this Temporal: a claim, not a worker of ours or a
+    /// stranger's (an identity is any string a worker chose).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed: Option<i32>,
 }
 
 /// What stigmer knows that Temporal does not.
@@ -97,6 +102,9 @@ pub struct Context {
     /// name: a worker just (re)started has not polled yet.
     pub started_ms: BTreeMap<String, u64>,
     pub timeout: Duration,
+    /// Its gRPC port: a local worker talks to it there (the kernel's
+    /// connection table proves a claimed PID).
+    pub grpc_port: Option<u16>,
 }
 
 impl Context {
@@ -137,6 +145,7 @@ impl Context {
                 services,
                 started_ms,
                 timeout: Duration::from_secs(1),
+                grpc_port: x.grpc.rsplit(':').next().and_then(|p| p.parse().ok()),
             },
             _ => Self {
                 http: format!("127.0.0.1:{}", s.http_port),
@@ -147,6 +156,7 @@ impl Context {
                 services,
                 started_ms,
                 timeout: Duration::from_secs(1),
+                grpc_port: Some(s.grpc_port),
             },
         }
     }
@@ -305,9 +315,9 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
                 .or_default();
         }
     }
-    let host = hostname();
+    let here = Here::now(cx);
     for ((namespace, name), (running, oldest)) in queues.into_iter().take(MAX_QUEUES) {
-        let pollers = pollers_of(api, cx, &host, &namespace, &name)?;
+        let pollers = pollers_of(api, cx, &here, &namespace, &name)?;
         info.task_queues.push(TaskQueue {
             namespace,
             name,
@@ -479,6 +489,38 @@ fn service_of(pid: i32, services: &[(String, Option<i32>, Vec<String>)]) -> Opti
         .map(|(n, _, _)| n.clone())
 }
 
+/// This machine, as a poller's identity is checked against it: its name,
+/// and the sockets connected to this Temporal's gRPC port.
+struct Here {
+    host: String,
+    /// `socket:[inode]` of every connection to the gRPC port.
+    talking: std::collections::HashSet<String>,
+}
+
+impl Here {
+    fn now(cx: &Context) -> Self {
+        let talking = cx
+            .grpc_port
+            .map(crate::platform::connections_to)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| format!("socket:[{i}]"))
+            .collect();
+        Self {
+            host: hostname(),
+            talking,
+        }
+    }
+
+    /// Does `pid` hold a connection to this Temporal? (What an identity
+    /// says is a claim; this is the kernel's word.)
+    fn talks(&self, pid: i32) -> bool {
+        !crate::platform::scan_fds(pid, None, &self.talking)
+            .1
+            .is_empty()
+    }
+}
+
 /// Queue name → running workflows and the oldest start.
 type Queues = BTreeMap<(String, String), (u64, Option<i64>)>;
 /// Queue name → the running workflows (id, start) on it.
@@ -526,7 +568,7 @@ fn running_on_queues(
 fn pollers_of(
     api: &Api,
     cx: &Context,
-    host: &str,
+    here: &Here,
     namespace: &str,
     name: &str,
 ) -> Result<Vec<Poller>, ApiError> {
@@ -544,10 +586,11 @@ fn pollers_of(
                 .as_deref()
                 .and_then(|t| t.parse::<jiff::Timestamp>().ok())
                 .map(|t| t.as_millisecond());
-            let (pid, exited) = match local_claim(&identity, host) {
-                Some(pid) if alive_since_before(pid, seen_ms) => (Some(pid), false),
-                Some(_) => (None, true),
-                None => (None, false),
+            let (pid, exited, claimed) = match local_claim(&identity, &here.host) {
+                Some(pid) if !alive_since_before(pid, seen_ms) => (None, true, None),
+                Some(pid) if here.talks(pid) => (Some(pid), false, None),
+                Some(pid) => (None, false, Some(pid)),
+                None => (None, false, None),
             };
             pollers.push(Poller {
                 kind: kind.into(),
@@ -556,6 +599,7 @@ fn pollers_of(
                 pid,
                 identity,
                 exited,
+                claimed,
             });
         }
     }

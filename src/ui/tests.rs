@@ -843,6 +843,7 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
                         pid: Some(5001),
                         service: Some("worker".into()),
                         exited: false,
+                        claimed: None,
                     },
                     Poller {
                         kind: "activity".into(),
@@ -851,6 +852,7 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
                         pid: Some(6000),
                         service: None,
                         exited: false,
+                        claimed: None,
                     },
                     Poller {
                         kind: "workflow".into(),
@@ -859,6 +861,7 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
                         pid: None,
                         service: None,
                         exited: true,
+                        claimed: None,
                     },
                 ],
                 running: 1,
@@ -924,6 +927,7 @@ fn a_process_that_polls_a_task_queue_says_so_in_the_tree() {
                 pid: Some(4243),
                 service: Some("temporal".into()),
                 exited: false,
+                claimed: None,
             }],
             running: 0,
             oldest_running_secs: None,

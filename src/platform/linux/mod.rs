@@ -10,4 +10,4 @@ pub use files::{collapse, collapse_possible};
 pub use locks::flock_held;
 pub use pidfd::{group_exists, signal_group, ProcError, ProcHandle, Signo};
 pub use proc::*;
-pub use sockets::listeners;
+pub use sockets::{connections_to, listeners};

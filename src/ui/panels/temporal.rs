@@ -114,6 +114,14 @@ fn queue_lines(app: &App, q: &crate::temporal::TaskQueue) -> Vec<Line<'static>> 
                 (format!("{s} PID {pid}"), service_color(k))
             }
             (None, Some(pid)) => (format!("PID {pid} (not stigmer's)"), WARN),
+            _ if p.claimed.is_some() => (
+                format!(
+                    "{} (claims PID {}, which has no connection to this Temporal: unverified)",
+                    p.identity,
+                    p.claimed.unwrap_or_default()
+                ),
+                DIM,
+            ),
             _ if p.exited => (
                 format!(
                     "{} exited{}",
