@@ -235,6 +235,50 @@ fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
     );
     drop(liar);
     drop(sleeper);
+
+    // Every worker, from its own heartbeats (the SDK's first comes within a
+    // minute): the stack's worker tied to its service, and one on a quiet
+    // queue no workflow runs on and no service declares, visible too.
+    let quiet = Reaped(
+        Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/.tools/venv/bin/python")
+            .arg(dir.join("worker.py"))
+            .current_dir(dir)
+            .env("TEMPORAL_ADDRESS", &address)
+            .env("TASK_QUEUE", "quiet")
+            .env("GREETER_URL", format!("http://127.0.0.1:{greeter}/greet"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("a worker on a quiet queue"),
+    );
+    let qpid = quiet.0.id() as i64;
+    let mut t = Value::Null;
+    let listed = wait_until(Duration::from_secs(100), || {
+        t = temporal_of(&env);
+        let ws = t["workers"].as_array().cloned().unwrap_or_default();
+        ws.iter().any(|w| {
+            w["task_queue"] == "hello"
+                && w["pid"] == new
+                && w["service"] == "worker"
+                && w["sdk"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("temporal-python")
+        }) && ws
+            .iter()
+            .any(|w| w["task_queue"] == "quiet" && w["pid"] == qpid && w["service"].is_null())
+    });
+    assert!(listed, "{t:#}");
+    assert!(
+        t["task_queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["name"] == "quiet"),
+        "the quiet queue is shown: {t:#}"
+    );
+    drop(quiet);
     env.ok(&["local", "stop"]);
 }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 /// At most this many namespaces, running workflows and task queues are
 /// looked at per refresh (the panel shows fewer).
+const MAX_WORKERS: usize = 100;
 const MAX_NAMESPACES: usize = 20;
 const MAX_RUNNING: usize = 1000;
 const MAX_QUEUES: usize = 50;
@@ -31,10 +32,39 @@ pub struct TemporalInfo {
     pub persistence: Option<Persistence>,
     pub namespaces: Vec<Namespace>,
     pub task_queues: Vec<TaskQueue>,
+    /// Every worker that heartbeats (the server's worker list: queues no
+    /// workflow runs on and no service declares included).
+    #[serde(default)]
+    pub workers: Vec<Worker>,
     pub warnings: Vec<String>,
     /// Why the rest is missing or partial (Temporal down, slow, or an
     /// answer that is not what its API says).
     pub error: Option<String>,
+}
+
+/// A worker, as its own heartbeats describe it, tied to a local process
+/// only when that process talks to this Temporal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Worker {
+    pub namespace: String,
+    pub task_queue: String,
+    pub identity: String,
+    pub host: String,
+    /// The SDK and its version: `temporal-python 1.35.0`.
+    pub sdk: String,
+    pub build_id: Option<String>,
+    /// `running`, `shutting down`, `shutdown`.
+    pub status: String,
+    pub heartbeat: Option<String>,
+    /// The local process, verified (it holds a connection to this Temporal).
+    pub pid: Option<i32>,
+    pub service: Option<String>,
+    /// The local PID it reports when no such process talks to this
+    /// Temporal: a claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed: Option<i32>,
+    /// It runs on another machine.
+    pub remote: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -306,6 +336,19 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
         });
         running_on_queues(api, name, &mut queues, &mut waiting)?;
     }
+    let here = Here::now(cx);
+    for name in &names {
+        // Absent from an older server: the pollers say who works, then.
+        let Ok(w) = api.get(&format!("/api/v1/namespaces/{name}/workers"), &[]) else {
+            continue;
+        };
+        for worker in workers_of(&w, name, cx, &here) {
+            queues
+                .entry((name.clone(), worker.task_queue.clone()))
+                .or_default();
+            info.workers.push(worker);
+        }
+    }
 
     // Queues the services declare (in the default namespace).
     for (_, _, declared) in &cx.services {
@@ -315,7 +358,6 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
                 .or_default();
         }
     }
-    let here = Here::now(cx);
     for ((namespace, name), (running, oldest)) in queues.into_iter().take(MAX_QUEUES) {
         let pollers = pollers_of(api, cx, &here, &namespace, &name)?;
         info.task_queues.push(TaskQueue {
@@ -487,6 +529,61 @@ fn service_of(pid: i32, services: &[(String, Option<i32>, Vec<String>)]) -> Opti
         .iter()
         .find(|(_, g, _)| *g == Some(pgid))
         .map(|(n, _, _)| n.clone())
+}
+
+/// The workers of namespace `ns` from its worker list (bounded), each with
+/// its last heartbeat, mapped to a local process where one really talks
+/// to this Temporal.
+fn workers_of(answer: &Value, ns: &str, cx: &Context, here: &Here) -> Vec<Worker> {
+    let beats: BTreeMap<&str, &str> = answer["workersInfo"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            let h = &i["workerHeartbeat"];
+            Some((
+                h["workerInstanceKey"].as_str()?,
+                h["heartbeatTime"].as_str()?,
+            ))
+        })
+        .collect();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    answer["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(MAX_WORKERS)
+        .map(|w| {
+            let host = text(&w["hostName"]);
+            let remote = !host.is_empty() && host != here.host && host != "localhost";
+            let reported = w["processId"].as_str().and_then(|p| p.parse::<i32>().ok());
+            let local = reported.filter(|p| *p > 1 && !remote);
+            let (pid, claimed) = match local {
+                Some(p) if here.talks(p) => (Some(p), None),
+                Some(p) => (None, Some(p)),
+                None => (None, None),
+            };
+            let status = text(&w["status"]);
+            let key = w["workerInstanceKey"].as_str().unwrap_or_default();
+            Worker {
+                namespace: ns.to_string(),
+                task_queue: text(&w["taskQueue"]),
+                identity: text(&w["workerIdentity"]),
+                sdk: format!("{} {}", text(&w["sdkName"]), text(&w["sdkVersion"])),
+                build_id: w["deploymentVersion"]["buildId"].as_str().map(String::from),
+                status: status
+                    .trim_start_matches("WORKER_STATUS_")
+                    .to_ascii_lowercase()
+                    .replace('_', " "),
+                heartbeat: beats.get(key).map(|t| t.to_string()),
+                service: pid.and_then(|p| service_of(p, &cx.services)),
+                pid,
+                claimed,
+                host,
+                remote,
+            }
+        })
+        .collect()
 }
 
 /// This machine, as a poller's identity is checked against it: its name,

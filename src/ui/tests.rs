@@ -831,6 +831,7 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
                 .into_iter()
                 .collect(),
         }],
+        workers: vec![],
         task_queues: vec![
             TaskQueue {
                 namespace: "default".into(),

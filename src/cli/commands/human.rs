@@ -61,6 +61,20 @@ pub fn human_temporal(t: &crate::temporal::TemporalInfo) -> String {
             }
         );
     }
+    for w in &t.workers {
+        let who = match (&w.service, w.pid, w.claimed) {
+            (Some(s), Some(pid), _) => format!("{s} PID {pid}"),
+            (None, Some(pid), _) => format!("PID {pid} (not managed by stigmer)"),
+            (_, _, Some(pid)) => format!("{} (claims PID {pid}: unverified)", w.identity),
+            _ if w.remote => format!("{} on {}", w.identity, w.host),
+            _ => w.identity.clone(),
+        };
+        let _ = writeln!(
+            o,
+            "worker    {}/{}: {who}, {} {}",
+            w.namespace, w.task_queue, w.sdk, w.status
+        );
+    }
     for w in &t.warnings {
         let _ = writeln!(o, "warning   {w}");
     }

@@ -39,6 +39,12 @@ pub(super) fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
     for q in &t.task_queues {
         lines.extend(queue_lines(app, q));
     }
+    if !t.workers.is_empty() {
+        lines.push(Line::styled("workers (by heartbeat)", Style::new().bold()));
+    }
+    for w in &t.workers {
+        lines.push(worker_line(app, w));
+    }
     // Scrolls like the log: ↑↓ PgUp PgDn while focused (Tab), z to zoom.
     let inner = area.height.saturating_sub(2) as usize;
     let offset = app.temporal_offset.min(lines.len().saturating_sub(inner));
@@ -151,4 +157,37 @@ pub(super) fn seen_ago(at: Option<&str>) -> Option<String> {
     } else {
         format!("{} min", secs / 60)
     })
+}
+
+/// A worker as its heartbeats say, and whose it is.
+fn worker_line(app: &App, w: &crate::temporal::Worker) -> Line<'static> {
+    let (who, color) = match (&w.service, w.pid, w.claimed) {
+        (Some(s), Some(pid), _) => {
+            let k = app.services.iter().position(|c| &c.name == s).unwrap_or(0);
+            (format!("{s} PID {pid}"), service_color(k))
+        }
+        (None, Some(pid), _) => (format!("PID {pid} (not stigmer's)"), WARN),
+        (_, _, Some(pid)) => (
+            format!("{} (claims PID {pid}: unverified)", w.identity),
+            DIM,
+        ),
+        _ if w.remote => (format!("{} on {}", w.identity, w.host), DIM),
+        _ => (w.identity.clone(), DIM),
+    };
+    let build = w
+        .build_id
+        .as_deref()
+        .map(|b| format!(" build {}", &b[..b.len().min(8)]))
+        .unwrap_or_default();
+    let beat = seen_ago(w.heartbeat.as_deref())
+        .map(|s| format!(" · heartbeat {s} ago"))
+        .unwrap_or_default();
+    Line::from(vec![
+        Span::styled(format!("  {:<16} ", w.task_queue), Style::new().fg(DIM)),
+        Span::styled(who, Style::new().fg(color)),
+        Span::styled(
+            format!("  {} {}{build}{beat}", w.sdk, w.status),
+            Style::new().fg(DIM),
+        ),
+    ])
 }
