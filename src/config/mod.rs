@@ -5,10 +5,12 @@
 //! `service`: the services it declares, resolved (`ServiceSpec`, `Ctx`,
 //! `Stack`); `graph`: the pure dependency decisions of a stack.
 
+mod envfile;
 mod file;
 pub(crate) mod graph;
 pub mod service;
 
+pub use envfile::{EnvFile, EnvFiles};
 pub use file::*;
 
 use std::path::{Path, PathBuf};

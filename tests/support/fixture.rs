@@ -79,7 +79,10 @@ fn main() {
         let l = TcpListener::bind(("127.0.0.1", port as u16)).expect("bind grpc");
         std::thread::spawn(move || {
             for c in l.incoming().flatten() {
-                eprintln!("fixture grpc connection from {:?}", c.peer_addr().ok());
+                say(format!(
+                    "fixture grpc connection from {:?}",
+                    c.peer_addr().ok()
+                ));
                 drop(c);
             }
         });
@@ -93,24 +96,24 @@ fn main() {
                 let mut buf = [0u8; 1024];
                 let n = c.read(&mut buf).unwrap_or(0);
                 let head = String::from_utf8_lossy(&buf[..n]);
-                eprintln!(
+                say(format!(
                     "fixture http {}",
                     head.lines().next().unwrap_or("(nothing)")
-                );
+                ));
                 let reply: &[u8] = if started.elapsed() >= ready_after {
                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
                 } else {
                     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 };
                 if let Err(e) = c.write_all(reply).and_then(|_| c.flush()) {
-                    eprintln!("fixture http error: {e}");
+                    say(format!("fixture http error: {e}"));
                 }
                 // Close our side, then see how the client closes: one that
                 // drops the connection with our answer unread resets it.
                 let _ = c.shutdown(std::net::Shutdown::Write);
                 let _ = c.set_read_timeout(Some(Duration::from_secs(1)));
                 if let Err(e) = c.read(&mut buf) {
-                    eprintln!("fixture http error: {e}");
+                    say(format!("fixture http error: {e}"));
                 }
             }
         });
@@ -161,4 +164,11 @@ fn main() {
         std::process::exit(arg_value(&args, "--exit-code").unwrap_or(1) as i32);
     }
     sleep_forever();
+}
+
+/// One line to stderr in one write: a line written in pieces (what
+/// `eprintln!` does) interleaves with other threads' lines in a shared log.
+fn say(line: String) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }

@@ -3,6 +3,18 @@
 
 use super::*;
 
+/// `{pid, since, attached_clients}`; `{pid, answering: false}` when it
+/// takes connections but does not answer; null when nobody listens.
+fn supervisor_json(s: &control::SupervisorState) -> Result<serde_json::Value> {
+    Ok(match s {
+        control::SupervisorState::Answering(s) => serde_json::to_value(s)?,
+        control::SupervisorState::NotAnswering(pid) => {
+            serde_json::json!({"pid": pid, "answering": false})
+        }
+        control::SupervisorState::None => serde_json::Value::Null,
+    })
+}
+
 /// Who supervises the stack and, when it answers, its view of every
 /// service (what `status` says of a service follows its supervisor's word).
 pub(super) async fn supervisor_and_views(
@@ -157,46 +169,15 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
         .as_ref()
         .filter(|_| !stack.settings.enabled);
     if json {
-        let v = if name.is_some() {
-            let c = ctxs[0];
-            let files = &c.spec.env_files;
-            status_json(
-                &c.spec.name,
-                files,
-                &all[0],
-                sup(c),
-                usage[0],
-                temporal.as_ref(),
-            )?
-        } else {
-            let services = ctxs
-                .iter()
-                .zip(&all)
-                .zip(&usage)
-                .map(|((c, st), u)| {
-                    let files = &c.spec.env_files;
-                    status_json(&c.spec.name, files, st, sup(c), *u, temporal.as_ref())
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let mut v = serde_json::json!({
-                "state": worst(all.iter().map(|s| s.state)),
-                // {pid, since, attached_clients}; {pid, answering: false}
-                // when it takes connections but does not answer; null.
-                "supervisor": match &supervisor {
-                    control::SupervisorState::Answering(s) => serde_json::to_value(s)?,
-                    control::SupervisorState::NotAnswering(pid) => {
-                        serde_json::json!({"pid": pid, "answering": false})
-                    }
-                    control::SupervisorState::None => serde_json::Value::Null,
-                },
-                "services": services,
-            });
-            if let (Some(_), Some(t)) = (external, &temporal) {
-                // An external Temporal has no service object: it is the stack's.
-                v["temporal"] = serde_json::to_value(t)?;
-            }
-            v
+        let found = Found {
+            all: &all,
+            usage: &usage,
+            views: &views,
+            supervisor: &supervisor,
+            temporal: &temporal,
+            external,
         };
+        let v = status_document(&ctxs, &found, name.is_some())?;
         crate::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -234,4 +215,63 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
         crate::out!("{}", human_temporal(t));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `status` found, for its JSON document.
+struct Found<'a> {
+    all: &'a [Status],
+    usage: &'a [Option<(f32, u64)>],
+    views: &'a [ServiceView],
+    supervisor: &'a control::SupervisorState,
+    temporal: &'a Option<crate::temporal::TemporalInfo>,
+    external: Option<&'a crate::config::External>,
+}
+
+/// `status --json`: one service's object, or the stack's document.
+fn status_document(
+    ctxs: &[&std::sync::Arc<Ctx>],
+    found: &Found<'_>,
+    one: bool,
+) -> Result<serde_json::Value> {
+    let Found {
+        all,
+        usage,
+        views,
+        supervisor,
+        temporal,
+        external,
+    } = *found;
+    let sup = |c: &Ctx| crate::view::find(views, &c.spec.name);
+    Ok(if one {
+        let c = ctxs[0];
+        let files = &c.spec.env_files;
+        status_json(
+            &c.spec.name,
+            files,
+            &all[0],
+            sup(c),
+            usage[0],
+            temporal.as_ref(),
+        )?
+    } else {
+        let services = ctxs
+            .iter()
+            .zip(all)
+            .zip(usage)
+            .map(|((c, st), u)| {
+                let files = &c.spec.env_files;
+                status_json(&c.spec.name, files, st, sup(c), *u, temporal.as_ref())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut v = serde_json::json!({
+            "state": worst(all.iter().map(|s| s.state)),
+            "supervisor": supervisor_json(supervisor)?,
+            "services": services,
+        });
+        if let (Some(_), Some(t)) = (external, &temporal) {
+            // An external Temporal has no service object: it is the stack's.
+            v["temporal"] = serde_json::to_value(t)?;
+        }
+        v
+    })
 }
