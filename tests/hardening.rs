@@ -432,13 +432,14 @@ fn a_start_that_fails_quotes_the_last_lines_of_this_runs_log() {
     assert!(!err.contains("older run"), "only this run's lines: {err}");
 }
 
-#[test]
-fn crash_loop_under_the_supervisor_spawns_exactly_max_failures_and_never_adopts_the_dead() {
-    for round in 0..3 {
+/// `rounds` crash loops under `start --foreground` of a program that exits
+/// 1 at once: each spawns exactly `spawns` times and adopts nothing dead.
+fn foreground_crash_loops(tag: &str, restart: &str, rounds: usize, spawns: usize) {
+    for round in 0..rounds {
         let env = Env::fixture(
-            &format!("h-loop{round}"),
+            &format!("{tag}{round}"),
             &["--never-ready", "--exit-after-ms", "0", "--exit-code", "1"],
-            "[restart]\ninitial_ms = 10\nmax_failures = 5\nwindow_secs = 60\n",
+            restart,
         );
         let child = env
             .command(&["local", "start", "--foreground"])
@@ -446,7 +447,10 @@ fn crash_loop_under_the_supervisor_spawns_exactly_max_failures_and_never_adopts_
             .expect("spawn foreground");
         let out = wait_output(child, Duration::from_secs(30), "foreground crash loop");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "failed is an error: {err}");
+        assert!(
+            !out.status.success(),
+            "round {round}: failed is an error: {err}"
+        );
         assert!(
             !err.contains("adopted"),
             "round {round}: adopted a dead process:\n{err}"
@@ -454,40 +458,28 @@ fn crash_loop_under_the_supervisor_spawns_exactly_max_failures_and_never_adopts_
         let log = env.log();
         assert_eq!(
             log.matches(" up: ").count(),
-            5,
+            spawns,
             "round {round}: exactly max_failures spawns:\n{log}\n{err}"
         );
     }
 }
 
 #[test]
+fn crash_loop_under_the_supervisor_spawns_exactly_max_failures_and_never_adopts_the_dead() {
+    let restart = "[restart]\ninitial_ms = 10\nmax_failures = 5\nwindow_secs = 60\n";
+    foreground_crash_loops("h-loop", restart, 3, 5);
+}
+
+#[test]
 fn foreground_crash_loop_with_a_short_backoff_spawns_exactly_max_failures_every_round() {
-    // A program that exits 1 at once, restarted 10-20 ms apart: the spawns
-    // and exits race the inspections; none may add a spawn or adopt the dead.
-    for round in 0..8 {
-        let env = Env::fixture(
-            &format!("h-fgloop{round}"),
-            &["--never-ready", "--exit-after-ms", "0", "--exit-code", "1"],
-            "[restart]\ninitial_ms = 10\nmax_ms = 20\n",
-        );
-        let child = env
-            .command(&["local", "start", "--foreground"])
-            .spawn()
-            .expect("spawn foreground");
-        let out = wait_output(child, Duration::from_secs(30), "foreground crash loop");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "round {round}: {err}");
-        assert!(
-            !err.contains("adopted"),
-            "round {round}: adopted the dead:\n{err}"
-        );
-        let log = env.log();
-        assert_eq!(
-            log.matches(" up: ").count(),
-            5,
-            "round {round}: exactly max_failures (default 5) spawns:\n{log}\n{err}"
-        );
-    }
+    // Restarted 10-20 ms apart: the spawns and exits race the inspections;
+    // none may add a spawn or adopt the dead (default max_failures, 5).
+    foreground_crash_loops(
+        "h-fgloop",
+        "[restart]\ninitial_ms = 10\nmax_ms = 20\n",
+        8,
+        5,
+    );
 }
 
 #[test]

@@ -34,6 +34,30 @@ fn pollers_on<'a>(t: &'a Value, queue: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// A worker of the example's, started by hand (not by stigmer) on `queue`;
+/// `identity` is what it tells Temporal it is (default: the SDK's).
+fn hand_worker(
+    dir: &std::path::Path,
+    address: &str,
+    queue: &str,
+    greeter: u16,
+    identity: Option<String>,
+) -> Reaped {
+    let mut cmd = Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/.tools/venv/bin/python");
+    cmd.arg(dir.join("worker.py"))
+        .current_dir(dir)
+        .env("TEMPORAL_ADDRESS", address)
+        .env("TASK_QUEUE", queue)
+        .env("GREETER_URL", format!("http://127.0.0.1:{greeter}/greet"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(id) = identity {
+        cmd.env("WORKER_IDENTITY", id);
+    }
+    Reaped(cmd.spawn().expect("a worker by hand"))
+}
+
 fn completed(t: &Value) -> u64 {
     t["namespaces"]
         .as_array()
@@ -152,19 +176,7 @@ fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
     // A worker for it, started by hand: the warning goes, and this one
     // says the poller is not stigmer's.
     let dir = config.parent().unwrap();
-    let stranger = Reaped(
-        Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/.tools/venv/bin/python")
-            .arg(dir.join("worker.py"))
-            .current_dir(dir)
-            .env("TEMPORAL_ADDRESS", &address)
-            .env("TASK_QUEUE", "orphans")
-            .env("GREETER_URL", format!("http://127.0.0.1:{greeter}/greet"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("a worker by hand"),
-    );
+    let stranger = hand_worker(dir, &address, "orphans", greeter, None);
     let spid = stranger.0.id() as i64;
     let mut t = Value::Null;
     let seen = wait_until(Duration::from_secs(30), || {
@@ -199,19 +211,12 @@ fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
         "--address",
         &address,
     ]);
-    let liar = Reaped(
-        Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/.tools/venv/bin/python")
-            .arg(dir.join("worker.py"))
-            .current_dir(dir)
-            .env("TEMPORAL_ADDRESS", &address)
-            .env("TASK_QUEUE", "claims")
-            .env("WORKER_IDENTITY", format!("{claim}@{}", host.trim()))
-            .env("GREETER_URL", format!("http://127.0.0.1:{greeter}/greet"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("a worker that lies about its PID"),
+    let liar = hand_worker(
+        dir,
+        &address,
+        "claims",
+        greeter,
+        Some(format!("{claim}@{}", host.trim())),
     );
     let mut t = Value::Null;
     let seen = wait_until(Duration::from_secs(30), || {
@@ -239,19 +244,7 @@ fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
     // Every worker, from its own heartbeats (the SDK's first comes within a
     // minute): the stack's worker tied to its service, and one on a quiet
     // queue no workflow runs on and no service declares, visible too.
-    let quiet = Reaped(
-        Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/.tools/venv/bin/python")
-            .arg(dir.join("worker.py"))
-            .current_dir(dir)
-            .env("TEMPORAL_ADDRESS", &address)
-            .env("TASK_QUEUE", "quiet")
-            .env("GREETER_URL", format!("http://127.0.0.1:{greeter}/greet"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("a worker on a quiet queue"),
-    );
+    let quiet = hand_worker(dir, &address, "quiet", greeter, None);
     let qpid = quiet.0.id() as i64;
     let mut t = Value::Null;
     let listed = wait_until(Duration::from_secs(100), || {
