@@ -423,3 +423,75 @@ fn temporal_panel_shows_the_workers_pid_next_to_its_task_queue() {
     });
     env.ok(&["local", "stop"]);
 }
+
+#[test]
+fn a_save_shows_in_the_supervising_and_the_attached_dash_and_a_bad_one_says_why() {
+    let env = Env::fixture("d-reload", &[], "");
+    let api = env.port + 1;
+    let base = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
+    let api_cfg = format!(
+        "\n[services.api]\ncommand = [{FIXTURE:?}, \"--http\", \"{api}\"]\nports = [{api}]\n\
+         ready = {{ http = \"http://127.0.0.1:{api}/\" }}\ngrace_secs = 3.0\n"
+    );
+    env.write_config(&format!("{base}{api_cfg}"));
+    let tmux = Tmux::new("reload");
+    tmux.launch_sized(&env, "dash", "", 200, 45);
+    tmux.wait("both services running", Duration::from_secs(30), |s| {
+        s.contains("temporal        running") && s.contains("api             running")
+    });
+    // A second dash attaches to the first (which supervises).
+    tmux.launch_sized(&env, "other", "--no-start", 200, 45);
+    let temporal = env.recorded_pid().expect("temporal PID");
+    let api_pid = env.pid_of("api").expect("api PID");
+    assert!(
+        tmux.screen().contains("runs "),
+        "the header names the file:\n{}",
+        tmux.screen()
+    );
+
+    // Saved with a new service and without the api: both dashes follow.
+    let extra = env.port + 2;
+    let extra_cfg = api_cfg
+        .replace("services.api", "services.extra")
+        .replace(&api.to_string(), &extra.to_string());
+    env.write_config(&format!("{base}{extra_cfg}"));
+    for s in ["dash", "other"] {
+        let ok = wait_until(Duration::from_secs(30), || {
+            let screen = tmux.screen_of(s);
+            let api_row = screen
+                .lines()
+                .any(|l| l.contains("│  api  ") || l.contains("│▶ api  "));
+            screen.contains("extra           running") && !api_row
+        });
+        assert!(ok, "{s} follows the file:\n{}", tmux.screen_of(s));
+    }
+    assert!(group_gone(api_pid), "the removed api stopped");
+    assert_eq!(env.recorded_pid(), Some(temporal), "Temporal untouched");
+    assert!(alive(temporal));
+
+    // A save that does not load: the dash says why; nothing changes.
+    env.write_config(&format!("{base}{extra_cfg}\n[services.bad]\ncommand = 5\n"));
+    for s in ["dash", "other"] {
+        let ok = wait_until(Duration::from_secs(20), || {
+            let screen = tmux.screen_of(s);
+            let last = screen.trim_end().lines().last().unwrap_or("").to_string();
+            last.contains("config:") && last.contains("not reloaded")
+        });
+        assert!(ok, "{s} says the file was refused:\n{}", tmux.screen_of(s));
+    }
+    let extra_pid = env.pid_of("extra").expect("extra PID");
+    // Fixed, and reloaded with `L`: the trouble is gone.
+    env.write_config(&format!("{base}{extra_cfg}"));
+    tmux.keys_to("dash", "L");
+    let footer = |s: &str| s.trim_end().lines().last().unwrap_or("").to_string();
+    tmux.wait("the banner gone", Duration::from_secs(20), |s| {
+        !footer(s).contains("config:") && s.contains("extra           running")
+    });
+    assert_eq!(env.pid_of("extra"), Some(extra_pid), "unchanged: same PID");
+    tmux.keys_to("other", "q");
+    tmux.keys_to("dash", "Q");
+    tmux.wait("exit", Duration::from_secs(30), |s| {
+        s.contains("DASH-EXITED 0")
+    });
+    assert!(wait_until(Duration::from_secs(10), || !alive(temporal)));
+}

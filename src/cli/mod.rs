@@ -62,6 +62,14 @@ pub enum Local {
         #[arg(long, env = "STIGMER_UNSUPERVISED", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
         unsupervised: bool,
     },
+    /// Make the supervisor run the config file as it is now: added services
+    /// start, removed ones stop, changed ones restart, the rest keep their
+    /// PIDs (a save does this too). With --config/--profile: run that file,
+    /// those profiles, from now on
+    Reload {
+        #[arg(long)]
+        json: bool,
+    },
     /// The supervisor itself, detached (`start` runs it when none runs)
     #[command(hide = true)]
     Supervise,

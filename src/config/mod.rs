@@ -5,6 +5,7 @@
 //! `service`: the services it declares, resolved (`ServiceSpec`, `Ctx`,
 //! `Stack`); `graph`: the pure dependency decisions of a stack.
 
+pub mod diff;
 mod envfile;
 mod file;
 pub(crate) mod graph;
@@ -33,6 +34,14 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// The state directory named, else the default one.
+    pub fn home_or_default(&self) -> Result<PathBuf> {
+        match &self.home {
+            Some(h) => Ok(h.clone()),
+            None => default_home(),
+        }
+    }
+
     /// Reads `STIGMER_HOME`, `STIGMER_PORT` and `STIGMER_TEMPORAL_BIN` for
     /// whatever the command line left unset.
     pub fn with_env(mut self) -> Result<Self> {
@@ -131,6 +140,10 @@ pub struct Settings {
     pub services: Vec<(String, ServiceConfig)>,
     /// The profiles selected (`--profile`, `STIGMER_PROFILE`).
     pub profiles: Vec<String>,
+    /// What these settings were resolved from (the environment read in,
+    /// the config file found made absolute): resolving it again reads the
+    /// file as it is now (a reload).
+    pub origin: Overrides,
 }
 
 pub fn default_home() -> Result<PathBuf> {
@@ -143,6 +156,7 @@ pub fn default_home() -> Result<PathBuf> {
 impl Settings {
     pub fn resolve(ov: Overrides) -> Result<Self> {
         let ov = ov.with_env()?;
+        let mut origin = ov.clone();
         let home = match ov.home.clone() {
             Some(h) => h,
             None => default_home()?,
@@ -188,7 +202,10 @@ impl Settings {
                 *bin = dir.join(&*bin);
             }
         }
+        origin.config = path.clone();
         let mut s = Self::from_parts(state, cfg, ov)?;
+        s.origin = origin;
+        s.origin.home = Some(s.state.root().to_path_buf());
         if let Some(p) = path {
             s.config_dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
             s.config_path = Some(p);
@@ -238,7 +255,8 @@ impl Settings {
             config_path: None,
             config_dir: std::env::current_dir().unwrap_or_default(),
             services: file.services,
-            profiles: ov.profiles,
+            profiles: ov.profiles.clone(),
+            origin: ov,
             state,
         })
     }

@@ -51,7 +51,7 @@ pub fn display_name(name: &str) -> &str {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSpec {
     pub role: PortRole,
     pub port: u16,
@@ -72,6 +72,20 @@ pub enum Readiness {
     Uptime(Duration),
 }
 
+impl PartialEq for Readiness {
+    fn eq(&self, other: &Self) -> bool {
+        use Readiness::*;
+        match (self, other) {
+            (Http { port: a, path: p }, Http { port: b, path: q }) => a == b && p == q,
+            (Tcp(a), Tcp(b)) => a == b,
+            (Exec(a), Exec(b)) => a == b,
+            (Log(a), Log(b)) => a.as_str() == b.as_str(),
+            (Uptime(a), Uptime(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl Readiness {
     /// The health layer's name.
     pub fn layer(&self) -> &'static str {
@@ -86,7 +100,7 @@ impl Readiness {
 }
 
 /// A service's files in the state dir.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePaths {
     /// Held by the service itself (taken in its child) for as long as it runs.
     pub lock: PathBuf,
@@ -121,7 +135,8 @@ impl ServicePaths {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Equal specs run the same way: a reload keeps such a service as it runs.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
     pub name: String,
     pub program: Result<PathBuf, super::NoProgram>,

@@ -73,6 +73,29 @@ impl Client {
         }
     }
 
+    /// `reload`: the supervisor runs the file as it is now (or `config`
+    /// from now on); bounded by `limit` (its stops may take their grace).
+    pub async fn reload(
+        &mut self,
+        config: Option<PathBuf>,
+        profiles: Option<Vec<String>>,
+        limit: Duration,
+    ) -> Result<crate::config::diff::Diff, String> {
+        let req = Request::Reload { config, profiles };
+        self.send(&req)
+            .await
+            .map_err(|e| format!("the supervisor did not take the reload: {e}"))?;
+        match tokio::time::timeout(limit, self.next()).await {
+            Ok(Some(Reply::Reloaded { reloaded, .. })) => Ok(reloaded),
+            Ok(Some(Reply::Error { error, .. })) => Err(error),
+            Ok(_) => Err("the supervisor went away during the reload".into()),
+            Err(_) => Err(format!(
+                "the supervisor did not answer the reload in {} s",
+                limit.as_secs()
+            )),
+        }
+    }
+
     /// `hello`: who the supervisor is.
     pub async fn hello(&mut self) -> Option<SupervisorSummary> {
         self.send(&Request::Hello).await.ok()?;
@@ -124,6 +147,16 @@ impl Attached {
     }
 
     /// Asks a detached supervisor to exit (leaving services as they are).
+    /// Asks it to run `stack`'s file and profiles from now on (its
+    /// answer comes as a `reloaded` event, or a `config error`).
+    pub fn reload(&self, stack: &Stack) -> bool {
+        let req = Request::Reload {
+            config: stack.settings.config_path.clone(),
+            profiles: Some(stack.settings.profiles.clone()),
+        };
+        self.out.try_send(req).is_ok()
+    }
+
     pub fn shutdown(&self) -> bool {
         self.out.try_send(Request::Shutdown).is_ok()
     }

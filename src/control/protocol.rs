@@ -8,8 +8,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::diff::Diff;
 use crate::lifecycle::StartOutcome;
 use crate::supervisor::history::HistoryEvent;
+use crate::supervisor::reload::ConfigStatus;
 use crate::supervisor::Command;
 use crate::view::ServiceView;
 
@@ -39,6 +41,15 @@ pub enum Request {
         command: String,
         services: Vec<String>,
     },
+    /// Run the config file as it is now (with `config`/`profiles`: that
+    /// file, those profiles, from now on): `Reply::Reloaded`, or an error
+    /// naming the file, service and key (the stack runs on as it was).
+    Reload {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<std::path::PathBuf>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profiles: Option<Vec<String>>,
+    },
     /// For one service, or (start and stop only) the whole stack.
     Command {
         command: String,
@@ -60,6 +71,10 @@ pub enum Reply {
     },
     Result {
         result: StartResult,
+    },
+    Reloaded {
+        ok: bool,
+        reloaded: Diff,
     },
     Hello {
         ok: bool,
@@ -108,6 +123,38 @@ pub struct SupervisorSummary {
     pub pid: i32,
     pub since: String,
     pub attached_clients: usize,
+    /// The file it runs (and the last reload's trouble).
+    #[serde(default)]
+    pub config: ConfigStatus,
+}
+
+impl SupervisorSummary {
+    /// Why a client with `stack` should not take this supervisor for its
+    /// own: it runs another file or other profiles (with what to do).
+    pub fn runs_other(&self, stack: &crate::config::service::Stack) -> Option<String> {
+        let ours = ConfigStatus::of(stack);
+        if ours.path == self.config.path && ours.profiles == self.config.profiles {
+            return None;
+        }
+        let describe = |c: &ConfigStatus| {
+            let file = c
+                .path
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "no config file".into());
+            if c.profiles.is_empty() {
+                file
+            } else {
+                format!("{file} with --profile {}", c.profiles.join(","))
+            }
+        };
+        Some(format!(
+            "the supervisor (PID {}) runs {}, not {}; `stigmer local reload` with this --config (and --profile) makes it run this one, or use its --config",
+            self.pid,
+            describe(&self.config),
+            describe(&ours)
+        ))
+    }
 }
 
 /// One service's result of a start handed to the supervisor.
@@ -198,13 +245,28 @@ mod tests {
             (r#"{"ok":false,"error":"no"}"#, Reply::error("no")),
             (r#"{"ok":true}"#, Reply::ok()),
             (
-                r#"{"ok":true,"supervisor":{"pid":7,"since":"t","attached_clients":1}}"#,
+                r#"{"ok":true,"supervisor":{"pid":7,"since":"t","attached_clients":1,"config":{"path":"/s.toml","profiles":[]}}}"#,
                 Reply::Hello {
                     ok: true,
                     supervisor: SupervisorSummary {
                         pid: 7,
                         since: "t".into(),
                         attached_clients: 1,
+                        config: ConfigStatus {
+                            path: Some("/s.toml".into()),
+                            ..Default::default()
+                        },
+                    },
+                },
+            ),
+            (
+                r#"{"ok":true,"reloaded":{"added":["c"],"removed":[],"changed":[],"unchanged":["a"]}}"#,
+                Reply::Reloaded {
+                    ok: true,
+                    reloaded: Diff {
+                        added: vec!["c".into()],
+                        unchanged: vec!["a".into()],
+                        ..Default::default()
                     },
                 },
             ),

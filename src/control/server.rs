@@ -21,10 +21,12 @@ use crate::util::clock::{now_ms, rfc3339_ms};
 use crate::view::ServiceView;
 
 struct Shared {
-    stack: Stack,
+    /// The stack as supervised now.
+    stack: watch::Receiver<Stack>,
     history: Arc<History>,
     commands: mpsc::Sender<StackCommand>,
     views: watch::Receiver<Vec<ServiceView>>,
+    reloader: crate::supervisor::reload::Reloader,
     clients: AtomicUsize,
     since_ms: u64,
     /// Only a detached supervisor exits when asked; a dashboard or a
@@ -76,10 +78,11 @@ pub fn serve(stack: Stack, handle: &StackHandle, detached: bool) -> std::io::Res
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let shared = Arc::new(Shared {
-        stack,
+        stack: handle.stack.clone(),
         history: handle.history.clone(),
         commands: handle.commands.clone(),
         views: handle.views.clone(),
+        reloader: handle.reloader.clone(),
         clients: AtomicUsize::new(0),
         since_ms: now_ms(),
         detached,
@@ -253,7 +256,7 @@ impl Conn<'_> {
 
     /// A service this stack has, or the error that says so.
     fn known(&self, name: &str) -> Result<(), Refused> {
-        match self.shared.stack.get(name) {
+        match self.shared.stack.borrow().get(name) {
             Some(_) => Ok(()),
             None => refuse(format!("no service named {name:?}")),
         }
@@ -327,6 +330,13 @@ async fn handle(
             services,
             deadline_ms,
         } => start(&conn, services, deadline_ms).await?,
+        Request::Reload { config, profiles } => {
+            conn.requested("stigmer", "reload");
+            match shared.reloader.reload(config, profiles).await {
+                Ok(reloaded) => conn.send(Reply::Reloaded { ok: true, reloaded })?,
+                Err(e) => conn.send(Reply::error(e))?,
+            }
+        }
     }
     Ok(None)
 }
@@ -442,6 +452,7 @@ async fn start(
     let set: BTreeSet<String> = conn
         .shared
         .stack
+        .borrow()
         .graph
         .with_dependencies(&names)
         .map_err(|e| e.to_string())?;
@@ -493,5 +504,6 @@ fn summary(shared: &Shared) -> SupervisorSummary {
         since: rfc3339_ms(shared.since_ms),
         // Not counting the asking one.
         attached_clients: shared.clients.load(Ordering::SeqCst).saturating_sub(1),
+        config: shared.reloader.status.borrow().clone(),
     }
 }

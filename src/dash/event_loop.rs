@@ -17,8 +17,9 @@ use crate::ui::{App, Quit};
 
 /// Where the loop's inputs come from besides the session.
 pub(super) struct Inputs {
-    pub logs: mpsc::Receiver<(usize, Vec<String>)>,
+    pub logs: mpsc::Receiver<(String, Vec<String>)>,
     pub temporal: mpsc::Receiver<crate::temporal::TemporalInfo>,
+    pub tails: super::tasks::Tails,
 }
 
 /// The signals that end the dashboard.
@@ -89,6 +90,9 @@ fn on_key(app: &mut App, session: &mut Session, k: crossterm::event::KeyEvent) {
     if let Some(url) = app.open_url.take() {
         app.notice = Some(open_in_browser(&url));
     }
+    if std::mem::take(&mut app.reload_asked) {
+        session.reload(app);
+    }
     let Some(cmd) = cmd else { return };
     let stop_all = cmd == StackCommand::Shutdown { stop: true };
     session.command(app, cmd);
@@ -101,6 +105,12 @@ fn on_key(app: &mut App, session: &mut Session, k: crossterm::event::KeyEvent) {
 fn on_feed(app: &mut App, session: &mut Session, item: Feed, attached_at_ms: u64) {
     match item {
         Feed::Event(ev) => {
+            use crate::supervisor::history::Kind;
+            if matches!(ev.kind, Kind::Reloaded | Kind::ConfigError) {
+                // Its file or its trouble changed: ask it, read ours again.
+                session.stale = ev.kind == Kind::Reloaded;
+                app.recheck = true;
+            }
             show_event(&ev, attached_at_ms);
             tui_logger::move_events();
             app.dirty = true;
@@ -120,11 +130,28 @@ pub(super) async fn event_loop(
 ) -> Result<()> {
     let mut events = EventStream::new();
     let mut views = session.views.subscribe();
-    let mut eyes = session.inspector.clone();
+    let mut eyes = session.inspector.changes();
     let mut signals = Signals::new()?;
     let mut last_periodic = Instant::now();
     let mut attached_at_ms = crate::util::clock::now_ms();
     loop {
+        let words = session.config_words();
+        if (app.config.as_ref(), app.config_trouble.as_ref())
+            != (words.0.as_ref(), words.1.as_ref())
+        {
+            (app.config, app.config_trouble) = words;
+            app.dirty = true;
+        }
+        if std::mem::take(&mut app.recheck) {
+            session.recheck().await;
+            if session.follow_stack() {
+                app.set_services(session.infos());
+                inputs.tails.follow(&session.stack, app);
+                app.set_stack(session.entries());
+            }
+            app.dirty = true;
+            continue;
+        }
         draw(terminal, app)?;
         if app.quit == Some(Quit::Leave) || stop_done(session).await {
             return Ok(());
@@ -160,6 +187,10 @@ pub(super) async fn event_loop(
             item = feed => on_feed(app, session, item, attached_at_ms),
             _ = views.changed() => {
                 views.borrow_and_update();
+                if session.follow_stack() {
+                    app.set_services(session.infos());
+                    inputs.tails.follow(&session.stack, app);
+                }
                 app.set_stack(session.entries());
             }
             _ = eyes.changed() => {
@@ -170,10 +201,10 @@ pub(super) async fn event_loop(
                 app.temporal = Some(info);
                 app.dirty = true;
             }
-            Some((i, batch)) = inputs.logs.recv() => {
-                app.push_log_of(i, batch);
-                while let Ok((i, more)) = inputs.logs.try_recv() {
-                    app.push_log_of(i, more);
+            Some((name, batch)) = inputs.logs.recv() => {
+                app.push_log_named(&name, batch);
+                while let Ok((name, more)) = inputs.logs.try_recv() {
+                    app.push_log_named(&name, more);
                 }
             }
             // Countdowns and progress move every 250 ms; otherwise once a second.

@@ -19,7 +19,6 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::service::{Stack, TEMPORAL};
 use crate::config::{Overrides, Settings};
-use crate::logs::tail::LogTail;
 use crate::supervisor::stack::unsupervised_views;
 use crate::supervisor::{Phase, StackCommand};
 use crate::ui::{App, Info, Quit};
@@ -71,37 +70,30 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
     let infos = stack.services.iter().map(|c| Info::of(c)).collect();
     let mut app = App::for_stack(infos, session.entries());
     app.attached_to = session.attached.as_ref().map(|a| a.supervisor.pid);
-    let (log_tx, logs) = mpsc::channel::<(usize, Vec<String>)>(16);
-    let mut tails = Vec::new();
-    for (i, c) in stack.services.iter().enumerate() {
-        let path = c.spec.paths.log.clone();
-        app.push_log_of(i, LogTail::last_lines(&path, 500));
-        tails.push(tokio::spawn(tasks::tail_log(
-            i,
-            LogTail::at_end(&path),
-            log_tx.clone(),
-        )));
-    }
-    drop(log_tx);
+    let (log_tx, logs) = mpsc::channel::<(String, Vec<String>)>(16);
+    let mut tails = tasks::Tails::new(log_tx);
+    tails.follow(&stack, &mut app);
     // Inside Temporal: refreshed every 2 s while it is ready, off this thread.
     let (temporal_tx, temporal) = mpsc::channel(2);
     let external = !stack.settings.enabled && stack.settings.external.is_some();
     let temporal_task = (stack.settings.enabled || external).then(|| {
-        let i = stack.services.iter().position(|c| c.spec.name == TEMPORAL);
-        let eye = i.and_then(|i| session.inspector.eye(i).cloned());
+        let eye = session.inspector.eye(TEMPORAL);
         tokio::spawn(tasks::watch_temporal(stack.clone(), eye, temporal_tx))
     });
     app.has_temporal = temporal_task.is_some();
     let mut terminal = ratatui::try_init().context("cannot open the terminal (is this a TTY?)")?;
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
-    let inputs = event_loop::Inputs { logs, temporal };
+    let inputs = event_loop::Inputs {
+        logs,
+        temporal,
+        tails,
+    };
     let result = event_loop::event_loop(&mut terminal, &mut app, &mut session, inputs).await;
     if let Some(t) = temporal_task {
         t.abort();
     }
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
-    tails.iter().for_each(|t| t.abort());
     let code = finish(&stack, session, app.quit, port).await;
     result.map(|_| code)
 }
@@ -162,8 +154,10 @@ async fn finish(
             // Watched only: what was seen running goes on as it was.
             let running: Vec<(String, i32)> = services
                 .iter()
-                .zip(inspector.seen())
-                .filter_map(|(c, s)| Some((c.spec.name.clone(), s.status.as_ref()?.pid?)))
+                .filter_map(|c| {
+                    let s = inspector.seen_of(&c.spec.name);
+                    Some((c.spec.name.clone(), s.status.as_ref()?.pid?))
+                })
                 .collect();
             if let Some(a) = attached {
                 crate::outln!(

@@ -41,6 +41,8 @@ pub(super) struct Session {
     /// `Q` while attached: the stop of the stack asked for, until when.
     pub stop_deadline: Option<Instant>,
     pub stop_failed: bool,
+    /// The supervisor we are attached to reloaded: read our file again.
+    pub stale: bool,
 }
 
 impl Session {
@@ -54,6 +56,7 @@ impl Session {
             ours: None,
             stop_deadline: None,
             stop_failed: false,
+            stale: false,
         }
     }
 
@@ -85,6 +88,10 @@ impl Session {
             app.notice = Some("nobody supervises yet (a supervisor is starting or just left); try again in a second".into());
             return;
         };
+        if let Some(why) = self.other_config() {
+            app.notice = Some(format!("watching only: {why}; L makes it run this one"));
+            return;
+        }
         let sent = match &cmd {
             StackCommand::Service(name, c) => match Verb::of(*c) {
                 Some(v) => a.command(v, Some(name)),
@@ -111,11 +118,9 @@ impl Session {
     /// The services as shown: the supervisor's view and our inspection.
     pub fn entries(&self) -> Vec<Entry> {
         let views = self.views.borrow();
-        let seen = self.inspector.seen();
         views
             .iter()
-            .zip(seen)
-            .map(|(v, s)| Entry::new(v.clone(), s))
+            .map(|v| Entry::new(v.clone(), self.inspector.seen_of(&v.name)))
             .collect()
     }
 
@@ -151,6 +156,108 @@ impl Session {
         app.attached_to = Some(a.supervisor.pid);
         self.attached = Some(a);
         true
+    }
+
+    /// The supervisor we are attached to runs another file (or other
+    /// profiles) than ours: we only watch, and say so.
+    pub fn other_config(&self) -> Option<String> {
+        self.attached.as_ref()?.supervisor.runs_other(&self.stack)
+    }
+
+    /// What the header and footer say of the config: the file run, and
+    /// the trouble with it (a refused reload, or another file).
+    pub fn config_words(&self) -> (Option<String>, Option<String>) {
+        let file = self
+            .stack
+            .settings
+            .config_path
+            .as_deref()
+            .map(|p| p.display().to_string());
+        let trouble = match (&self.ours, &self.attached) {
+            (Some(o), _) => o.handle.reloader.status.borrow().error.clone(),
+            (None, Some(a)) => self
+                .other_config()
+                .map(|w| format!("{w} — press L to make it run this dashboard's"))
+                .or_else(|| a.supervisor.config.error.clone()),
+            (None, None) => None,
+        };
+        (file, trouble)
+    }
+
+    /// The stack changed: our coordinator reloaded it, or the supervisor
+    /// we are attached to did (then we read our file again, as it does).
+    /// True when we took a new stack.
+    pub fn follow_stack(&mut self) -> bool {
+        if let Some(o) = self.ours.as_mut() {
+            if !o.handle.stack.has_changed().unwrap_or(false) {
+                return false;
+            }
+            self.stack = o.handle.stack.borrow_and_update().clone();
+            return true;
+        }
+        if self.attached.is_none() || self.other_config().is_some() {
+            return false;
+        }
+        let theirs: Vec<String> = self.views.borrow().iter().map(|v| v.name.clone()).collect();
+        if !self.stale && theirs == self.stack.names() {
+            return false;
+        }
+        self.stale = false;
+        let origin = self.stack.settings.origin.clone();
+        match crate::config::Settings::resolve(origin).and_then(Stack::new) {
+            Ok(s) => {
+                self.inspector.follow(&s);
+                self.stack = s;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the supervisor reloaded, but this dashboard cannot read the config: {e:#}"
+                );
+                false
+            }
+        }
+    }
+
+    /// Each service's facts for the screen.
+    pub fn infos(&self) -> Vec<crate::ui::Info> {
+        self.stack
+            .services
+            .iter()
+            .map(|c| crate::ui::Info::of(c))
+            .collect()
+    }
+
+    /// `L`: the config file run as it is now — by us, or by the supervisor
+    /// we are attached to (this dashboard's file and profiles).
+    pub fn reload(&self, app: &mut App) {
+        if let Some(o) = &self.ours {
+            let r = o.handle.reloader.clone();
+            tokio::spawn(async move {
+                let _ = r.reload(None, None).await; // its outcome is an event
+            });
+            app.notice = Some("reloading the config…".into());
+        } else if let Some(a) = &self.attached {
+            a.reload(&self.stack);
+            app.notice = Some("asked the supervisor to reload the config…".into());
+        } else {
+            app.notice = Some("nobody supervises yet; try again in a second".into());
+        }
+    }
+
+    /// Asks the supervisor we are attached to who it is now (after a
+    /// reload, it may run another file).
+    pub async fn recheck(&mut self) {
+        let Some(a) = self.attached.as_mut() else {
+            return;
+        };
+        if let Some(mut c) =
+            crate::control::Client::connect(&self.socket, Duration::from_millis(300)).await
+        {
+            if let Some(s) = c.hello().await {
+                a.supervisor = s;
+            }
+        }
     }
 
     /// `Q` while attached is done once the supervisor says all stopped.

@@ -78,7 +78,7 @@ pub(super) fn open_in_browser(url: &str) -> String {
 /// Follows the log file; sends new lines in batches over a bounded channel.
 /// Woken by inotify on the log directory (a write, a truncation, a rotation),
 /// with a 1 s safety poll; 25 ms polling only if inotify is unavailable.
-pub(super) async fn tail_log(i: usize, mut tail: LogTail, tx: mpsc::Sender<(usize, Vec<String>)>) {
+async fn tail_log(name: String, mut tail: LogTail, tx: mpsc::Sender<(String, Vec<String>)>) {
     use notify::Watcher;
     let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
     let dir = tail
@@ -102,12 +102,59 @@ pub(super) async fn tail_log(i: usize, mut tail: LogTail, tx: mpsc::Sender<(usiz
     };
     loop {
         let batch = tail.poll();
-        if !batch.is_empty() && tx.send((i, batch)).await.is_err() {
+        if !batch.is_empty() && tx.send((name.clone(), batch)).await.is_err() {
             return;
         }
         tokio::select! {
             _ = wake_rx.recv() => {}
             _ = tokio::time::sleep(fallback) => {}
         }
+    }
+}
+
+/// Every service's log, followed: lines come in by service name.
+pub(super) struct Tails {
+    tx: mpsc::Sender<(String, Vec<String>)>,
+    following: Vec<(String, tokio::task::JoinHandle<()>)>,
+}
+
+impl Tails {
+    pub fn new(tx: mpsc::Sender<(String, Vec<String>)>) -> Self {
+        Self {
+            tx,
+            following: vec![],
+        }
+    }
+
+    /// Follows the log of each service of `stack` (a new one from its last
+    /// 500 lines), and no longer those gone from it.
+    pub fn follow(&mut self, stack: &Stack, app: &mut crate::ui::App) {
+        self.following.retain(|(name, task)| {
+            let keep = stack.get(name).is_some();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for c in &stack.services {
+            let name = &c.spec.name;
+            if self.following.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            let path = c.spec.paths.log.clone();
+            app.push_log_named(name, LogTail::last_lines(&path, 500));
+            let task = tokio::spawn(tail_log(
+                name.clone(),
+                LogTail::at_end(&path),
+                self.tx.clone(),
+            ));
+            self.following.push((name.clone(), task));
+        }
+    }
+}
+
+impl Drop for Tails {
+    fn drop(&mut self) {
+        self.following.iter().for_each(|(_, t)| t.abort());
     }
 }

@@ -5,11 +5,14 @@
 //! stack's.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
 use super::actor::{Command, Handle, Order, StartResult};
 use super::core::Phase;
+use super::history::History;
+use super::inspector::Inspector;
 use crate::config::graph::{Decision, Unit};
 use crate::config::service::Stack;
 use crate::lifecycle::Failure;
@@ -35,6 +38,9 @@ pub enum StackCommand {
     Shutdown {
         stop: bool,
     },
+    /// Run the stack as the file says now: what changed or went away
+    /// stops, then what is new or changed starts (`supervisor::reload`).
+    Reload(super::reload::Reload),
 }
 
 /// A service's name and how its start ended.
@@ -65,22 +71,59 @@ pub(super) struct Coordinator {
     /// Who waits for the outcome of a start of each service.
     pub(super) tickets: HashMap<String, Vec<Ticket>>,
     pub(super) views: watch::Sender<Vec<ServiceView>>,
+    /// The stack as run now, for everyone who reads it (socket, rotator, dash).
+    pub(super) current: watch::Sender<Stack>,
+    pub(super) inspector: Inspector,
+    pub(super) history: Arc<History>,
+    /// Any actor's new view wakes the loop.
+    pub(super) wake: Option<mpsc::Sender<()>>,
+    pub(super) pending: Option<super::reload::Pending>,
 }
 
 impl Coordinator {
-    pub(super) async fn run(&mut self, mut cmd_rx: mpsc::Receiver<StackCommand>, autostart: bool) {
-        // Any actor's new snapshot wakes us (one pending wake is enough).
-        let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
-        for h in &self.actors {
-            let mut rx = h.views.clone();
-            let tx = wake_tx.clone();
-            tokio::spawn(async move {
-                while rx.changed().await.is_ok() {
-                    let _ = tx.try_send(());
-                }
-            });
+    pub(super) fn new(
+        stack: Stack,
+        actors: Vec<Handle>,
+        views: watch::Sender<Vec<ServiceView>>,
+        current: watch::Sender<Stack>,
+        inspector: Inspector,
+        history: Arc<History>,
+    ) -> Self {
+        Self {
+            stack,
+            actors,
+            wanted: BTreeSet::new(),
+            handed: HashMap::new(),
+            stopping: BTreeSet::new(),
+            notes: HashMap::new(),
+            tickets: HashMap::new(),
+            views,
+            current,
+            inspector,
+            history,
+            wake: None,
+            pending: None,
         }
-        drop(wake_tx);
+    }
+
+    /// Its views wake the loop (one pending wake is enough).
+    pub(super) fn watch_actor(&self, h: &Handle) {
+        let (Some(tx), mut rx) = (self.wake.clone(), h.views.clone()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let _ = tx.try_send(());
+            }
+        });
+    }
+
+    pub(super) async fn run(&mut self, mut cmd_rx: mpsc::Receiver<StackCommand>, autostart: bool) {
+        let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
+        self.wake = Some(wake_tx);
+        for h in &self.actors {
+            self.watch_actor(h);
+        }
         if autostart {
             // Each actor reads commands only after adopting what runs.
             self.command(StackCommand::StartAll).await;
@@ -103,6 +146,7 @@ impl Coordinator {
                 w = wake_rx.recv() => if w.is_none() { break },
             }
         }
+        self.abandon_reload();
         for h in &self.actors {
             let _ = h
                 .commands
@@ -114,11 +158,11 @@ impl Coordinator {
         }
     }
 
-    fn index(&self, name: &str) -> Option<usize> {
+    pub(super) fn index(&self, name: &str) -> Option<usize> {
         self.stack.services.iter().position(|c| c.spec.name == name)
     }
 
-    fn phase(&self, name: &str) -> Phase {
+    pub(super) fn phase(&self, name: &str) -> Phase {
         self.index(name)
             .map(|i| self.actors[i].views.borrow().phase)
             .unwrap_or(Phase::Stopped)
@@ -128,7 +172,7 @@ impl Coordinator {
         self.actors.iter().all(|h| h.views.borrow().phase.idle())
     }
 
-    async fn send(&self, name: &str, c: Command) {
+    pub(super) async fn send(&self, name: &str, c: Command) {
         if let Some(i) = self.index(name) {
             let _ = self.actors[i].commands.send(Order::Command(c)).await;
         }
@@ -137,7 +181,7 @@ impl Coordinator {
     /// Hands the starts waiting for `name` to its actor, one each (the
     /// first to ask hears "started", the others "reused"); each outcome
     /// goes straight to its ticket.
-    async fn start_once(&mut self, name: &str) {
+    pub(super) async fn start_once(&mut self, name: &str) {
         let Some(i) = self.index(name) else { return };
         for ticket in self.tickets.remove(name).unwrap_or_default() {
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -153,7 +197,7 @@ impl Coordinator {
     }
 
     /// A service's start outcome, to everyone waiting for it.
-    fn settle(&mut self, name: &str, r: StartResult) {
+    pub(super) fn settle(&mut self, name: &str, r: StartResult) {
         for t in self.tickets.remove(name).unwrap_or_default() {
             let _ = t.0.send((name.to_string(), r.clone()));
         }
@@ -227,12 +271,13 @@ impl Coordinator {
                 }
             }
             StackCommand::Shutdown { .. } => {}
+            StackCommand::Reload(r) => self.reload(r),
         }
     }
 
     /// No longer to be started: a start waiting for it hears so (one its
     /// actor has taken is answered by the actor).
-    fn unwant(&mut self, name: &str) {
+    pub(super) fn unwant(&mut self, name: &str) {
         self.wanted.remove(name);
         if !self.handed.contains_key(name) && self.tickets.contains_key(name) {
             self.settle(
@@ -242,7 +287,7 @@ impl Coordinator {
         }
     }
 
-    fn want(&mut self, set: BTreeSet<String>) {
+    pub(super) fn want(&mut self, set: BTreeSet<String>) {
         for s in set {
             self.stopping.remove(&s);
             self.notes.remove(&s);
@@ -252,6 +297,7 @@ impl Coordinator {
 
     /// Hands over whatever may go now, and publishes.
     async fn step(&mut self) {
+        self.step_reload().await;
         self.forget_taken().await;
         let units = self.units();
         for (name, d) in self.stack.graph.decide(&units) {

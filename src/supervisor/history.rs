@@ -31,6 +31,10 @@ pub enum Kind {
     Unhealthy,
     /// A liveness check passed again without a restart.
     Healthy,
+    /// The stack now runs the config as it is on disk.
+    Reloaded,
+    /// The config on disk was refused: it runs the one before.
+    ConfigError,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 //! inspection makes one more right after it (what changed meanwhile may be
 //! missing from the one under way).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -53,48 +53,153 @@ impl Eye {
     }
 }
 
-/// The inspector of a stack; clones share it, the last one dropped ends it.
+/// The inspector of a stack; clones share it, the last one dropped ends
+/// it. Its roster follows the stack: a reload adds, drops and replaces
+/// services ([`Inspector::follow`]).
 #[derive(Debug, Clone)]
 pub struct Inspector {
-    eyes: Vec<Eye>,
-    _tasks: Arc<Tasks>,
+    inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Tasks(Vec<JoinHandle<()>>);
+struct Inner {
+    every: Duration,
+    views: watch::Receiver<Vec<ServiceView>>,
+    members: Mutex<Vec<Member>>,
+    /// Bumped whenever the roster changes.
+    roster: watch::Sender<u64>,
+}
 
-impl Drop for Tasks {
+#[derive(Debug)]
+struct Member {
+    ctx: Arc<Ctx>,
+    eye: Eye,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Inner {
     fn drop(&mut self) {
-        self.0.iter().for_each(JoinHandle::abort);
+        if let Ok(m) = self.members.get_mut() {
+            m.iter().for_each(|m| m.task.abort());
+        }
     }
 }
 
 impl Inspector {
-    /// The eye on the `i`th service of the stack.
-    pub fn eye(&self, i: usize) -> Option<&Eye> {
-        self.eyes.get(i)
+    fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
+        // A panic while holding it cannot leave the list half-changed.
+        self.inner.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What was last seen of each service, in the stack's order.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.eyes.iter().map(|e| e.seen.borrow().clone()).collect()
+    /// The eye on the service called `name`.
+    pub fn eye(&self, name: &str) -> Option<Eye> {
+        self.members()
+            .iter()
+            .find(|m| m.ctx.spec.name == name)
+            .map(|m| m.eye.clone())
+    }
+
+    /// What was last seen of `name` (nothing yet for an unknown one).
+    pub fn seen_of(&self, name: &str) -> Seen {
+        self.eye(name)
+            .map(|e| e.seen.borrow().clone())
+            .unwrap_or_default()
     }
 
     /// Every service, now.
     pub fn refresh_all(&self) {
-        self.eyes.iter().for_each(Eye::refresh);
+        self.members().iter().for_each(|m| m.eye.refresh());
     }
 
-    /// Resolves when any service's inspection changes.
+    /// The inspector now looks at the services of `stack`: a new service
+    /// gets an eye, a gone one loses it, and one whose spec changed gets a
+    /// new eye (what it saw of the old spec no longer holds).
+    pub fn follow(&self, stack: &Stack) {
+        let mut members = self.members();
+        let mut old: Vec<Member> = std::mem::take(&mut *members);
+        for ctx in &stack.services {
+            let kept = old
+                .iter()
+                .position(|m| m.ctx.spec == ctx.spec)
+                .map(|i| old.swap_remove(i));
+            members.push(kept.unwrap_or_else(|| self.inner.member(ctx.clone())));
+        }
+        old.iter().for_each(|m| m.task.abort());
+        drop(members);
+        self.inner.roster.send_modify(|n| *n += 1);
+    }
+
+    /// Someone to tell when any inspection changes (each has its own
+    /// "seen so far").
+    pub fn changes(&self) -> Changes {
+        let mut c = Changes {
+            inspector: self.clone(),
+            roster: self.inner.roster.subscribe(),
+            seen: vec![],
+        };
+        c.resync();
+        c
+    }
+}
+
+impl Inner {
+    fn member(&self, ctx: Arc<Ctx>) -> Member {
+        let (tx, seen) = watch::channel(Seen::default());
+        let (refresh, asks) = mpsc::channel(1);
+        let task = tokio::spawn(watch_one(
+            ctx.clone(),
+            self.every,
+            asks,
+            self.views.clone(),
+            tx,
+        ));
+        Member {
+            ctx,
+            eye: Eye { seen, refresh },
+            task,
+        }
+    }
+}
+
+/// Follows every inspection of an inspector (see [`Inspector::changes`]).
+pub struct Changes {
+    inspector: Inspector,
+    roster: watch::Receiver<u64>,
+    seen: Vec<watch::Receiver<Seen>>,
+}
+
+impl Changes {
+    fn resync(&mut self) {
+        self.roster.borrow_and_update();
+        self.seen = self
+            .inspector
+            .members()
+            .iter()
+            .map(|m| m.eye.seen.clone())
+            .collect();
+    }
+
+    /// Resolves when any service's inspection (or the roster) changes.
     pub async fn changed(&mut self) {
-        let waits = self.eyes.iter_mut().map(|e| Box::pin(e.seen.changed()));
-        let _ = futures::future::select_all(waits).await;
+        if self.seen.is_empty() {
+            let _ = self.roster.changed().await;
+            return;
+        }
+        // (select_all wants at least one future.)
+        let waits = self.seen.iter_mut().map(|r| Box::pin(r.changed()));
+        tokio::select! {
+            _ = self.roster.changed() => {}
+            _ = futures::future::select_all(waits) => {}
+        }
     }
 
-    /// Marks every inspection as seen (after [`Inspector::changed`]).
+    /// Marks every inspection as seen (after [`Changes::changed`]).
     pub fn mark_seen(&mut self) {
-        for e in &mut self.eyes {
-            e.seen.borrow_and_update();
+        if self.roster.has_changed().unwrap_or(false) {
+            return self.resync();
+        }
+        for r in &mut self.seen {
+            r.borrow_and_update();
         }
     }
 }
@@ -106,23 +211,20 @@ pub fn spawn(
     every: Duration,
     views: watch::Receiver<Vec<ServiceView>>,
 ) -> Inspector {
-    let mut eyes = vec![];
-    let mut tasks = vec![];
-    for ctx in &stack.services {
-        let (tx, seen) = watch::channel(Seen::default());
-        let (refresh, asks) = mpsc::channel(1);
-        tasks.push(tokio::spawn(watch_one(
-            ctx.clone(),
-            every,
-            asks,
-            views.clone(),
-            tx,
-        )));
-        eyes.push(Eye { seen, refresh });
-    }
+    let inner = Inner {
+        every,
+        views,
+        members: Mutex::new(vec![]),
+        roster: watch::channel(0).0,
+    };
+    let members = stack
+        .services
+        .iter()
+        .map(|c| inner.member(c.clone()))
+        .collect();
+    *inner.members.lock().unwrap_or_else(|e| e.into_inner()) = members;
     Inspector {
-        eyes,
-        _tasks: Arc::new(Tasks(tasks)),
+        inner: Arc::new(inner),
     }
 }
 

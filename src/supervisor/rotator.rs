@@ -6,13 +6,15 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::suplock::SupLock;
 use crate::config::service::Stack;
 use crate::logs::rotate::{rotate_if_needed, CHECK_EVERY};
 
-pub fn spawn(stack: Stack, sup: Arc<SupLock>) -> JoinHandle<()> {
+/// `stack`: the stack as supervised now.
+pub fn spawn(stack: watch::Receiver<Stack>, sup: Arc<SupLock>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -21,7 +23,7 @@ pub fn spawn(stack: Stack, sup: Arc<SupLock>) -> JoinHandle<()> {
             if !sup.held() {
                 continue; // another supervisor rotates
             }
-            let stack = stack.clone();
+            let stack = stack.borrow().clone();
             crate::util::blocking::blocking(move || rotate_all(&stack));
         }
     })

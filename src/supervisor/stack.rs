@@ -5,7 +5,7 @@
 //! process that does not hold the lock watches (an inspector and the
 //! supervisor's view over the socket), it never half-supervises.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use super::coordinator::Coordinator;
 use super::core::Phase;
 use super::history::History;
 use super::inspector::Inspector;
+use super::reload::{ConfigStatus, Reloader};
 use super::suplock::SupLock;
 use crate::config::service::Stack;
 use crate::util::clock::now_ms;
@@ -37,6 +38,10 @@ pub struct StackHandle {
     pub sup: Arc<SupLock>,
     /// Every service's view, in the stack's order.
     pub views: watch::Receiver<Vec<ServiceView>>,
+    /// The stack as supervised now (a reload changes it).
+    pub stack: watch::Receiver<Stack>,
+    /// Reloads it from its file (the file's saves do too).
+    pub reloader: Reloader,
     pub inspector: Inspector,
     pub join: JoinHandle<()>,
 }
@@ -127,34 +132,37 @@ pub fn spawn(
     let actors: Vec<Handle> = stack
         .services
         .iter()
-        .enumerate()
-        .filter_map(|(i, ctx)| {
+        .filter_map(|ctx| {
             let carried = super::handover::carried(&stack.settings.state, &ctx.spec.name);
-            let eye = inspector.eye(i)?.clone();
+            let eye = inspector.eye(&ctx.spec.name)?;
             Some(actor::spawn(ctx.clone(), eye, history.clone(), carried))
         })
         .collect();
     let rx = views.subscribe();
-    let rotator = super::rotator::spawn(stack.clone(), sup.clone());
+    let (current, stack_rx) = watch::channel(stack.clone());
+    let rotator = super::rotator::spawn(stack_rx.clone(), sup.clone());
+    let reloader = Reloader {
+        commands: cmd_tx.downgrade(),
+        current: stack_rx.clone(),
+        status: Arc::new(watch::channel(ConfigStatus::of(&stack)).0),
+        history: history.clone(),
+    };
+    let watcher = super::reload::watch_config(reloader.clone());
+    let co_history = history.clone();
+    let co_inspector = inspector.clone();
     let join = tokio::spawn(async move {
-        let mut co = Coordinator {
-            stack,
-            actors,
-            wanted: BTreeSet::new(),
-            handed: HashMap::new(),
-            stopping: BTreeSet::new(),
-            notes: HashMap::new(),
-            tickets: HashMap::new(),
-            views,
-        };
+        let mut co = Coordinator::new(stack, actors, views, current, co_inspector, co_history);
         co.run(cmd_rx, autostart).await;
         rotator.abort();
+        watcher.abort();
     });
     Ok(StackHandle {
         commands: cmd_tx,
         history,
         sup,
         views: rx,
+        stack: stack_rx,
+        reloader,
         inspector,
         join,
     })

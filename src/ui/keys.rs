@@ -39,6 +39,7 @@ pub enum UiAction {
     ToggleTemporal,
     OpenUi,
     Zoom,
+    Reload,
 }
 
 pub struct Binding {
@@ -77,6 +78,13 @@ pub const KEYMAP: &[Binding] = &[
         label: "T",
         help: "stop the whole stack, dependents first",
         action: UiAction::StopAll,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('L')],
+        label: "L",
+        help: "reload the config file (as a save does)",
+        action: UiAction::Reload,
         footer: None,
     },
     Binding {

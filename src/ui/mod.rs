@@ -156,6 +156,14 @@ pub struct App {
     pub open_url: Option<String>,
     /// CPU and memory over the last ten minutes, by service index.
     pub usage: Vec<usage::History>,
+    /// The config file the stack runs, and what is wrong with it (a
+    /// refused reload, a supervisor running another file).
+    pub config: Option<String>,
+    pub config_trouble: Option<String>,
+    /// `L`: the config is to be reloaded (by the I/O around the UI).
+    pub reload_asked: bool,
+    /// Ask the supervisor who it is again (it reloaded).
+    pub recheck: bool,
     /// Where the log was drawn last (for the mouse).
     pub log_area: std::cell::Cell<ratatui::layout::Rect>,
     pub dirty: bool,
@@ -195,6 +203,10 @@ impl App {
             temporal_offset: 0,
             has_temporal: false,
             open_url: None,
+            config: None,
+            config_trouble: None,
+            reload_asked: false,
+            recheck: false,
             dirty: true,
         };
         app.sync_selected();
@@ -244,6 +256,73 @@ impl App {
         self.stack = stack;
         self.sync_selected();
         self.dirty = true;
+    }
+
+    /// The stack now has these services (a reload): each one's log and
+    /// history go with its name; the selection stays on the same service
+    /// when it is still there; the merged log starts afresh (its lines
+    /// carry the old positions).
+    pub fn set_services(&mut self, services: Vec<Info>) {
+        if services.is_empty() {
+            return;
+        }
+        let was_merged = self.merged_shown();
+        self.show_view(self.selected.min(self.services.len() - 1));
+        std::mem::swap(&mut self.log, &mut self.views[self.shown]);
+        let mut old: Vec<(String, LogView, usage::History)> = self
+            .services
+            .iter()
+            .zip(std::mem::take(&mut self.views))
+            .zip(
+                std::mem::take(&mut self.usage)
+                    .into_iter()
+                    .chain(std::iter::repeat_with(Default::default)),
+            )
+            .map(|((i, v), u)| (i.name.clone(), v, u))
+            .collect();
+        let selected = self.info.name.clone();
+        let (mut views, mut usage) = (vec![], vec![]);
+        for s in &services {
+            match old.iter().position(|(n, ..)| *n == s.name) {
+                Some(i) => {
+                    let (_, v, u) = old.swap_remove(i);
+                    views.push(v);
+                    usage.push(u);
+                }
+                None => {
+                    views.push(LogView::new());
+                    usage.push(Default::default());
+                }
+            }
+        }
+        views.push(LogView::new()); // the merged one
+        self.selected = services
+            .iter()
+            .position(|s| s.name == selected)
+            .unwrap_or(0);
+        self.info = services[self.selected].clone();
+        self.services = services;
+        self.views = views;
+        self.usage = usage;
+        self.stack
+            .retain(|e| self.services.iter().any(|s| s.name == e.view.name));
+        // The one on screen lives in `log`, its slot empty.
+        self.shown = if was_merged && self.is_stack() {
+            self.services.len()
+        } else {
+            self.selected
+        };
+        std::mem::swap(&mut self.log, &mut self.views[self.shown]);
+        self.proc_offset = 0;
+        self.sync_selected();
+        self.dirty = true;
+    }
+
+    /// New lines of the service called `name`.
+    pub fn push_log_named(&mut self, name: &str, lines: Vec<String>) {
+        if let Some(i) = self.services.iter().position(|s| s.name == name) {
+            self.push_log_of(i, lines);
+        }
     }
 
     /// Lines of the selected service (or of Temporal alone).

@@ -83,12 +83,27 @@ pub fn human_temporal(t: &crate::temporal::TemporalInfo) -> String {
 
 /// A compact table for people.
 /// Who supervises, in one line.
-pub(super) fn human_supervisor(s: &control::SupervisorState) -> String {
+pub(super) fn human_supervisor(s: &control::SupervisorState, stack: &Stack) -> String {
     match s {
-        control::SupervisorState::Answering(s) => format!(
-            "supervisor PID {} since {} ({} attached)",
-            s.pid, s.since, s.attached_clients
-        ),
+        control::SupervisorState::Answering(s) => {
+            let file = s
+                .config
+                .path
+                .as_deref()
+                .map(|p| format!(", runs {}", p.display()))
+                .unwrap_or_default();
+            let mut line = format!(
+                "supervisor PID {} since {} ({} attached){file}",
+                s.pid, s.since, s.attached_clients
+            );
+            if let Some(e) = &s.config.error {
+                line.push_str(&format!("\n  warning: {e}"));
+            }
+            if let Some(why) = s.runs_other(stack) {
+                line.push_str(&format!("\n  warning: {why}"));
+            }
+            line
+        }
         control::SupervisorState::NotAnswering(pid) => {
             format!(
                 "supervisor {}",

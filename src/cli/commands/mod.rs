@@ -31,6 +31,12 @@ use status::*;
 use supervise::*;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Named on purpose (not found by default): a reload switches to them.
+    let named = (
+        cli.config.is_some() || std::env::var_os("STIGMER_CONFIG").is_some_and(|v| !v.is_empty()),
+        !cli.profiles.is_empty()
+            || std::env::var_os("STIGMER_PROFILE").is_some_and(|v| !v.is_empty()),
+    );
     let ov = Overrides {
         home: cli.home.clone(),
         config: cli.config.clone(),
@@ -54,6 +60,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 } | Local::Supervise
             );
             init_cli_tracing(verbose);
+            // These two speak only to the supervisor: a config file that
+            // does not load must not keep anyone from them.
+            match cmd {
+                Local::Reload { json } => {
+                    return rt.block_on(reload(ov, named, json));
+                }
+                Local::Events { follow, json } => {
+                    let state = crate::state::StateDir::open(ov.with_env()?.home_or_default()?)?;
+                    return rt.block_on(events(&state, follow, json));
+                }
+                _ => {}
+            }
             let port = ov.port;
             let stack = Stack::new(Settings::resolve(ov)?)?;
             rt.block_on(local(stack, cmd, port))
@@ -112,7 +130,10 @@ async fn local(stack: Stack, cmd: Local, port: Option<u16>) -> Result<ExitCode> 
             Ok(exit(supervised_start(&stack, &set, port).await))
         }
         Local::Supervise => supervise(stack).await,
-        Local::Events { follow, json } => events(&stack, follow, json).await,
+        // Both speak only to the supervisor (see `run`).
+        Local::Reload { .. } | Local::Events { .. } => {
+            bail!("this command is handled before the config is loaded")
+        }
         Local::Wait { names, timeout } => wait(&stack, &names, timeout).await,
         Local::Start {
             names,

@@ -68,14 +68,31 @@ pub(super) async fn supervised_start_once(
     if client.send(&control::Request::Hello).await.is_err() {
         return Handed::Vanished;
     }
-    match tokio::time::timeout(Duration::from_secs(2), client.next()).await {
-        Ok(Some(control::Reply::Hello { .. })) => {}
+    let hello = match tokio::time::timeout(Duration::from_secs(2), client.next()).await {
+        Ok(Some(control::Reply::Hello { supervisor, .. })) => supervisor,
         Ok(_) => return Handed::Vanished,
         Err(_) => {
             crate::errln!(
                 "stigmer: {}; nothing was started",
                 control::SupervisorState::not_answering(client.peer)
             );
+            return Handed::Done(false);
+        }
+    };
+    // Never a silent other stack: it must run this file, as it is now.
+    if let Some(why) = hello.runs_other(stack) {
+        crate::errln!("stigmer: {why}; nothing was started");
+        return Handed::Done(false);
+    }
+    let grace: Duration = stack.services.iter().map(|c| c.spec.grace).sum();
+    match client
+        .reload(None, None, grace + Duration::from_secs(90))
+        .await
+    {
+        Ok(d) if d.is_empty() => {}
+        Ok(d) => crate::outln!("The supervisor reloaded the config: {}.", d.summary()),
+        Err(e) => {
+            crate::errln!("stigmer: {e}; nothing was started");
             return Handed::Done(false);
         }
     }

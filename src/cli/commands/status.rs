@@ -3,11 +3,18 @@
 
 use super::*;
 
-/// `{pid, since, attached_clients}`; `{pid, answering: false}` when it
-/// takes connections but does not answer; null when nobody listens.
-fn supervisor_json(s: &control::SupervisorState) -> Result<serde_json::Value> {
+/// `{pid, since, attached_clients, config, other_config?}`; `{pid,
+/// answering: false}` when it takes connections but does not answer; null
+/// when nobody listens. `other_config`: it runs another file than `stack`'s.
+fn supervisor_json(s: &control::SupervisorState, stack: &Stack) -> Result<serde_json::Value> {
     Ok(match s {
-        control::SupervisorState::Answering(s) => serde_json::to_value(s)?,
+        control::SupervisorState::Answering(s) => {
+            let mut v = serde_json::to_value(s)?;
+            if let (Some(o), Some(why)) = (v.as_object_mut(), s.runs_other(stack)) {
+                o.insert("other_config".into(), why.into());
+            }
+            v
+        }
         control::SupervisorState::NotAnswering(pid) => {
             serde_json::json!({"pid": pid, "answering": false})
         }
@@ -176,12 +183,13 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
             supervisor: &supervisor,
             temporal: &temporal,
             external,
+            stack,
         };
         let v = status_document(&ctxs, &found, name.is_some())?;
         crate::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    crate::outln!("{}", human_supervisor(&supervisor));
+    crate::outln!("{}", human_supervisor(&supervisor, stack));
     if name.is_none() && ctxs.len() > 1 {
         crate::outln!(
             "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  last exit",
@@ -225,6 +233,7 @@ struct Found<'a> {
     supervisor: &'a control::SupervisorState,
     temporal: &'a Option<crate::temporal::TemporalInfo>,
     external: Option<&'a crate::config::External>,
+    stack: &'a Stack,
 }
 
 /// `status --json`: one service's object, or the stack's document.
@@ -240,6 +249,7 @@ fn status_document(
         supervisor,
         temporal,
         external,
+        stack,
     } = *found;
     let sup = |c: &Ctx| crate::view::find(views, &c.spec.name);
     Ok(if one {
@@ -265,7 +275,7 @@ fn status_document(
             .collect::<Result<Vec<_>>>()?;
         let mut v = serde_json::json!({
             "state": worst(all.iter().map(|s| s.state)),
-            "supervisor": supervisor_json(supervisor)?,
+            "supervisor": supervisor_json(supervisor, stack)?,
             "services": services,
         });
         if let (Some(_), Some(t)) = (external, &temporal) {

@@ -94,12 +94,16 @@ pub(super) fn on_signal_shut_down(
 }
 
 /// `local events`: the supervisor's history, then (with `follow`) live.
-pub(super) async fn events(stack: &Stack, follow: bool, json: bool) -> Result<ExitCode> {
-    let socket = stack.settings.state.socket_path();
+pub(super) async fn events(
+    state: &crate::state::StateDir,
+    follow: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    let socket = state.socket_path();
     let Some(mut c) = control::Client::connect(&socket, Duration::from_secs(1)).await else {
         bail!(
             "no supervisor runs for {}: the event history lives in the supervisor (`stigmer local start` starts one)",
-            stack.settings.state.root().display()
+            state.root().display()
         );
     };
     let req = if follow {
@@ -178,4 +182,49 @@ pub(super) async fn foreground(stack: Stack) -> Result<ExitCode> {
     let _ = (&mut handle.join).await;
     handle.hand_over(&stack);
     Ok(exit(!failed))
+}
+
+/// `local reload`: the supervisor runs its file as it is now; with the
+/// file or profiles `named` on purpose, that file and those from now on.
+/// The file is loaded by the supervisor (which says what is wrong with
+/// it), not here: a file that does not load is what a reload reports.
+pub(super) async fn reload(ov: Overrides, named: (bool, bool), json: bool) -> Result<ExitCode> {
+    let ov = ov.with_env()?;
+    let state = crate::state::StateDir::open(ov.home_or_default()?)?;
+    let socket = state.socket_path();
+    let Some(mut c) = control::Client::connect(&socket, Duration::from_secs(1)).await else {
+        bail!(
+            "no supervisor runs for {}: nothing to reload (`stigmer local start` starts one with the file)",
+            state.root().display()
+        );
+    };
+    let Some(hello) = c.hello().await else {
+        bail!(
+            "{}; nothing was reloaded",
+            control::SupervisorState::not_answering(c.peer)
+        );
+    };
+    let config = match (named.0, &ov.config) {
+        (true, Some(p)) => Some(std::path::absolute(p)?),
+        _ => None,
+    };
+    let profiles = named.1.then(|| ov.profiles.clone());
+    // Its stops escalate to a kill after each one's grace: bounded there.
+    let diff = c
+        .reload(config.clone(), profiles, Duration::from_secs(600))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let file = config
+        .or(hello.config.path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the defaults (no config file)".into());
+    if json {
+        crate::outln!(
+            "{}",
+            serde_json::json!({ "config": file, "supervisor": hello.pid, "reloaded": diff })
+        );
+    } else {
+        crate::outln!("Reloaded {file}: {}.", diff.summary());
+    }
+    Ok(ExitCode::SUCCESS)
 }

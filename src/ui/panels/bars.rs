@@ -45,12 +45,19 @@ pub(super) fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         format!("  {}", app.info.home.display()),
         Style::new().fg(DIM),
     ));
+    if let Some(c) = &app.config {
+        spans.push(Span::styled(format!("  runs {c}"), Style::new().fg(DIM)));
+    }
     f.render_widget(Line::from(spans), area);
 }
 
 pub(super) fn draw_footer(app: &App, f: &mut Frame, area: Rect) {
     let line = match &app.notice {
         Some(n) => Line::styled(n.clone(), Style::new().fg(WARN)),
+        None if app.config_trouble.is_some() => Line::styled(
+            format!("config: {}", app.config_trouble.clone().unwrap_or_default()),
+            Style::new().fg(BAD),
+        ),
         None if app.quit == Some(crate::ui::Quit::Stop) => Line::styled(
             if app.is_stack() {
                 "stopping every service (dependents first), then quitting…"
