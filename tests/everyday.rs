@@ -60,6 +60,12 @@ fn watch_steady(env: &Env, secs: u64, pids: &HashMap<String, i32>) {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(secs) {
         for (name, s) in services(env) {
+            if s["supervisor"]["completed"].is_object() {
+                // A setup task: done, and it stays done.
+                assert_eq!(s["state"], "stopped", "{name}: {s:#}");
+                assert_eq!(s["supervisor"]["restarts"], 0, "{name}: {s:#}");
+                continue;
+            }
             assert_eq!(
                 s["state"],
                 "running",
@@ -261,7 +267,8 @@ fn the_example_under_the_detached_supervisor_for_a_minute_of_liveness_checks() {
     logs_in_time_order(&env);
     let evs = events(&env);
     assert!(of_kind(&evs, "unhealthy").is_empty(), "{evs:#?}");
-    for (name, s) in services(&env) {
+    // (The setup task ran once, to completion, before them.)
+    for (name, s) in services(&env).into_iter().filter(|(n, _)| n != "setup") {
         assert_eq!(s["supervisor"]["restarts"], 1, "{name}: {s:#}");
         assert!(s["rss_bytes"].as_u64().unwrap_or(0) > 0, "{name}: {s:#}");
     }
@@ -297,10 +304,29 @@ fn the_example_under_a_supervising_dash_then_q_hands_it_over_with_its_history() 
     let evs = events(&env);
     assert!(of_kind(&evs, "unhealthy").is_empty(), "{evs:#?}");
     let screen = tmux.screen();
-    for (name, s) in services(&env) {
+    // (The setup task ran once, to completion, before them.)
+    for (name, s) in services(&env).into_iter().filter(|(n, _)| n != "setup") {
         assert_eq!(s["supervisor"]["restarts"], 1, "{name}: {s:#}");
     }
     assert!(!screen.contains("unhealthy"), "{screen}");
+    // The setup task: shown done, with its duration and exit code.
+    let done =
+        regex::Regex::new(r"setup\s+completed .*completed in [0-9.]+ s \(exit code 0\)").unwrap();
+    assert!(done.is_match(&screen), "{screen}");
+    // `r` on it runs it again (its run is new), and it is done again.
+    let before = services(&env)["setup"]["supervisor"]["completed"]["at_ms"].as_u64();
+    tmux.keys("]");
+    tmux.wait("setup selected", Duration::from_secs(5), |s| {
+        s.contains("stigmer  setup ")
+    });
+    tmux.keys("r");
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            services(&env)["setup"]["supervisor"]["completed"]["at_ms"].as_u64() > before
+        }),
+        "r did not run the task again"
+    );
+    tmux.keys("[");
 
     // q: a detached supervisor takes over the same PIDs, with the history.
     tmux.keys("q");
@@ -313,7 +339,13 @@ fn the_example_under_a_supervising_dash_then_q_hands_it_over_with_its_history() 
     );
     assert!(s.contains("DASH-EXITED 0"), "{s}");
     assert_eq!(env.supervisors().len(), 1);
-    for (name, s) in services(&env) {
+    let all = services(&env);
+    assert!(
+        all["setup"]["supervisor"]["completed"].is_object(),
+        "the new supervisor knows the setup task is done: {:#}",
+        all["setup"]
+    );
+    for (name, s) in all.into_iter().filter(|(n, _)| n != "setup") {
         assert_eq!(s["pid"].as_i64(), Some(pids[&name] as i64), "{name}");
         assert_eq!(
             s["supervisor"]["restarts"], 1,

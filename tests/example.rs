@@ -22,6 +22,35 @@ fn example_stack_starts_in_order_polls_its_queue_runs_a_workflow_and_stops_depen
     for name in ["Temporal", "greeter", "worker"] {
         assert!(out.contains(&format!("{name} started (PID")), "{out}");
     }
+    // The setup task ran to completion (the real Temporal CLI) first.
+    assert!(
+        out.contains("setup completed in") && out.contains("(exit code 0)"),
+        "{out}"
+    );
+    let setup = &env.services()["setup"]["supervisor"]["completed"];
+    let (t0, w0) = (record(&env, "temporal"), record(&env, "worker"));
+    assert!(
+        setup["at_ms"].as_u64() >= t0["ready_at_ms"].as_u64(),
+        "{setup}"
+    );
+    assert!(
+        w0["started_at_ms"].as_u64() >= setup["at_ms"].as_u64(),
+        "{setup}"
+    );
+    let attrs = temporal_cli(
+        &[
+            "operator",
+            "search-attribute",
+            "list",
+            "--address",
+            &format!("127.0.0.1:{}", env.port),
+        ],
+        Duration::from_secs(15),
+    );
+    assert!(attrs.contains("Greeting"), "the task created it: {attrs}");
+    // The greeter's environment came from its env file.
+    let g = record(&env, "greeter")["pid"].as_i64().unwrap() as i32;
+    assert_eq!(env_of(g, "GREETING").as_deref(), Some("Hello"));
     // The worker was spawned only after Temporal answered, and says so itself.
     let (t, w) = (record(&env, "temporal"), record(&env, "worker"));
     assert!(

@@ -248,8 +248,10 @@ fn logs_filters_by_level_pattern_and_time_on_the_real_temporal_log() {
         .map(|l| serde_json::from_str(l).expect("JSON a line"))
         .collect();
     assert_eq!(objs.len(), 5);
-    assert!(objs
-        .iter()
-        .all(|o| o["service"] == "temporal" && o["line"].is_string() && o["level"].is_string()));
+    assert!(
+        objs.iter()
+            .all(|o| o["service"] == "temporal" && o["line"].is_string() && o["level"].is_string()),
+        "{objs:#?}"
+    );
     env.ok(&["local", "stop"]);
 }

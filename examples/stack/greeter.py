@@ -7,6 +7,8 @@ import urllib.parse
 from datetime import datetime, timezone
 
 PORT = int(os.environ.get("GREETER_PORT", "8089"))
+# From greeter.env (env_file in stigmer.toml).
+GREETING = os.environ.get("GREETING", "Hello")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -16,7 +18,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = b"ok"
         elif url.path == "/greet":
             name = urllib.parse.parse_qs(url.query).get("name", ["world"])[0]
-            body = f"Hello, {name}!".encode()
+            body = f"{GREETING}, {name}!".encode()
         else:
             self.send_error(404)
             return

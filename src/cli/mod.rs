@@ -70,6 +70,15 @@ pub enum Local {
         #[arg(long)]
         json: bool,
     },
+    /// Why a service is not running, or why it started when it did: its
+    /// dependency chain with each condition and when it was met, readiness
+    /// attempts, last exits, who asked, what it waits for now
+    Why {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The supervisor itself, detached (`start` runs it when none runs)
     #[command(hide = true)]
     Supervise,

@@ -200,6 +200,20 @@ pub struct ServiceConfig {
     /// (`--profile debug`); without it, the service always runs.
     #[serde(default)]
     pub profiles: Vec<String>,
+    /// `kind = "task"`: runs to completion (a setup step); `"service"`
+    /// (the default) keeps running.
+    #[serde(default)]
+    pub kind: ServiceKind,
+    /// A task's exit codes that count as success (default `[0]`).
+    pub success_codes: Option<Vec<i32>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    #[default]
+    Service,
+    Task,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -207,6 +221,8 @@ pub struct ServiceConfig {
 pub enum DependsOn {
     Started,
     Ready,
+    /// A task that exited with a success code.
+    Completed,
 }
 
 /// Exactly one of these says when a service is ready.
@@ -451,6 +467,29 @@ impl ServiceConfig {
         }
         for p in &self.profiles {
             check_profile_name(p).with_context(|| format!("profiles: {p:?}"))?;
+        }
+        if self.kind == ServiceKind::Task {
+            if self.ready.is_some() {
+                bail!("ready: a task is done when it exits with a success code; remove ready (or make it a service: kind = \"service\")");
+            }
+            if self.liveness.is_some() {
+                bail!("liveness: a task is not checked while it runs; remove liveness");
+            }
+            if self.ports.iter().any(|_| true) {
+                bail!("ports: a task listens on no port for others; remove ports");
+            }
+        }
+        match &self.success_codes {
+            Some(_) if self.kind != ServiceKind::Task => {
+                bail!("success_codes: only a task has them; add kind = \"task\" or remove success_codes")
+            }
+            Some(c) if c.is_empty() => {
+                bail!("success_codes is empty; list the exit codes that count as success, e.g. [0]")
+            }
+            Some(c) if c.iter().any(|x| !(0..=255).contains(x)) => {
+                bail!("success_codes: an exit code is 0-255")
+            }
+            _ => {}
         }
         if self.env.contains_key(crate::process::identity::TAG_VAR) {
             bail!(

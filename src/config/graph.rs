@@ -12,6 +12,8 @@ pub enum Condition {
     Started,
     /// It passed its readiness check.
     Ready,
+    /// A task that ran to completion (exited with a success code).
+    Completed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub enum Unit {
     Failed(String),
     /// Not running and not asked to start.
     Stopped,
+    /// A task that ran to completion: it meets every condition.
+    Completed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,6 +282,9 @@ impl Graph {
                         continue;
                     }
                     let met = match (unit(dep), cond) {
+                        (Unit::Completed, _) => true,
+                        // A task is done only once it has exited.
+                        (Unit::Running { .. } | Unit::Starting, Condition::Completed) => false,
                         (Unit::Running { ready: true }, _) => true,
                         (Unit::Running { ready: false } | Unit::Starting, Condition::Started) => {
                             true

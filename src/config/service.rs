@@ -70,6 +70,8 @@ pub enum Readiness {
     Log(regex::Regex),
     /// It has run this long without exiting.
     Uptime(Duration),
+    /// A task: done when it exits with a success code (never while it runs).
+    Completed,
 }
 
 impl PartialEq for Readiness {
@@ -81,6 +83,7 @@ impl PartialEq for Readiness {
             (Exec(a), Exec(b)) => a == b,
             (Log(a), Log(b)) => a.as_str() == b.as_str(),
             (Uptime(a), Uptime(b)) => a == b,
+            (Completed, Completed) => true,
             _ => false,
         }
     }
@@ -95,6 +98,7 @@ impl Readiness {
             Readiness::Exec(_) => "exec",
             Readiness::Log(_) => "log",
             Readiness::Uptime(_) => "uptime",
+            Readiness::Completed => "completed",
         }
     }
 }
@@ -110,6 +114,8 @@ pub struct ServicePaths {
     pub start_lock: PathBuf,
     /// What the user last asked for (running or stopped).
     pub intent: PathBuf,
+    /// A task's last run to completion (so a new supervisor knows it).
+    pub completed: PathBuf,
 }
 
 impl ServicePaths {
@@ -122,6 +128,7 @@ impl ServicePaths {
                 log: state.log_path(),
                 start_lock: state.start_lock_path(),
                 intent: state.intent_path(),
+                completed: state.root().join("temporal.completed.json"),
             };
         }
         let dir = state.service_dir(name);
@@ -131,6 +138,7 @@ impl ServicePaths {
             log: state.logs_dir().join(format!("{name}.log")),
             start_lock: dir.join("start.lock"),
             intent: dir.join("intent.json"),
+            completed: dir.join("completed.json"),
         }
     }
 }
@@ -155,6 +163,8 @@ pub struct ServiceSpec {
     pub depends_on: Vec<(String, Condition)>,
     pub autostart: bool,
     pub task_queues: Vec<String>,
+    /// A task (runs to completion): the exit codes that count as success.
+    pub task: Option<Vec<i32>>,
     pub paths: ServicePaths,
     /// `name:<state-dir hash>:` — every process started for this service in
     /// this state dir carries a tag beginning with this.
@@ -202,6 +212,7 @@ impl ServiceSpec {
             depends_on: vec![],
             autostart: s.autostart,
             task_queues: vec![],
+            task: None,
             paths: ServicePaths::of(&s.state, TEMPORAL),
             tag_prefix: tag_prefix(TEMPORAL, s),
         }
@@ -239,8 +250,19 @@ impl ServiceSpec {
         };
         let (files, from_files) = read_env_files(c, &resolve)?;
         let env = env_of(name, c, s, from_files);
-        let readiness = readiness_of(c)?;
-        let restart = restart_policy(&c.restart_config()?, RestartMode::OnFailure);
+        let task = c.kind == super::ServiceKind::Task;
+        // A task is done when it exits: it is never "ready" while it runs.
+        let readiness = if task {
+            Readiness::Completed
+        } else {
+            readiness_of(c)?
+        };
+        let default_mode = if task {
+            RestartMode::Never
+        } else {
+            RestartMode::OnFailure
+        };
+        let restart = restart_policy(&c.restart_config()?, default_mode);
         Ok(Self {
             name: name.into(),
             program,
@@ -258,7 +280,8 @@ impl ServiceSpec {
                 .collect(),
             readiness,
             grace: secs_or(c.grace_secs, 10),
-            ready_timeout: secs_or(c.ready_timeout_secs, 60),
+            // A task's: how long it may run.
+            ready_timeout: secs_or(c.ready_timeout_secs, if task { 600 } else { 60 }),
             restart,
             liveness: c.liveness.clone().unwrap_or_default().policy(),
             depends_on: c
@@ -268,12 +291,15 @@ impl ServiceSpec {
                     let cond = match v {
                         DependsOn::Started => Condition::Started,
                         DependsOn::Ready => Condition::Ready,
+                        DependsOn::Completed => Condition::Completed,
                     };
                     (k.clone(), cond)
                 })
                 .collect(),
             autostart: c.autostart.unwrap_or(true),
             task_queues: c.task_queues.clone(),
+            task: (c.kind == super::ServiceKind::Task)
+                .then(|| c.success_codes.clone().unwrap_or_else(|| vec![0])),
             paths: ServicePaths::of(&s.state, name),
             tag_prefix: tag_prefix(name, s),
         })
@@ -381,6 +407,20 @@ impl Stack {
             anyhow::bail!(
                 "{file}Temporal is turned off and no [services.NAME] is declared: there is nothing to run"
             );
+        }
+        for s in &specs {
+            for (dep, cond) in &s.depends_on {
+                let not_task = specs
+                    .iter()
+                    .find(|d| &d.name == dep)
+                    .is_some_and(|d| d.task.is_none());
+                if *cond == Condition::Completed && not_task {
+                    anyhow::bail!(
+                        "{file}[services.{}] depends_on.{dep} = \"completed\": {dep} is not a task, so it never completes; use \"ready\" or \"started\", or give {dep} kind = \"task\"",
+                        s.name
+                    );
+                }
+            }
         }
         let graph = Graph::new(
             specs

@@ -324,6 +324,9 @@ async fn handle(
             for name in &services {
                 conn.requested(name, &command);
             }
+            let names = services.into_iter().collect();
+            conn.to_coordinator(StackCommand::StoppedByClient(names))
+                .await?;
             conn.send(Reply::ok())?;
         }
         Request::Start {

@@ -143,6 +143,8 @@ pub async fn wait_ready(
         Readiness::Http { .. } | Readiness::Tcp(_) | Readiness::Log(_) => Duration::from_millis(2),
         Readiness::Exec(_) => Duration::from_millis(250),
         Readiness::Uptime(_) => Duration::from_millis(20),
+        // A task: only its exit ends this (the identity check below sees it).
+        Readiness::Completed => Duration::from_millis(200),
     };
     let mut tail =
         crate::logs::tail::LogTail::from_offset(&ctx.spec.paths.log, rec.log_offset.unwrap_or(0));
@@ -178,8 +180,19 @@ pub async fn wait_ready(
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum StartOutcome {
-    Started { pid: i32, ready_in: Duration },
-    Reused { pid: i32 },
+    Started {
+        pid: i32,
+        ready_in: Duration,
+    },
+    Reused {
+        pid: i32,
+    },
+    /// A task that ran to completion (now, or `earlier`: not run again;
+    /// a restart runs it again).
+    Done {
+        run: crate::view::TaskRun,
+        earlier: bool,
+    },
 }
 
 /// `stigmer local start`: idempotent, serialised with other starters.

@@ -43,6 +43,14 @@ pub async fn start(
                     let Some(ctx) = stack.get(&name).cloned() else {
                         continue;
                     };
+                    if ctx.spec.task.is_some() {
+                        // Done is an exit code, which only its parent learns.
+                        let why = format!("{name} is a task (it runs to completion): only a supervisor runs it; start without --unsupervised (or STIGMER_UNSUPERVISED)");
+                        units.insert(name.clone(), Unit::Failed(why.clone()));
+                        say(&name, &Err(Failure(why)));
+                        (ok, left) = (false, left - 1);
+                        continue;
+                    }
                     units.insert(name.clone(), Unit::Starting);
                     let tx = tx.clone();
                     tokio::spawn(async move {

@@ -30,6 +30,7 @@ pub async fn probe(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, CheckF
             Some(_) => Ok(format!("a log line matched /{re}/")),
             None => fail(format!("no log line matched /{re}/ yet")),
         },
+        Readiness::Completed => fail("a task is done when it exits with a success code".into()),
         Readiness::Uptime(d) => {
             let up = Duration::from_millis(now_ms().saturating_sub(rec.started_at_ms));
             if up >= *d {
@@ -53,7 +54,7 @@ pub async fn probe(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, CheckF
 /// record taken at spawn predates it.
 pub async fn live(spec: &ServiceSpec, rec: &PidRecord) -> Result<String, CheckFailed> {
     match &spec.readiness {
-        Readiness::Log(_) | Readiness::Uptime(_) => leader_runs(rec),
+        Readiness::Log(_) | Readiness::Uptime(_) | Readiness::Completed => leader_runs(rec),
         _ => probe(spec, rec).await,
     }
 }
@@ -78,7 +79,7 @@ pub fn passing(spec: &ServiceSpec) -> String {
         Readiness::Http { path, .. } => format!("GET {path} → 200"),
         Readiness::Tcp(port) => format!("port {port} listens"),
         Readiness::Exec(argv) => format!("`{}` exited 0", argv.join(" ")),
-        Readiness::Log(_) | Readiness::Uptime(_) => "it runs".into(),
+        Readiness::Log(_) | Readiness::Uptime(_) | Readiness::Completed => "it runs".into(),
     }
 }
 

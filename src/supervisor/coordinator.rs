@@ -38,6 +38,9 @@ pub enum StackCommand {
     Shutdown {
         stop: bool,
     },
+    /// A client stops these itself (`local stop`): a task among them that
+    /// ran to completion is no longer done (the next start runs it).
+    StoppedByClient(BTreeSet<String>),
     /// Run the stack as the file says now: what changed or went away
     /// stops, then what is new or changed starts (`supervisor::reload`).
     Reload(super::reload::Reload),
@@ -162,6 +165,12 @@ impl Coordinator {
         self.stack.services.iter().position(|c| c.spec.name == name)
     }
 
+    /// A task that ran to completion and is not running again.
+    fn done(&self, name: &str) -> bool {
+        self.index(name)
+            .is_some_and(|i| self.actors[i].views.borrow().done())
+    }
+
     pub(super) fn phase(&self, name: &str) -> Phase {
         self.index(name)
             .map(|i| self.actors[i].views.borrow().phase)
@@ -234,6 +243,8 @@ impl Coordinator {
                 for s in services {
                     // On its way or there: its actor tells when it is ready.
                     match self.phase(&s) {
+                        // A task done: its actor says so (it does not run again).
+                        _ if self.done(&s) => self.start_once(&s).await,
                         Phase::Running | Phase::Starting | Phase::Backoff => {
                             self.start_once(&s).await
                         }
@@ -272,6 +283,11 @@ impl Coordinator {
             }
             StackCommand::Shutdown { .. } => {}
             StackCommand::Reload(r) => self.reload(r),
+            StackCommand::StoppedByClient(names) => {
+                for s in names.iter().filter(|s| self.done(s)) {
+                    self.send(s, Command::Stop).await;
+                }
+            }
         }
     }
 
@@ -289,6 +305,10 @@ impl Coordinator {
 
     pub(super) fn want(&mut self, set: BTreeSet<String>) {
         for s in set {
+            // A task done is not run again by a start (a restart does).
+            if self.done(&s) {
+                continue;
+            }
             self.stopping.remove(&s);
             self.notes.remove(&s);
             self.wanted.insert(s);
@@ -315,7 +335,7 @@ impl Coordinator {
         self.handed.retain(|n, g| {
             index(n).is_some_and(|i| {
                 let s = actors[i].views.borrow();
-                s.gen == *g && matches!(s.phase, Phase::Stopped | Phase::Failed)
+                s.gen == *g && matches!(s.phase, Phase::Stopped | Phase::Failed) && !s.done()
             })
         });
         let on_its_way = |p: Phase| matches!(p, Phase::Running | Phase::Starting | Phase::Backoff);
@@ -347,6 +367,7 @@ impl Coordinator {
                 let name = &c.spec.name;
                 let s = h.views.borrow();
                 let u = match s.phase {
+                    _ if s.done() => Unit::Completed,
                     _ if self.handed.contains_key(name) => Unit::Starting,
                     Phase::Running => Unit::Running { ready: true },
                     Phase::Starting | Phase::Backoff => Unit::Starting,
@@ -425,7 +446,7 @@ impl Coordinator {
                         .depends_on
                         .iter()
                         .map(|(d, _)| d.as_str())
-                        .filter(|d| self.phase(d) != Phase::Running)
+                        .filter(|d| self.phase(d) != Phase::Running && !self.done(d))
                         .collect();
                     (view.phase == Phase::Running && !down.is_empty())
                         .then(|| format!("waiting for {}", down.join(", ")))

@@ -133,6 +133,13 @@ pub struct Core {
     pub once: bool,
     /// Why the last start tried once failed (until the next process).
     pub start_failed: Option<String>,
+    /// A task (runs to completion): the exit codes that count as success.
+    pub task: Option<Vec<i32>>,
+    /// When the current process was spawned (a task's run is timed).
+    pub spawned_at: Option<Instant>,
+    /// The task ran to completion: how, and how long it took (until the
+    /// next run).
+    pub completed: Option<crate::view::TaskRun>,
 }
 
 impl Core {
@@ -160,7 +167,16 @@ impl Core {
             give_up: None,
             once: false,
             start_failed: None,
+            task: None,
+            spawned_at: None,
+            completed: None,
         }
+    }
+
+    /// A task: runs to completion; `success` are the exit codes that count.
+    pub fn with_task(mut self, success: Option<Vec<i32>>) -> Self {
+        self.task = success;
+        self
     }
 
     pub fn with_liveness(mut self, liveness: Liveness) -> Self {
@@ -252,6 +268,7 @@ impl Core {
     fn spawn(&mut self) -> Action {
         self.once = false;
         self.start_failed = None;
+        self.completed = None;
         self.fresh_health();
         self.gen += 1;
         self.epoch += 1;
@@ -259,6 +276,11 @@ impl Core {
         self.pid = None;
         self.backoff_until = None;
         Action::Spawn { gen: self.gen }
+    }
+
+    /// A task's exit with one of its success codes.
+    fn task_done(&self, exit: ExitInfo) -> bool {
+        matches!((&self.task, exit), (Some(ok), ExitInfo::Code(c)) if ok.contains(&c))
     }
 
     fn begin_stop(&mut self, force: bool) -> Vec<Action> {
@@ -345,6 +367,8 @@ impl Core {
             Event::Stop | Event::Kill => {
                 let force = ev == Event::Kill;
                 self.restart_after_stop = false;
+                // A task stopped is no longer done: the next start runs it.
+                self.completed = None;
                 match self.phase {
                     Stopping if !force => vec![],
                     _ => self.begin_stop(force),
@@ -366,6 +390,7 @@ impl Core {
             },
             Event::Spawned { gen, pid } if gen == self.gen && self.phase == Starting => {
                 self.pid = Some(pid);
+                self.spawned_at = Some(now);
                 vec![Action::WatchReady { gen }]
             }
             Event::SpawnFailed { gen, error, fatal }
@@ -416,6 +441,31 @@ impl Core {
                         self.phase = Stopped;
                         self.pid = None;
                         self.message = Some("stopped by request".into());
+                        vec![Action::ReapGroup]
+                    }
+                    Starting | Running if self.task_done(exit) => {
+                        let took = self
+                            .spawned_at
+                            .map(|t| now.saturating_duration_since(t))
+                            .unwrap_or_default();
+                        let code = match exit {
+                            ExitInfo::Code(c) => c,
+                            _ => 0,
+                        };
+                        self.completed = Some(crate::view::TaskRun {
+                            pid: self.pid,
+                            code,
+                            took_ms: took.as_millis() as u64,
+                            at_ms: crate::util::clock::wall_ms(now),
+                        });
+                        self.once = false;
+                        self.pid = None;
+                        self.epoch += 1;
+                        self.phase = Stopped;
+                        self.message = Some(format!(
+                            "completed in {} ms (exit code {code})",
+                            took.as_millis()
+                        ));
                         vec![Action::ReapGroup]
                     }
                     Starting | Running => {

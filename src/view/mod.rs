@@ -114,9 +114,38 @@ pub struct ServiceView {
     /// While a stop waits: the processes still alive.
     #[serde(default)]
     pub stopping_alive: Vec<ProcEntry>,
+    /// A task that ran to completion (until it runs again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<TaskRun>,
+}
+
+/// A task's run that ended with a success code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRun {
+    pub pid: Option<i32>,
+    pub code: i32,
+    pub took_ms: u64,
+    /// When it ended (ms since the epoch).
+    pub at_ms: u64,
+}
+
+impl TaskRun {
+    /// `completed in 1.2 s (exit code 0)`.
+    pub fn words(&self) -> String {
+        format!(
+            "completed in {:.1} s (exit code {})",
+            self.took_ms as f64 / 1000.0,
+            self.code
+        )
+    }
 }
 
 impl ServiceView {
+    /// A task that ran to completion and is not running again.
+    pub fn done(&self) -> bool {
+        self.phase == Phase::Stopped && self.completed.is_some()
+    }
+
     /// A service nobody has decided anything about.
     pub fn unsupervised(name: &str) -> Self {
         Self {
@@ -134,6 +163,7 @@ impl ServiceView {
             note: None,
             supervisor: None,
             stopping_alive: vec![],
+            completed: None,
         }
     }
 

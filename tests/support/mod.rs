@@ -338,7 +338,7 @@ impl Env {
         let src = root.join("examples/stack");
         let dir = self.home.join("example");
         std::fs::create_dir_all(&dir).expect("example dir");
-        for f in ["greeter.py", "worker.py"] {
+        for f in ["greeter.py", "worker.py", "greeter.env"] {
             std::fs::copy(src.join(f), dir.join(f)).expect("copy example");
         }
         let python = root.join(".tools/venv/bin/python");
@@ -351,6 +351,10 @@ impl Env {
             .replace(
                 "../../.tools/venv/bin/python",
                 &python.display().to_string(),
+            )
+            .replace(
+                "../../.tools/venv/bin/temporal",
+                &root.join(".tools/venv/bin/temporal").display().to_string(),
             )
             .replace("8089", &greeter_port.to_string());
         std::fs::write(dir.join("stigmer.toml"), text).expect("write example config");

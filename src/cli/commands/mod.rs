@@ -22,6 +22,7 @@ mod logs;
 mod start;
 mod status;
 mod supervise;
+mod why;
 
 use human::*;
 pub use human::{human_status, human_temporal};
@@ -29,6 +30,7 @@ use logs::*;
 use start::*;
 use status::*;
 use supervise::*;
+use why::*;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     // Named on purpose (not found by default): a reload switches to them.
@@ -130,6 +132,7 @@ async fn local(stack: Stack, cmd: Local, port: Option<u16>) -> Result<ExitCode> 
             Ok(exit(supervised_start(&stack, &set, port).await))
         }
         Local::Supervise => supervise(stack).await,
+        Local::Why { name, json } => why(&stack, &name, json).await,
         // Both speak only to the supervisor (see `run`).
         Local::Reload { .. } | Local::Events { .. } => {
             bail!("this command is handled before the config is loaded")
@@ -165,7 +168,7 @@ async fn local(stack: Stack, cmd: Local, port: Option<u16>) -> Result<ExitCode> 
             }
             Ok(exit(ok))
         }
-        Local::Restart { names, grace } => restart(&stack, &names, grace).await,
+        Local::Restart { names, grace } => restart(&stack, &names, grace, port).await,
         Local::Status { name, json } => status(&stack, name, json).await,
         Local::Clean { names, dry_run } => clean(&stack, &names, dry_run).await,
         Local::Logs {
@@ -258,15 +261,24 @@ async fn clean(stack: &Stack, names: &[String], dry_run: bool) -> Result<ExitCod
 
 /// `local restart`: stopped (dependents first), then started again with
 /// what it needs.
-async fn restart(stack: &Stack, names: &[String], grace: Option<f64>) -> Result<ExitCode> {
+async fn restart(
+    stack: &Stack,
+    names: &[String],
+    grace: Option<f64>,
+    port: Option<u16>,
+) -> Result<ExitCode> {
     let grace = grace_of(grace)?;
     let set = ops::stop_set(stack, names)?;
     say_dependents(names, &set);
     if !stop(stack, &set, grace, false).await {
         return Ok(ExitCode::FAILURE);
     }
-    // What was stopped comes back, with anything it needs.
+    // What was stopped comes back, with anything it needs: through the
+    // supervisor, as `start` does.
     let names: Vec<String> = set.into_iter().collect();
     let set = ops::start_set(stack, &names)?;
-    Ok(exit(start(stack, &set).await))
+    if control::unsupervised_by_env() {
+        return Ok(exit(start(stack, &set).await));
+    }
+    Ok(exit(supervised_start(stack, &set, port).await))
 }

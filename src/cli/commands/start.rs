@@ -144,15 +144,22 @@ pub(super) async fn wait(stack: &Stack, names: &[String], timeout: f64) -> Resul
     loop {
         let (_, views) = supervisor_and_views(stack).await;
         let all = inspect_all(&ctxs, &views).await;
+        // A task is ready once done (the supervisor's word).
+        let done = |c: &Ctx| crate::view::find(&views, &c.spec.name).is_some_and(|v| v.done());
         let not: Vec<(&std::sync::Arc<Ctx>, &Status)> = ctxs
             .iter()
             .copied()
             .zip(&all)
-            .filter(|(_, st)| st.state != State::Running)
+            .filter(|(c, st)| st.state != State::Running && !done(c))
             .collect();
         if not.is_empty() {
             for (c, st) in ctxs.iter().zip(&all) {
-                crate::outln!("{} ready (PID {})", c.spec.name, st.pid.unwrap_or_default());
+                match crate::view::find(&views, &c.spec.name).and_then(|v| v.completed) {
+                    Some(run) if done(c) => crate::outln!("{} {}", c.spec.name, run.words()),
+                    _ => {
+                        crate::outln!("{} ready (PID {})", c.spec.name, st.pid.unwrap_or_default())
+                    }
+                }
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -204,6 +211,14 @@ pub(super) fn print_started(ctx: &Ctx, out: &StartOutcome) {
         }
         StartOutcome::Reused { pid } => {
             crate::outln!("{name} already running (PID {pid}); reused{where_}")
+        }
+        StartOutcome::Done { run, earlier } => {
+            let when = if *earlier {
+                " earlier (not run again; `local restart` runs it again)"
+            } else {
+                ""
+            };
+            crate::outln!("{name} {}{when}", run.words())
         }
     }
 }

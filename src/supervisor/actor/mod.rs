@@ -77,7 +77,14 @@ pub fn spawn(
     let join = tokio::spawn(async move {
         let (io_tx, io_rx) = mpsc::unbounded_channel();
         let mut actor = Actor {
-            core: Core::new(ctx.spec.restart).with_liveness(ctx.spec.liveness),
+            core: {
+                let mut core = Core::new(ctx.spec.restart)
+                    .with_liveness(ctx.spec.liveness)
+                    .with_task(ctx.spec.task.clone());
+                // Completed under an earlier supervisor: still done.
+                core.completed = ctx.spec.task.as_ref().and_then(|_| record::completed(&ctx));
+                core
+            },
             ctx,
             eye,
             view_tx,
@@ -390,7 +397,11 @@ impl Actor {
             note: None,
             supervisor: Some(std::process::id() as i32),
             stopping_alive: self.stopping_alive.clone(),
+            completed: c.completed,
         };
+        if self.ctx.spec.task.is_some() && self.view_tx.borrow().completed != view.completed {
+            record::set_completed(&self.ctx, view.completed.as_ref());
+        }
         self.view_tx.send_if_modified(|v| {
             let changed = *v != view;
             *v = view;

@@ -1,8 +1,10 @@
-//! What the event history keeps of the core's events.
+//! What the event history keeps of the core's events, and what a task
+//! leaves of its last run.
 
 use std::time::Instant;
 
 use super::Actor;
+use crate::config::service::Ctx;
 use crate::supervisor::core::{Action, Event, Phase};
 use crate::supervisor::history::Kind;
 
@@ -52,5 +54,28 @@ impl Actor {
                 }
             }
         }
+    }
+}
+
+/// A task's last run to completion, as recorded (none if unreadable).
+pub(super) fn completed(ctx: &Ctx) -> Option<crate::view::TaskRun> {
+    let bytes = std::fs::read(&ctx.spec.paths.completed).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Records (or, with none, forgets) a task's run to completion.
+pub(super) fn set_completed(ctx: &Ctx, run: Option<&crate::view::TaskRun>) {
+    let path = &ctx.spec.paths.completed;
+    let done = match run {
+        Some(r) => serde_json::to_vec(r)
+            .map_err(std::io::Error::other)
+            .and_then(|b| crate::state::write_atomic(path, &b)),
+        None => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    };
+    if let Err(e) = done {
+        tracing::warn!("{}: {e}", path.display());
     }
 }

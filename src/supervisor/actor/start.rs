@@ -25,6 +25,11 @@ impl Actor {
     /// A start tried once: what runs is reused; otherwise, after a fresh
     /// inspection (it may find it running, or leftovers to clean), spawned.
     pub(super) fn start_once(&mut self, tx: oneshot::Sender<StartResult>) {
+        // A task done already is not run again by a start (a restart does).
+        if let (Phase::Stopped, Some(run)) = (self.core.phase, self.core.completed) {
+            let _ = tx.send(Ok(lifecycle::StartOutcome::Done { run, earlier: true }));
+            return;
+        }
         write_intent(&self.ctx, Want::Running);
         let live = matches!(self.core.phase, Phase::Running | Phase::Starting);
         self.waiters.push(Waiter {
@@ -52,6 +57,7 @@ impl Actor {
         let c = &self.core;
         let ended = match c.phase {
             Phase::Running => Some(true),
+            Phase::Stopped if c.completed.is_some() => Some(true),
             Phase::Starting | Phase::Stopping => None,
             _ if self.adopting || self.start_once_after.is_some() => None,
             _ => Some(false),
@@ -59,8 +65,12 @@ impl Actor {
         let name = &self.ctx.spec.name;
         let mut keep = vec![];
         for w in std::mem::take(&mut self.waiters) {
-            let r = match ended {
-                Some(true) => {
+            let r = match (ended, c.completed) {
+                (Some(true), Some(run)) => Ok(lifecycle::StartOutcome::Done {
+                    run,
+                    earlier: false,
+                }),
+                (Some(true), None) => {
                     let pid = c.pid.unwrap_or_default();
                     // Started by this attempt, or found running (reused).
                     // Started by this attempt (told to the first who asked:
@@ -77,7 +87,7 @@ impl Actor {
                         _ => lifecycle::StartOutcome::Reused { pid },
                     })
                 }
-                Some(false) if w.armed => {
+                (Some(false), _) if w.armed => {
                     let m = c.message.clone().unwrap_or_else(|| "stopped".into());
                     let m = m.strip_prefix("did not start: ").unwrap_or(&m).to_string();
                     let died = self

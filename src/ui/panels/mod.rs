@@ -188,6 +188,8 @@ fn service_color(i: usize) -> Color {
 fn phase_span(s: &crate::view::ServiceView, upper: bool) -> Span<'static> {
     let (word, style) = if s.phase == Phase::Running && s.unhealthy.is_some() {
         ("unhealthy", Style::new().fg(Color::White).bg(BAD).bold())
+    } else if s.done() {
+        ("completed", Style::new().fg(Color::Black).bg(OK))
     } else {
         (s.phase.name(), phase_style(s.phase))
     };

@@ -113,6 +113,7 @@ fn service_row(app: &App, i: usize, v: &crate::ui::Entry, now: Instant) -> Row<'
         .clone()
         .or_else(|| (s.phase == Phase::Failed).then(|| s.message.clone().unwrap_or_default()))
         .or_else(|| s.unhealthy.clone())
+        .or_else(|| s.done().then(|| s.completed.map(|r| r.words())).flatten())
         .unwrap_or_default();
     let mark = if i == app.selected { "▶" } else { " " };
     Row::new(vec![
