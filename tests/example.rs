@@ -93,6 +93,23 @@ fn example_stack_starts_in_order_polls_its_queue_runs_a_workflow_and_stops_depen
     // A workflow runs through the worker and the greeter.
     run_greet(&env, "stigmer");
 
+    // Saving worker.py restarts the worker (it watches its own file); the
+    // new one polls and runs the next workflow.
+    let code = env.home.join("example/worker.py");
+    let text = std::fs::read_to_string(&code).unwrap();
+    std::fs::write(&code, format!("{text}\n# edited\n")).unwrap();
+    let w2 = env.wait_new_pid_of(
+        "worker",
+        wpid as i32,
+        Duration::from_secs(30),
+        "the worker restarted on its change",
+    );
+    env.ok(&["local", "wait", "worker", "--timeout", "30"]);
+    let evs = env.ok(&["local", "events", "--json"]);
+    assert!(evs.contains("restart: worker.py changed"), "{evs}");
+    run_greet(&env, "again");
+    let wpid = w2 as i64;
+
     // Stop: the worker first, then what it depends on.
     let out = env.ok(&["local", "stop"]);
     let pos = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s:?} in {out}"));

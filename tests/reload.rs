@@ -152,6 +152,21 @@ fn a_save_is_applied_added_started_removed_stopped_changed_restarted_the_rest_ke
     for s in env.services().values() {
         assert_eq!(s["supervisor"]["restarts"], 0, "{s}");
     }
+
+    // A file that no longer loads does not keep `local stop` from working.
+    env.write_config(&format!(
+        "{HEAD}{a}{}{d}\n[services.e]\ncommand = 5\n",
+        b("2")
+    ));
+    let out = env.run(&["local", "stop"], Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not load"), "{}", stderr(&out));
+    for p in [a1, b2] {
+        assert!(group_gone(p), "{p} stopped");
+    }
+    assert!(wait_until(Duration::from_secs(10), || env
+        .supervisors()
+        .is_empty()));
 }
 
 #[test]

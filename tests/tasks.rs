@@ -185,15 +185,9 @@ fn bad_task_configs_name_file_service_and_key() {
             vec!["dependency cycle", "a → b → a"],
         ),
     ];
-    for (cfg, want) in cases {
-        env.write_config(&format!("{HEAD}{cfg}"));
-        let out = env.run(&["local", "start"], Duration::from_secs(30));
-        assert!(!out.status.success(), "{cfg}");
-        let err = stderr(&out);
-        assert!(err.contains("config.toml"), "{err}");
-        for w in want {
-            assert!(err.contains(w), "{cfg}\n wanted {w:?} in: {err}");
-        }
-        assert!(env.supervisors().is_empty(), "a bad config starts nothing");
-    }
+    let cases: Vec<(String, Vec<&str>)> = cases
+        .into_iter()
+        .map(|(c, w)| (format!("{HEAD}{c}"), w))
+        .collect();
+    env.refuses(&cases);
 }

@@ -79,6 +79,17 @@ pub enum Local {
         #[arg(long)]
         json: bool,
     },
+    /// Run N replicas of a service from now on (NAME-1 … NAME-N; over the
+    /// file's `replicas` until the supervisor exits): new ones start, extra
+    /// ones stop, the rest keep their PIDs
+    Scale {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(value_name = "N")]
+        replicas: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// The supervisor itself, detached (`start` runs it when none runs)
     #[command(hide = true)]
     Supervise,

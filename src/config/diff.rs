@@ -13,7 +13,8 @@ pub struct Diff {
     pub added: Vec<String>,
     /// Gone from the file (or left out by the profiles now): stopped.
     pub removed: Vec<String>,
-    /// Resolved differently: stopped, then started again if it ran.
+    /// Resolved differently (`ServiceSpec::runs_same`): stopped, then
+    /// started again if it ran.
     pub changed: Vec<String>,
     /// Exactly as before: left alone, same PIDs.
     pub unchanged: Vec<String>,
@@ -26,7 +27,7 @@ impl Diff {
             let name = c.spec.name.clone();
             match old.get(&name) {
                 None => d.added.push(name),
-                Some(o) if o.spec != c.spec => d.changed.push(name),
+                Some(o) if !o.spec.runs_same(&c.spec) => d.changed.push(name),
                 Some(_) => d.unchanged.push(name),
             }
         }
@@ -116,6 +117,20 @@ mod tests {
             d.retiring().into_iter().collect::<Vec<_>>(),
             ["b", "c"],
             "removed and changed stop"
+        );
+        // What only decides when it starts is no reason to restart it.
+        let deps = stack(
+            &dir,
+            &format!(
+                "{head}[services.a]\ncommand = [\"sleep\", \"100\"]\nautostart = false\ndepends_on = {{ c = \"started\" }}\n\
+                 [services.c]\ncommand = [\"sleep\", \"100\"]\nenv = {{ X = \"2\" }}\n\
+                 [services.d]\ncommand = [\"sleep\", \"1\"]\n"
+            ),
+        );
+        assert!(
+            Diff::of(&new, &deps).is_empty(),
+            "{:?}",
+            Diff::of(&new, &deps)
         );
         let same = Diff::of(&new, &new);
         assert!(same.is_empty());

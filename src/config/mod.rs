@@ -31,6 +31,8 @@ pub struct Overrides {
     pub temporal_bin: Option<PathBuf>,
     /// `--profile NAME` (or `STIGMER_PROFILE=a,b`): the profiles selected.
     pub profiles: Vec<String>,
+    /// `local scale NAME N`: replicas instead of the file's.
+    pub scale: std::collections::BTreeMap<String, u32>,
 }
 
 impl Overrides {
@@ -140,6 +142,8 @@ pub struct Settings {
     pub services: Vec<(String, ServiceConfig)>,
     /// The profiles selected (`--profile`, `STIGMER_PROFILE`).
     pub profiles: Vec<String>,
+    /// `local scale` overrides of `replicas`, by service.
+    pub scale: std::collections::BTreeMap<String, u32>,
     /// What these settings were resolved from (the environment read in,
     /// the config file found made absolute): resolving it again reads the
     /// file as it is now (a reload).
@@ -256,6 +260,7 @@ impl Settings {
             config_dir: std::env::current_dir().unwrap_or_default(),
             services: file.services,
             profiles: ov.profiles.clone(),
+            scale: ov.scale.clone(),
             origin: ov,
             state,
         })

@@ -38,6 +38,9 @@ impl PortRole {
 
 pub use crate::process::identity::TAG_VAR;
 
+/// Set to a replica's number (1 …) in its environment.
+pub const REPLICA_VAR: &str = "STIGMER_REPLICA";
+
 /// The name of the built-in service.
 pub const TEMPORAL: &str = "temporal";
 
@@ -103,6 +106,17 @@ impl Readiness {
     }
 }
 
+/// What a change of which restarts a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchSpec {
+    /// Files and directories (absolute, checked to exist).
+    pub paths: Vec<PathBuf>,
+    /// Gitignore globs on top of each directory's `.gitignore`.
+    pub ignore: Vec<String>,
+    pub debounce: Duration,
+    pub restart_dependents: bool,
+}
+
 /// A service's files in the state dir.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePaths {
@@ -165,6 +179,8 @@ pub struct ServiceSpec {
     pub task_queues: Vec<String>,
     /// A task (runs to completion): the exit codes that count as success.
     pub task: Option<Vec<i32>>,
+    /// Restart on change of these files.
+    pub watch: Option<WatchSpec>,
     pub paths: ServicePaths,
     /// `name:<state-dir hash>:` — every process started for this service in
     /// this state dir carries a tag beginning with this.
@@ -179,6 +195,21 @@ fn tag_prefix(name: &str, s: &Settings) -> String {
 }
 
 impl ServiceSpec {
+    /// Whether a process started for `other` is one started for this: all
+    /// but what only decides when it starts or what watches it (its
+    /// dependencies, `autostart`, `task_queues`, `watch`) is the same. A
+    /// reload restarts a service only when this does not hold.
+    pub fn runs_same(&self, other: &ServiceSpec) -> bool {
+        let bare = |s: &ServiceSpec| ServiceSpec {
+            depends_on: vec![],
+            autostart: true,
+            task_queues: vec![],
+            watch: None,
+            ..s.clone()
+        };
+        bare(self) == bare(other)
+    }
+
     pub fn temporal(s: &Settings) -> Self {
         Self {
             name: TEMPORAL.into(),
@@ -213,6 +244,7 @@ impl ServiceSpec {
             autostart: s.autostart,
             task_queues: vec![],
             task: None,
+            watch: None,
             paths: ServicePaths::of(&s.state, TEMPORAL),
             tag_prefix: tag_prefix(TEMPORAL, s),
         }
@@ -298,6 +330,7 @@ impl ServiceSpec {
                 .collect(),
             autostart: c.autostart.unwrap_or(true),
             task_queues: c.task_queues.clone(),
+            watch: watch_of(name, c, &resolve)?,
             task: (c.kind == super::ServiceKind::Task)
                 .then(|| c.success_codes.clone().unwrap_or_else(|| vec![0])),
             paths: ServicePaths::of(&s.state, name),
@@ -376,6 +409,8 @@ pub struct Stack {
     pub settings: Settings,
     pub services: Vec<Arc<Ctx>>,
     pub graph: Graph,
+    /// Services run as replicas: the name in the file, and its copies.
+    pub groups: Vec<(String, Vec<String>)>,
 }
 
 impl Stack {
@@ -393,15 +428,52 @@ impl Stack {
             c.profiles.is_empty() || c.profiles.iter().any(|p| settings.profiles.contains(p))
         };
         check_profiles(&settings, &file, &selected)?;
+        for n in settings.scale.keys() {
+            if !settings.services.iter().any(|(s, c)| s == n && selected(c)) {
+                anyhow::bail!("{file}no service named {n:?} to scale");
+            }
+        }
+        let mut groups = vec![];
         for (name, c) in settings.services.iter().filter(|(_, c)| selected(c)) {
-            settings
-                .state
-                .prepare_service_dir(name)
-                .with_context(|| format!("{file}[services.{name}]: its state directory"))?;
-            specs.push(
-                ServiceSpec::from_config(name, c, &settings)
-                    .with_context(|| format!("{file}[services.{name}]"))?,
-            );
+            let replicas = settings.scale.get(name).copied().or(c.replicas);
+            let names: Vec<String> = match replicas {
+                None => vec![name.clone()],
+                Some(n) => {
+                    super::check_replicas(n, !c.ports.is_empty(), c.port_ready())
+                        .with_context(|| format!("{file}[services.{name}]"))?;
+                    (1..=n).map(|i| format!("{name}-{i}")).collect()
+                }
+            };
+            for (i, one) in names.iter().enumerate() {
+                if replicas.is_some() && settings.services.iter().any(|(s, _)| s == one) {
+                    anyhow::bail!(
+                        "{file}[services.{name}] replica {one} has the name of another service; rename one of them"
+                    );
+                }
+                settings
+                    .state
+                    .prepare_service_dir(one)
+                    .with_context(|| format!("{file}[services.{name}]: its state directory"))?;
+                let mut spec = ServiceSpec::from_config(one, c, &settings)
+                    .with_context(|| format!("{file}[services.{name}]"))?;
+                if replicas.is_some() {
+                    spec.env.push((REPLICA_VAR.into(), (i + 1).to_string()));
+                }
+                specs.push(spec);
+            }
+            if replicas.is_some() {
+                groups.push((name.clone(), names));
+            }
+        }
+        // A dependency on a replicated service is one on each copy.
+        for s in &mut specs {
+            s.depends_on = std::mem::take(&mut s.depends_on)
+                .into_iter()
+                .flat_map(|(dep, cond)| match groups.iter().find(|(g, _)| *g == dep) {
+                    Some((_, members)) => members.iter().map(|m| (m.clone(), cond)).collect(),
+                    None => vec![(dep, cond)],
+                })
+                .collect();
         }
         if specs.is_empty() {
             anyhow::bail!(
@@ -446,6 +518,28 @@ impl Stack {
             settings,
             services,
             graph,
+            groups,
+        })
+    }
+
+    /// Names as written by people: a replicated service's name stands for
+    /// each of its copies.
+    pub fn expand(&self, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .flat_map(|n| match self.groups.iter().find(|(g, _)| g == n) {
+                Some((_, members)) => members.clone(),
+                None => vec![n.clone()],
+            })
+            .collect()
+    }
+
+    /// The replicated service `name` belongs to, with its position and the
+    /// number of copies.
+    pub fn group_of(&self, name: &str) -> Option<(&str, usize, usize)> {
+        self.groups.iter().find_map(|(g, m)| {
+            let i = m.iter().position(|x| x == name)?;
+            Some((g.as_str(), i + 1, m.len()))
         })
     }
 
@@ -457,9 +551,13 @@ impl Stack {
         self.services.iter().map(|c| c.spec.name.as_str()).collect()
     }
 
-    /// Checks that every name is a service, with the known ones when not.
+    /// Checks that every name is a service (or a replicated one), with the
+    /// known ones when not.
     pub fn check_names(&self, names: &[String]) -> Result<()> {
         for n in names {
+            if self.groups.iter().any(|(g, _)| g == n) {
+                continue;
+            }
             if self.get(n).is_none() {
                 anyhow::bail!(
                     "no service named {n:?} (this stack has: {})",
@@ -545,6 +643,32 @@ fn read_env_files(
 }
 
 /// How a service says it is ready (an uptime of 1 s when it does not say).
+/// `watch`, its paths resolved and checked: each must exist.
+fn watch_of(
+    name: &str,
+    c: &ServiceConfig,
+    resolve: &impl Fn(&Path) -> PathBuf,
+) -> Result<Option<WatchSpec>> {
+    let Some(w) = &c.watch else { return Ok(None) };
+    let mut paths = vec![];
+    for p in &w.paths {
+        let abs = resolve(p);
+        if std::fs::symlink_metadata(&abs).is_err() {
+            anyhow::bail!(
+                "watch.paths: {} does not exist; fix the path in [services.{name}] (relative to the config file) or create it",
+                abs.display()
+            );
+        }
+        paths.push(abs);
+    }
+    Ok(Some(WatchSpec {
+        paths,
+        ignore: w.ignore.clone(),
+        debounce: Duration::from_millis(w.debounce_ms.unwrap_or(300)),
+        restart_dependents: w.restart_dependents,
+    }))
+}
+
 fn readiness_of(c: &ServiceConfig) -> Result<Readiness> {
     Ok(match &c.ready {
         None => Readiness::Uptime(Duration::from_secs(1)),

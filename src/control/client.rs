@@ -81,7 +81,16 @@ impl Client {
         profiles: Option<Vec<String>>,
         limit: Duration,
     ) -> Result<crate::config::diff::Diff, String> {
-        let req = Request::Reload { config, profiles };
+        self.reloading(Request::Reload { config, profiles }, limit)
+            .await
+    }
+
+    /// A request answered by `reloaded` (`reload`, `scale`), bounded.
+    pub async fn reloading(
+        &mut self,
+        req: Request,
+        limit: Duration,
+    ) -> Result<crate::config::diff::Diff, String> {
         self.send(&req)
             .await
             .map_err(|e| format!("the supervisor did not take the reload: {e}"))?;

@@ -50,6 +50,12 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         profiles: Option<Vec<String>>,
     },
+    /// `local scale`: `service` runs `replicas` copies from now on
+    /// (`Reply::Reloaded`, or an error; nothing changes then).
+    Scale {
+        service: String,
+        replicas: u32,
+    },
     /// For one service, or (start and stop only) the whole stack.
     Command {
         command: String,
@@ -174,6 +180,8 @@ pub enum Verb {
     Kill,
     Restart,
     Clean,
+    /// Restart on change off, or on again.
+    Watch,
 }
 
 impl Verb {
@@ -184,6 +192,7 @@ impl Verb {
             Verb::Kill => "kill",
             Verb::Restart => "restart",
             Verb::Clean => "clean",
+            Verb::Watch => "watch",
         }
     }
 
@@ -195,6 +204,7 @@ impl Verb {
             Verb::Kill => Command::Kill,
             Verb::Restart => Command::Restart,
             Verb::Clean => Command::Clean,
+            Verb::Watch => Command::ToggleWatch,
         }
     }
 
@@ -206,6 +216,7 @@ impl Verb {
             Command::Kill => Verb::Kill,
             Command::Restart => Verb::Restart,
             Command::Clean => Verb::Clean,
+            Command::ToggleWatch => Verb::Watch,
             _ => return None,
         })
     }
@@ -227,6 +238,7 @@ impl FromStr for Verb {
             Verb::Kill,
             Verb::Restart,
             Verb::Clean,
+            Verb::Watch,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)

@@ -333,6 +333,13 @@ async fn handle(
             services,
             deadline_ms,
         } => start(&conn, services, deadline_ms).await?,
+        Request::Scale { service, replicas } => {
+            conn.requested(&service, &format!("scale to {replicas}"));
+            match shared.reloader.scale(service, replicas).await {
+                Ok(reloaded) => conn.send(Reply::Reloaded { ok: true, reloaded })?,
+                Err(e) => conn.send(Reply::error(e))?,
+            }
+        }
         Request::Reload { config, profiles } => {
             conn.requested("stigmer", "reload");
             match shared.reloader.reload(config, profiles).await {

@@ -158,7 +158,9 @@ pub fn start_set(stack: &Stack, names: &[String]) -> anyhow::Result<BTreeSet<Str
             .collect()
     } else {
         stack.check_names(names)?;
-        names.iter().map(String::as_str).collect()
+        let names = stack.expand(names);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        return Ok(stack.graph.with_dependencies(&names)?);
     };
     Ok(stack.graph.with_dependencies(&names)?)
 }
@@ -170,6 +172,7 @@ pub fn stop_set(stack: &Stack, names: &[String]) -> anyhow::Result<BTreeSet<Stri
         return Ok(stack.names().into_iter().map(String::from).collect());
     }
     stack.check_names(names)?;
+    let names = stack.expand(names);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     Ok(stack.graph.with_dependents(&names)?)
 }

@@ -81,6 +81,10 @@ pub(super) struct Coordinator {
     /// Any actor's new view wakes the loop.
     pub(super) wake: Option<mpsc::Sender<()>>,
     pub(super) pending: Option<super::reload::Pending>,
+    /// Restart on change, for each service that has `watch`.
+    pub(super) watchers: HashMap<String, super::watch::Watching>,
+    /// Our own commands (a watcher sends its restarts here).
+    pub(super) own: mpsc::WeakSender<StackCommand>,
 }
 
 impl Coordinator {
@@ -91,6 +95,7 @@ impl Coordinator {
         current: watch::Sender<Stack>,
         inspector: Inspector,
         history: Arc<History>,
+        own: mpsc::WeakSender<StackCommand>,
     ) -> Self {
         Self {
             stack,
@@ -106,7 +111,60 @@ impl Coordinator {
             history,
             wake: None,
             pending: None,
+            watchers: HashMap::new(),
+            own,
         }
+    }
+
+    /// A watcher for each service with `watch` (kept while its spec is the
+    /// same), none for the others.
+    pub(super) fn sync_watchers(&mut self) {
+        use super::watch::{spawn, Around};
+        let around = Around {
+            commands: self.own.clone(),
+            history: self.history.clone(),
+            views: self.views.subscribe(),
+        };
+        let stack = &self.stack;
+        self.watchers.retain(|name, w| {
+            stack
+                .get(name)
+                .and_then(|c| c.spec.watch.as_ref())
+                .is_some_and(|spec| *spec == w.spec)
+        });
+        for c in &stack.services {
+            let (Some(spec), false) = (&c.spec.watch, self.watchers.contains_key(&c.spec.name))
+            else {
+                continue;
+            };
+            let name = c.spec.name.as_str();
+            let dependents: Vec<String> = stack
+                .graph
+                .with_dependents(&[name])
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| d != name)
+                .collect();
+            let w = spawn(c.clone(), spec.clone(), dependents, around.clone());
+            self.watchers.insert(name.to_string(), w);
+        }
+    }
+
+    /// `W`: changes restart it, or no longer.
+    fn toggle_watch(&mut self, name: &str) {
+        let Some(w) = self.watchers.get(name) else {
+            tracing::warn!("{name} has no watch in the config: nothing to turn on or off");
+            return;
+        };
+        let on = !w.on.load(std::sync::atomic::Ordering::Relaxed);
+        w.on.store(on, std::sync::atomic::Ordering::Relaxed);
+        let word = if on { "on" } else { "off" };
+        self.history.push(
+            name,
+            super::history::Kind::Changed,
+            None,
+            format!("restart on change turned {word}"),
+        );
     }
 
     /// Its views wake the loop (one pending wake is enough).
@@ -127,6 +185,7 @@ impl Coordinator {
         for h in &self.actors {
             self.watch_actor(h);
         }
+        self.sync_watchers();
         if autostart {
             // Each actor reads commands only after adopting what runs.
             self.command(StackCommand::StartAll).await;
@@ -275,6 +334,7 @@ impl Coordinator {
                     self.send(s, Command::Kill).await;
                 }
             }
+            StackCommand::Service(name, Command::ToggleWatch) => self.toggle_watch(&name),
             StackCommand::Service(name, c) => self.send(&name, c).await,
             StackCommand::Refresh => {
                 for h in &self.actors {
@@ -438,6 +498,10 @@ impl Coordinator {
             .zip(&self.actors)
             .map(|(c, h)| {
                 let mut view = h.views.borrow().clone();
+                view.watching = self
+                    .watchers
+                    .get(&c.spec.name)
+                    .map(|w| w.on.load(std::sync::atomic::Ordering::Relaxed));
                 // A running service whose dependency is down keeps running
                 // (workers reconnect); say what it waits for.
                 view.note = self.notes.get(&c.spec.name).cloned().or_else(|| {

@@ -35,6 +35,8 @@ pub enum Kind {
     Reloaded,
     /// The config on disk was refused: it runs the one before.
     ConfigError,
+    /// A watched file changed: restarting.
+    Changed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -120,7 +120,7 @@ impl Inspector {
         for ctx in &stack.services {
             let kept = old
                 .iter()
-                .position(|m| m.ctx.spec == ctx.spec)
+                .position(|m| m.ctx.spec.runs_same(&ctx.spec))
                 .map(|i| old.swap_remove(i));
             members.push(kept.unwrap_or_else(|| self.inner.member(ctx.clone())));
         }

@@ -15,6 +15,7 @@ pub mod reload;
 pub(crate) mod rotator;
 pub mod stack;
 pub mod suplock;
+pub mod watch;
 
 pub use self::actor::{Command, Handle};
 pub use self::core::{Core, ExitInfo, Phase};

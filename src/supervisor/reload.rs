@@ -196,6 +196,7 @@ impl Coordinator {
         self.actors = actors;
         self.stack = stack;
         self.current.send_replace(self.stack.clone());
+        self.sync_watchers();
         let mut start: Vec<&str> = restart.iter().map(String::as_str).collect();
         start.extend(
             diff.added
@@ -236,6 +237,9 @@ pub struct ConfigStatus {
     /// The last reload refused the file: why (it runs the one before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `local scale` overrides of `replicas` it runs with.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub scale: std::collections::BTreeMap<String, u32>,
 }
 
 impl ConfigStatus {
@@ -244,6 +248,7 @@ impl ConfigStatus {
             path: stack.settings.config_path.clone(),
             profiles: stack.settings.profiles.clone(),
             error: None,
+            scale: stack.settings.scale.clone(),
         }
     }
 }
@@ -268,17 +273,36 @@ impl Reloader {
         config: Option<std::path::PathBuf>,
         profiles: Option<Vec<String>>,
     ) -> Result<Diff, String> {
+        self.reload_with(|origin| {
+            if let Some(c) = config {
+                origin.config = Some(c);
+            }
+            if let Some(p) = profiles {
+                origin.profiles = p;
+            }
+        })
+        .await
+    }
+
+    /// `local scale NAME N`: NAME runs N replicas from now on (over the
+    /// file's `replicas`, until the supervisor exits).
+    pub async fn scale(&self, name: String, replicas: u32) -> Result<Diff, String> {
+        self.reload_with(|origin| {
+            origin.scale.insert(name, replicas);
+        })
+        .await
+    }
+
+    async fn reload_with(
+        &self,
+        edit: impl FnOnce(&mut crate::config::Overrides),
+    ) -> Result<Diff, String> {
         let (mut origin, grace) = {
             let s = self.current.borrow();
             let grace: std::time::Duration = s.services.iter().map(|c| c.spec.grace).sum();
             (s.settings.origin.clone(), grace)
         };
-        if let Some(c) = config {
-            origin.config = Some(c);
-        }
-        if let Some(p) = profiles {
-            origin.profiles = p;
-        }
+        edit(&mut origin);
         let named = origin.config.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             crate::config::Settings::resolve(origin).and_then(Stack::new)

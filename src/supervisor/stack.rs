@@ -148,10 +148,11 @@ pub fn spawn(
         history: history.clone(),
     };
     let watcher = super::reload::watch_config(reloader.clone());
+    let own = cmd_tx.downgrade();
     let co_history = history.clone();
     let co_inspector = inspector.clone();
     let join = tokio::spawn(async move {
-        let mut co = Coordinator::new(stack, actors, views, current, co_inspector, co_history);
+        let mut co = Coordinator::new(stack, actors, views, current, co_inspector, co_history, own);
         co.run(cmd_rx, autostart).await;
         rotator.abort();
         watcher.abort();

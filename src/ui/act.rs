@@ -33,6 +33,7 @@ impl App {
             UiAction::PrettyJson => self.pretty_json = !self.pretty_json,
             UiAction::Zoom => self.zoom = !self.zoom,
             UiAction::Reload => self.reload_asked = true,
+            UiAction::ToggleWatch => return Some(self.for_selected(Command::ToggleWatch)),
             UiAction::ToggleTemporal => self.toggle_temporal(),
             UiAction::OpenUi => match self.temporal.as_ref().and_then(|t| t.ui_url.clone()) {
                 Some(url) => self.open_url = Some(url),

@@ -40,6 +40,7 @@ pub enum UiAction {
     OpenUi,
     Zoom,
     Reload,
+    ToggleWatch,
 }
 
 pub struct Binding {
@@ -78,6 +79,13 @@ pub const KEYMAP: &[Binding] = &[
         label: "T",
         help: "stop the whole stack, dependents first",
         action: UiAction::StopAll,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('W')],
+        label: "W",
+        help: "restart on change off / on (watch)",
+        action: UiAction::ToggleWatch,
         footer: None,
     },
     Binding {

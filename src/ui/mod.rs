@@ -76,6 +76,8 @@ pub struct Info {
     pub program: Result<PathBuf, crate::config::NoProgram>,
     /// The ports it declares.
     pub ports: Vec<u16>,
+    /// A replica: of which service, and its number.
+    pub replica: Option<(String, String)>,
 }
 
 impl Info {
@@ -91,6 +93,16 @@ impl Info {
             http: s.http_port,
             program: ctx.spec.program.clone(),
             ports: ctx.spec.ports.iter().map(|p| p.port).collect(),
+            replica: ctx
+                .spec
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == crate::config::service::REPLICA_VAR)
+                .and_then(|(_, i)| {
+                    let group = ctx.spec.name.strip_suffix(&format!("-{i}"))?;
+                    Some((group.to_string(), i.clone()))
+                }),
         }
     }
 }

@@ -24,6 +24,25 @@ pub async fn poll_until(
     }
 }
 
+/// [`poll_until`] with an async check (each one bounded by the caller).
+pub async fn poll_until_async<F, Fut>(timeout: Duration, every: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every.min(deadline - now)).await;
+    }
+}
+
 /// [`poll_until`] for blocking code (run it inside
 /// [`crate::util::blocking::blocking`] when called from async code).
 pub fn poll_until_blocking(

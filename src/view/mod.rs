@@ -117,6 +117,9 @@ pub struct ServiceView {
     /// A task that ran to completion (until it runs again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed: Option<TaskRun>,
+    /// It has `watch`: whether a change restarts it now (a key toggles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watching: Option<bool>,
 }
 
 /// A task's run that ended with a success code.
@@ -164,6 +167,7 @@ impl ServiceView {
             supervisor: None,
             stopping_alive: vec![],
             completed: None,
+            watching: None,
         }
     }
 

@@ -444,6 +444,22 @@ impl Env {
         stdout
     }
 
+    /// Each config is refused by `local start`: non-zero, the error names
+    /// the file and holds each of `wants`, and nothing was started.
+    pub fn refuses(&self, cases: &[(String, Vec<&str>)]) {
+        for (cfg, wants) in cases {
+            self.write_config(cfg);
+            let out = self.run(&["local", "start"], Duration::from_secs(30));
+            assert!(!out.status.success(), "started with:\n{cfg}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("config.toml"), "the file is named: {err}");
+            for w in wants {
+                assert!(err.contains(w), "{cfg}\nwanted {w:?} in: {err}");
+            }
+            assert!(self.supervisors().is_empty(), "a bad config starts nothing");
+        }
+    }
+
     /// `status --json` of the whole stack.
     pub fn stack_status(&self) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["local", "status", "--json"])).expect("status JSON")
@@ -503,9 +519,14 @@ impl Env {
     /// Waits (bounded) until the PID file names a PID other than `old`: a
     /// respawn. Panics with `what` past the bound.
     pub fn wait_new_pid(&self, old: i32, timeout: Duration, what: &str) -> i32 {
+        self.wait_new_pid_of("temporal", old, timeout, what)
+    }
+
+    /// [`Env::wait_new_pid`] of service `name`.
+    pub fn wait_new_pid_of(&self, name: &str, old: i32, timeout: Duration, what: &str) -> i32 {
         let mut new = None;
         let ok = wait_until(timeout, || {
-            new = self.recorded_pid().filter(|p| *p != old);
+            new = self.pid_of(name).filter(|p| *p != old);
             new.is_some()
         });
         assert!(

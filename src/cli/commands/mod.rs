@@ -45,6 +45,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         port: cli.port,
         temporal_bin: None,
         profiles: cli.profiles.clone(),
+        ..Default::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -75,10 +76,42 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 _ => {}
             }
             let port = ov.port;
-            let stack = Stack::new(Settings::resolve(ov)?)?;
+            let ov = rt.block_on(with_supervisor_scale(ov));
+            let stack = match Settings::resolve(ov.clone()).and_then(Stack::new) {
+                Ok(s) => s,
+                // A file that no longer loads must not keep anyone from
+                // stopping what runs: the supervisor knows what that is.
+                Err(e) if matches!(&cmd, Local::Stop { names, .. } | Local::Kill { names } if names.is_empty()) =>
+                {
+                    return rt.block_on(stop_without_config(ov, e));
+                }
+                Err(e) => return Err(e),
+            };
             rt.block_on(local(stack, cmd, port))
         }
     }
+}
+
+/// The replicas the supervisor runs (`local scale`) when it runs our file:
+/// a command sees the stack it supervises, not only the file's numbers.
+async fn with_supervisor_scale(mut ov: Overrides) -> Overrides {
+    let Ok(settings) = Settings::resolve(ov.clone()) else {
+        return ov; // the error comes again, where it is reported
+    };
+    let socket = settings.state.socket_path();
+    if std::fs::symlink_metadata(&socket).is_err() {
+        return ov;
+    }
+    let Some(mut c) = control::Client::connect(&socket, Duration::from_millis(300)).await else {
+        return ov;
+    };
+    // Bounded short: a wedged supervisor is for the command to report.
+    if let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(500), c.hello()).await {
+        if s.config.path == settings.config_path && !s.config.scale.is_empty() {
+            ov.scale = s.config.scale;
+        }
+    }
+    ov
 }
 
 fn init_cli_tracing(verbose: bool) {
@@ -133,6 +166,11 @@ async fn local(stack: Stack, cmd: Local, port: Option<u16>) -> Result<ExitCode> 
         }
         Local::Supervise => supervise(stack).await,
         Local::Why { name, json } => why(&stack, &name, json).await,
+        Local::Scale {
+            name,
+            replicas,
+            json,
+        } => scale(&stack, name, replicas, json).await,
         // Both speak only to the supervisor (see `run`).
         Local::Reload { .. } | Local::Events { .. } => {
             bail!("this command is handled before the config is loaded")
@@ -230,8 +268,13 @@ fn with_name(ctx: &Ctx, e: &str) -> String {
 fn one_or_all<'a>(stack: &'a Stack, name: Option<&str>) -> Result<Vec<&'a std::sync::Arc<Ctx>>> {
     match name {
         Some(n) => {
-            stack.check_names(&[n.to_string()])?;
-            Ok(stack.get(n).into_iter().collect())
+            let n = [n.to_string()];
+            stack.check_names(&n)?;
+            Ok(stack
+                .expand(&n)
+                .iter()
+                .filter_map(|m| stack.get(m))
+                .collect())
         }
         None => Ok(stack.services.iter().collect()),
     }

@@ -165,6 +165,8 @@ pub(super) const USAGE_WINDOW: Duration = Duration::from_millis(300);
 
 pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> Result<ExitCode> {
     let ctxs = one_or_all(stack, name.as_deref())?;
+    // One service named (a replicated one's name stands for its copies).
+    let one = name.is_some() && ctxs.len() == 1;
     let (supervisor, views) = supervisor_and_views(stack).await;
     let sup = |c: &Ctx| crate::view::find(&views, &c.spec.name);
     let all = inspect_all(&ctxs, &views).await;
@@ -185,12 +187,12 @@ pub(super) async fn status(stack: &Stack, name: Option<String>, json: bool) -> R
             external,
             stack,
         };
-        let v = status_document(&ctxs, &found, name.is_some())?;
+        let v = status_document(&ctxs, &found, one)?;
         crate::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     crate::outln!("{}", human_supervisor(&supervisor, stack));
-    if name.is_none() && ctxs.len() > 1 {
+    if !one && ctxs.len() > 1 {
         crate::outln!(
             "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  last exit",
             "service",

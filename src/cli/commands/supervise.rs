@@ -228,3 +228,101 @@ pub(super) async fn reload(ov: Overrides, named: (bool, bool), json: bool) -> Re
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `local stop` (or `kill`) of everything when the config does not load:
+/// the supervisor stops what it runs (dependents first, escalating after
+/// each one's grace), then leaves. Without one, the config's error stands.
+pub(super) async fn stop_without_config(ov: Overrides, why: anyhow::Error) -> Result<ExitCode> {
+    let state = crate::state::StateDir::open(ov.with_env()?.home_or_default()?)?;
+    let socket = state.socket_path();
+    let Some(mut c) = control::Client::connect(&socket, Duration::from_secs(1)).await else {
+        return Err(
+            why.context("and no supervisor runs to stop the services without it; fix the file")
+        );
+    };
+    crate::errln!("stigmer: {why:#}");
+    crate::errln!("stigmer: the config does not load; the supervisor stops what it runs instead");
+    let req = control::Request::Command {
+        command: control::Verb::Stop.to_string(),
+        service: None,
+    };
+    c.send(&req).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(2), c.next()).await;
+    let all_idle = crate::util::wait::poll_until_async(
+        Duration::from_secs(300),
+        Duration::from_millis(200),
+        || {
+            let socket = socket.clone();
+            async move {
+                match control::Client::connect(&socket, Duration::from_millis(500)).await {
+                    Some(mut c) => c
+                        .view()
+                        .await
+                        .is_some_and(|v| v.iter().all(|s| s.phase.idle())),
+                    None => true,
+                }
+            }
+        },
+    )
+    .await;
+    if let Some(mut c) = control::Client::connect(&socket, Duration::from_millis(300)).await {
+        if c.send(&control::Request::Shutdown).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.next()).await;
+        }
+    }
+    if all_idle {
+        crate::outln!("All services stopped.");
+    } else {
+        crate::errln!("stigmer: not everything stopped in 5 minutes; see `stigmer local events`");
+    }
+    Ok(exit(all_idle))
+}
+
+/// `local scale NAME N`: the supervisor runs N replicas of NAME from now on.
+pub(super) async fn scale(
+    stack: &Stack,
+    name: String,
+    replicas: u32,
+    json: bool,
+) -> Result<ExitCode> {
+    if !stack.settings.services.iter().any(|(n, _)| *n == name) {
+        bail!(
+            "no service named {name:?} in the config to scale (it has: {})",
+            stack
+                .settings
+                .services
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let socket = stack.settings.state.socket_path();
+    let Some(mut c) = control::Client::connect(&socket, Duration::from_secs(1)).await else {
+        bail!(
+            "no supervisor runs for {}: scale changes a running stack (set replicas = {replicas} in [services.{name}] for the next start)",
+            stack.settings.state.root().display()
+        );
+    };
+    let req = control::Request::Scale {
+        service: name.clone(),
+        replicas,
+    };
+    let diff = c
+        .reloading(req, Duration::from_secs(600))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if json {
+        crate::outln!(
+            "{}",
+            serde_json::json!({ "service": name, "replicas": replicas, "reloaded": diff })
+        );
+    } else {
+        crate::outln!(
+            "{name}: {replicas} replica{} ({}).",
+            if replicas == 1 { "" } else { "s" },
+            diff.summary()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

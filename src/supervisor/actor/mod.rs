@@ -36,6 +36,8 @@ pub enum Command {
     Clean,
     /// Inspect now rather than at the next tick.
     Refresh,
+    /// Turn restart on change off, or on again (the coordinator's).
+    ToggleWatch,
     /// End the actor; with `stop`, stop the service first.
     Shutdown {
         stop: bool,
@@ -237,7 +239,7 @@ impl Actor {
                 });
                 return;
             }
-            Command::Shutdown { .. } => return,
+            Command::Shutdown { .. } | Command::ToggleWatch => return,
         };
         self.event(ev);
     }
@@ -398,6 +400,7 @@ impl Actor {
             supervisor: Some(std::process::id() as i32),
             stopping_alive: self.stopping_alive.clone(),
             completed: c.completed,
+            watching: None,
         };
         if self.ctx.spec.task.is_some() && self.view_tx.borrow().completed != view.completed {
             record::set_completed(&self.ctx, view.completed.as_ref());

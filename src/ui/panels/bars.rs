@@ -30,6 +30,11 @@ pub(super) fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         spans.push(Span::raw(format!("  up {}", human_secs(up))));
     }
     spans.push(Span::raw(format!("  restarts {}", s.restarts)));
+    match s.watching {
+        Some(true) => spans.push(Span::raw("  watch: on")),
+        Some(false) => spans.push(Span::styled("  watch: off", Style::new().fg(WARN))),
+        None => {}
+    }
     if let Some(pid) = app.attached_to {
         spans.push(Span::styled(
             format!("  attached to supervisor PID {pid}"),

@@ -114,6 +114,15 @@ fn service_row(app: &App, i: usize, v: &crate::ui::Entry, now: Instant) -> Row<'
         .or_else(|| (s.phase == Phase::Failed).then(|| s.message.clone().unwrap_or_default()))
         .or_else(|| s.unhealthy.clone())
         .or_else(|| s.done().then(|| s.completed.map(|r| r.words())).flatten())
+        .or_else(|| {
+            let (group, i) = app.services.get(i)?.replica.as_ref()?;
+            Some(format!("replica {i} of {group}"))
+        })
+        .or_else(|| match s.watching {
+            Some(true) => Some("watching its files".into()),
+            Some(false) => Some("restart on change off (W)".into()),
+            None => None,
+        })
         .unwrap_or_default();
     let mark = if i == app.selected { "▶" } else { " " };
     Row::new(vec![
