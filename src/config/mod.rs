@@ -9,7 +9,9 @@ pub mod diff;
 mod envfile;
 mod file;
 pub(crate) mod graph;
+mod run_keys;
 pub mod service;
+mod stack;
 
 pub use envfile::{EnvFile, EnvFiles};
 pub use file::*;

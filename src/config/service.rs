@@ -3,12 +3,12 @@
 //! nothing below the spec knows it is Temporal.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::config::graph::{Condition, Graph, Node};
+use crate::config::graph::Condition;
 use crate::config::{
     find_on_path, is_executable, parse_http_url, restart_policy, secs_or, DependsOn, Liveness,
     RestartMode, RestartPolicy, ServiceConfig, Settings,
@@ -36,6 +36,7 @@ impl PortRole {
     }
 }
 
+pub use super::stack::Stack;
 pub use crate::process::identity::TAG_VAR;
 
 /// Set to a replica's number (1 …) in its environment.
@@ -282,19 +283,7 @@ impl ServiceSpec {
         };
         let (files, from_files) = read_env_files(c, &resolve)?;
         let env = env_of(name, c, s, from_files);
-        let task = c.kind == super::ServiceKind::Task;
-        // A task is done when it exits: it is never "ready" while it runs.
-        let readiness = if task {
-            Readiness::Completed
-        } else {
-            readiness_of(c)?
-        };
-        let default_mode = if task {
-            RestartMode::Never
-        } else {
-            RestartMode::OnFailure
-        };
-        let restart = restart_policy(&c.restart_config()?, default_mode);
+        let (readiness, restart, ready_timeout) = run_policy(c)?;
         Ok(Self {
             name: name.into(),
             program,
@@ -312,8 +301,7 @@ impl ServiceSpec {
                 .collect(),
             readiness,
             grace: secs_or(c.grace_secs, 10),
-            // A task's: how long it may run.
-            ready_timeout: secs_or(c.ready_timeout_secs, if task { 600 } else { 60 }),
+            ready_timeout,
             restart,
             liveness: c.liveness.clone().unwrap_or_default().policy(),
             depends_on: c
@@ -379,195 +367,6 @@ impl Ctx {
     }
 }
 
-/// A service that runs depends on one left out by the profiles selected:
-/// say which profile would bring it in.
-fn check_profiles(
-    settings: &Settings,
-    file: &str,
-    selected: &impl Fn(&ServiceConfig) -> bool,
-) -> Result<()> {
-    for (name, c) in settings.services.iter().filter(|(_, c)| selected(c)) {
-        for dep in c.depends_on.keys() {
-            let Some((_, d)) = settings.services.iter().find(|(n, _)| n == dep) else {
-                continue; // the graph names unknown dependencies
-            };
-            if !selected(d) {
-                anyhow::bail!(
-                    "{file}[services.{name}] depends on {dep}, which runs only with --profile {}; select one of its profiles or drop the dependency",
-                    d.profiles.join(" or --profile ")
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Every service of the config, in the order written (Temporal first), with
-/// the dependency graph that was checked before anything may start.
-#[derive(Debug, Clone)]
-pub struct Stack {
-    pub settings: Settings,
-    pub services: Vec<Arc<Ctx>>,
-    pub graph: Graph,
-    /// Services run as replicas: the name in the file, and its copies.
-    pub groups: Vec<(String, Vec<String>)>,
-}
-
-impl Stack {
-    pub fn new(settings: Settings) -> Result<Self> {
-        let file = settings
-            .config_path
-            .as_ref()
-            .map(|p| format!("config {}: ", p.display()))
-            .unwrap_or_default();
-        let mut specs = Vec::new();
-        if settings.enabled {
-            specs.push(ServiceSpec::temporal(&settings));
-        }
-        let selected = |c: &ServiceConfig| {
-            c.profiles.is_empty() || c.profiles.iter().any(|p| settings.profiles.contains(p))
-        };
-        check_profiles(&settings, &file, &selected)?;
-        for n in settings.scale.keys() {
-            if !settings.services.iter().any(|(s, c)| s == n && selected(c)) {
-                anyhow::bail!("{file}no service named {n:?} to scale");
-            }
-        }
-        let mut groups = vec![];
-        for (name, c) in settings.services.iter().filter(|(_, c)| selected(c)) {
-            let replicas = settings.scale.get(name).copied().or(c.replicas);
-            let names: Vec<String> = match replicas {
-                None => vec![name.clone()],
-                Some(n) => {
-                    super::check_replicas(n, !c.ports.is_empty(), c.port_ready())
-                        .with_context(|| format!("{file}[services.{name}]"))?;
-                    (1..=n).map(|i| format!("{name}-{i}")).collect()
-                }
-            };
-            for (i, one) in names.iter().enumerate() {
-                if replicas.is_some() && settings.services.iter().any(|(s, _)| s == one) {
-                    anyhow::bail!(
-                        "{file}[services.{name}] replica {one} has the name of another service; rename one of them"
-                    );
-                }
-                settings
-                    .state
-                    .prepare_service_dir(one)
-                    .with_context(|| format!("{file}[services.{name}]: its state directory"))?;
-                let mut spec = ServiceSpec::from_config(one, c, &settings)
-                    .with_context(|| format!("{file}[services.{name}]"))?;
-                if replicas.is_some() {
-                    spec.env.push((REPLICA_VAR.into(), (i + 1).to_string()));
-                }
-                specs.push(spec);
-            }
-            if replicas.is_some() {
-                groups.push((name.clone(), names));
-            }
-        }
-        // A dependency on a replicated service is one on each copy.
-        for s in &mut specs {
-            s.depends_on = std::mem::take(&mut s.depends_on)
-                .into_iter()
-                .flat_map(|(dep, cond)| match groups.iter().find(|(g, _)| *g == dep) {
-                    Some((_, members)) => members.iter().map(|m| (m.clone(), cond)).collect(),
-                    None => vec![(dep, cond)],
-                })
-                .collect();
-        }
-        if specs.is_empty() {
-            anyhow::bail!(
-                "{file}Temporal is turned off and no [services.NAME] is declared: there is nothing to run"
-            );
-        }
-        for s in &specs {
-            for (dep, cond) in &s.depends_on {
-                let not_task = specs
-                    .iter()
-                    .find(|d| &d.name == dep)
-                    .is_some_and(|d| d.task.is_none());
-                if *cond == Condition::Completed && not_task {
-                    anyhow::bail!(
-                        "{file}[services.{}] depends_on.{dep} = \"completed\": {dep} is not a task, so it never completes; use \"ready\" or \"started\", or give {dep} kind = \"task\"",
-                        s.name
-                    );
-                }
-            }
-        }
-        let graph = Graph::new(
-            specs
-                .iter()
-                .map(|s| Node {
-                    name: s.name.clone(),
-                    depends_on: s.depends_on.clone(),
-                    ports: s.ports.iter().map(|p| p.port).collect(),
-                })
-                .collect(),
-        )
-        .map_err(|e| anyhow::anyhow!("{file}{e}"))?;
-        let services = specs
-            .into_iter()
-            .map(|spec| {
-                Arc::new(Ctx {
-                    settings: settings.clone(),
-                    spec,
-                })
-            })
-            .collect();
-        Ok(Self {
-            settings,
-            services,
-            graph,
-            groups,
-        })
-    }
-
-    /// Names as written by people: a replicated service's name stands for
-    /// each of its copies.
-    pub fn expand(&self, names: &[String]) -> Vec<String> {
-        names
-            .iter()
-            .flat_map(|n| match self.groups.iter().find(|(g, _)| g == n) {
-                Some((_, members)) => members.clone(),
-                None => vec![n.clone()],
-            })
-            .collect()
-    }
-
-    /// The replicated service `name` belongs to, with its position and the
-    /// number of copies.
-    pub fn group_of(&self, name: &str) -> Option<(&str, usize, usize)> {
-        self.groups.iter().find_map(|(g, m)| {
-            let i = m.iter().position(|x| x == name)?;
-            Some((g.as_str(), i + 1, m.len()))
-        })
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Arc<Ctx>> {
-        self.services.iter().find(|c| c.spec.name == name)
-    }
-
-    pub fn names(&self) -> Vec<&str> {
-        self.services.iter().map(|c| c.spec.name.as_str()).collect()
-    }
-
-    /// Checks that every name is a service (or a replicated one), with the
-    /// known ones when not.
-    pub fn check_names(&self, names: &[String]) -> Result<()> {
-        for n in names {
-            if self.groups.iter().any(|(g, _)| g == n) {
-                continue;
-            }
-            if self.get(n).is_none() {
-                anyhow::bail!(
-                    "no service named {n:?} (this stack has: {})",
-                    self.names().join(", ")
-                );
-            }
-        }
-        Ok(())
-    }
-}
 /// A service's environment: `TEMPORAL_ADDRESS` (the built-in Temporal or
 /// the external one) and `STIGMER_SERVICE_NAME` unless set, then its own.
 fn env_of(
@@ -643,6 +442,23 @@ fn read_env_files(
 }
 
 /// How a service says it is ready (an uptime of 1 s when it does not say).
+/// When it is ready, how it restarts, how long it may take to be ready: a
+/// task is done when it exits (never "ready" while it runs), is not
+/// restarted unless asked, and may run 600 s.
+fn run_policy(c: &ServiceConfig) -> Result<(Readiness, RestartPolicy, Duration)> {
+    let task = c.kind == super::ServiceKind::Task;
+    let (readiness, mode, timeout) = if task {
+        (Readiness::Completed, RestartMode::Never, 600)
+    } else {
+        (readiness_of(c)?, RestartMode::OnFailure, 60)
+    };
+    Ok((
+        readiness,
+        restart_policy(&c.restart_config()?, mode),
+        secs_or(c.ready_timeout_secs, timeout),
+    ))
+}
+
 /// `watch`, its paths resolved and checked: each must exist.
 fn watch_of(
     name: &str,

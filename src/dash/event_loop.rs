@@ -122,6 +122,57 @@ fn on_feed(app: &mut App, session: &mut Session, item: Feed, attached_at_ms: u64
     }
 }
 
+/// `q`, a stop of the stack done (`Q` attached), or our own supervision
+/// ended (`Q` stopped the stack).
+async fn ended(app: &App, session: &mut Session) -> bool {
+    if app.quit == Some(Quit::Leave) || stop_done(session).await {
+        return true;
+    }
+    session
+        .ours
+        .as_ref()
+        .is_some_and(|o| o.handle.join.is_finished())
+}
+
+/// New log lines, and whatever else came meanwhile.
+fn on_logs(
+    app: &mut App,
+    first: (String, Vec<String>),
+    rx: &mut mpsc::Receiver<(String, Vec<String>)>,
+) {
+    app.push_log_named(&first.0, first.1);
+    while let Ok((name, more)) = rx.try_recv() {
+        app.push_log_named(&name, more);
+    }
+}
+
+/// The stack changed (a reload): its services, their logs.
+fn take_stack(app: &mut App, session: &Session, inputs: &mut Inputs) {
+    app.set_services(session.infos());
+    inputs.tails.follow(&session.stack, app);
+}
+
+/// What the header and footer say of the config, kept current; after a
+/// supervisor's reload, who it is and what it runs now. True when it
+/// asked the supervisor (look at everything again before drawing).
+async fn follow_config(app: &mut App, session: &mut Session, inputs: &mut Inputs) -> bool {
+    let words = session.config_words();
+    if (app.config.as_ref(), app.config_trouble.as_ref()) != (words.0.as_ref(), words.1.as_ref()) {
+        (app.config, app.config_trouble) = words;
+        app.dirty = true;
+    }
+    if !std::mem::take(&mut app.recheck) {
+        return false;
+    }
+    session.recheck().await;
+    if session.follow_stack() {
+        take_stack(app, session, inputs);
+        app.set_stack(session.entries());
+    }
+    app.dirty = true;
+    true
+}
+
 pub(super) async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
@@ -135,33 +186,11 @@ pub(super) async fn event_loop(
     let mut last_periodic = Instant::now();
     let mut attached_at_ms = crate::util::clock::now_ms();
     loop {
-        let words = session.config_words();
-        if (app.config.as_ref(), app.config_trouble.as_ref())
-            != (words.0.as_ref(), words.1.as_ref())
-        {
-            (app.config, app.config_trouble) = words;
-            app.dirty = true;
-        }
-        if std::mem::take(&mut app.recheck) {
-            session.recheck().await;
-            if session.follow_stack() {
-                app.set_services(session.infos());
-                inputs.tails.follow(&session.stack, app);
-                app.set_stack(session.entries());
-            }
-            app.dirty = true;
+        if follow_config(app, session, &mut inputs).await {
             continue;
         }
         draw(terminal, app)?;
-        if app.quit == Some(Quit::Leave) || stop_done(session).await {
-            return Ok(());
-        }
-        // Our own supervision ended (`Q` stopped the stack).
-        if session
-            .ours
-            .as_ref()
-            .is_some_and(|o| o.handle.join.is_finished())
-        {
+        if ended(app, session).await {
             return Ok(());
         }
         let feed = async {
@@ -188,8 +217,7 @@ pub(super) async fn event_loop(
             _ = views.changed() => {
                 views.borrow_and_update();
                 if session.follow_stack() {
-                    app.set_services(session.infos());
-                    inputs.tails.follow(&session.stack, app);
+                    take_stack(app, session, &mut inputs);
                 }
                 app.set_stack(session.entries());
             }
@@ -201,12 +229,7 @@ pub(super) async fn event_loop(
                 app.temporal = Some(info);
                 app.dirty = true;
             }
-            Some((name, batch)) = inputs.logs.recv() => {
-                app.push_log_named(&name, batch);
-                while let Ok((name, more)) = inputs.logs.try_recv() {
-                    app.push_log_named(&name, more);
-                }
-            }
+            Some((name, batch)) = inputs.logs.recv() => on_logs(app, (name, batch), &mut inputs.logs),
             // Countdowns and progress move every 250 ms; otherwise once a second.
             _ = tokio::time::sleep(tick) => {
                 tui_logger::move_events();

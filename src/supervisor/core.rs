@@ -278,6 +278,33 @@ impl Core {
         Action::Spawn { gen: self.gen }
     }
 
+    /// A task ran to completion: done, not restarted.
+    fn complete(&mut self, now: Instant, exit: ExitInfo) -> Vec<Action> {
+        let took = self
+            .spawned_at
+            .map(|t| now.saturating_duration_since(t))
+            .unwrap_or_default();
+        let code = match exit {
+            ExitInfo::Code(c) => c,
+            _ => 0,
+        };
+        self.completed = Some(crate::view::TaskRun {
+            pid: self.pid,
+            code,
+            took_ms: took.as_millis() as u64,
+            at_ms: crate::util::clock::wall_ms(now),
+        });
+        self.once = false;
+        self.pid = None;
+        self.epoch += 1;
+        self.phase = Phase::Stopped;
+        self.message = Some(format!(
+            "completed in {} ms (exit code {code})",
+            took.as_millis()
+        ));
+        vec![Action::ReapGroup]
+    }
+
     /// A task's exit with one of its success codes.
     fn task_done(&self, exit: ExitInfo) -> bool {
         matches!((&self.task, exit), (Some(ok), ExitInfo::Code(c)) if ok.contains(&c))
@@ -443,31 +470,7 @@ impl Core {
                         self.message = Some("stopped by request".into());
                         vec![Action::ReapGroup]
                     }
-                    Starting | Running if self.task_done(exit) => {
-                        let took = self
-                            .spawned_at
-                            .map(|t| now.saturating_duration_since(t))
-                            .unwrap_or_default();
-                        let code = match exit {
-                            ExitInfo::Code(c) => c,
-                            _ => 0,
-                        };
-                        self.completed = Some(crate::view::TaskRun {
-                            pid: self.pid,
-                            code,
-                            took_ms: took.as_millis() as u64,
-                            at_ms: crate::util::clock::wall_ms(now),
-                        });
-                        self.once = false;
-                        self.pid = None;
-                        self.epoch += 1;
-                        self.phase = Stopped;
-                        self.message = Some(format!(
-                            "completed in {} ms (exit code {code})",
-                            took.as_millis()
-                        ));
-                        vec![Action::ReapGroup]
-                    }
+                    Starting | Running if self.task_done(exit) => self.complete(now, exit),
                     Starting | Running => {
                         let why = match hint {
                             Some(h) => format!("{exit} ({h})"),

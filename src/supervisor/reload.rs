@@ -150,6 +150,47 @@ impl Coordinator {
             }
         }
         self.inspector.follow(&stack);
+        self.swap_actors(&stack, &retiring);
+        let gone = |n: &String| stack.get(n).is_none();
+        self.wanted.retain(|n| !gone(n));
+        self.stopping.retain(|n| !gone(n));
+        self.handed.retain(|n, _| !gone(n));
+        self.notes.retain(|n, _| !gone(n) && !retiring.contains(n));
+        for n in self
+            .tickets
+            .keys()
+            .filter(|n| gone(n))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            self.settle(&n, Err(Failure(format!("{n}: removed from the config"))));
+        }
+        self.stack = stack;
+        self.current.send_replace(self.stack.clone());
+        self.sync_watchers();
+        let mut start: Vec<&str> = restart.iter().map(String::as_str).collect();
+        start.extend(
+            diff.added
+                .iter()
+                .filter(|n| self.stack.get(n).is_some_and(|c| c.spec.autostart))
+                .map(String::as_str),
+        );
+        let set = self
+            .stack
+            .graph
+            .with_dependencies(&start)
+            .unwrap_or_default();
+        self.want(set);
+        self.history
+            .push("stigmer", Kind::Reloaded, None, diff.summary());
+        for r in replies {
+            let _ = r.send(Ok(diff.clone()));
+        }
+    }
+
+    /// The actors of `stack`: an unchanged service keeps its own; a retired
+    /// one's actor ends; a new or changed one gets a new actor.
+    fn swap_actors(&mut self, stack: &Stack, retiring: &BTreeSet<String>) {
         let mut old: Vec<(String, Handle)> = self
             .stack
             .names()
@@ -179,42 +220,7 @@ impl Coordinator {
                 }
             }
         }
-        let gone = |n: &String| stack.get(n).is_none();
-        self.wanted.retain(|n| !gone(n));
-        self.stopping.retain(|n| !gone(n));
-        self.handed.retain(|n, _| !gone(n));
-        self.notes.retain(|n, _| !gone(n) && !retiring.contains(n));
-        for n in self
-            .tickets
-            .keys()
-            .filter(|n| gone(n))
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            self.settle(&n, Err(Failure(format!("{n}: removed from the config"))));
-        }
         self.actors = actors;
-        self.stack = stack;
-        self.current.send_replace(self.stack.clone());
-        self.sync_watchers();
-        let mut start: Vec<&str> = restart.iter().map(String::as_str).collect();
-        start.extend(
-            diff.added
-                .iter()
-                .filter(|n| self.stack.get(n).is_some_and(|c| c.spec.autostart))
-                .map(String::as_str),
-        );
-        let set = self
-            .stack
-            .graph
-            .with_dependencies(&start)
-            .unwrap_or_default();
-        self.want(set);
-        self.history
-            .push("stigmer", Kind::Reloaded, None, diff.summary());
-        for r in replies {
-            let _ = r.send(Ok(diff.clone()));
-        }
     }
 
     /// The supervisor is leaving with a reload under way.

@@ -136,6 +136,50 @@ fn what_changed(changed: &[PathBuf], base: &Path) -> String {
     }
 }
 
+type Debouncer = notify_debouncer_full::Debouncer<
+    notify::RecommendedWatcher,
+    notify_debouncer_full::RecommendedCache,
+>;
+
+/// The kernel's events for `roots`, debounced, as batches of paths on `tx`
+/// (for as long as the debouncer lives).
+fn watch_roots(
+    roots: &[Root],
+    debounce: std::time::Duration,
+    tx: mpsc::Sender<Vec<PathBuf>>,
+) -> notify::Result<Debouncer> {
+    let mut debouncer = notify_debouncer_full::new_debouncer(
+        debounce,
+        None,
+        move |r: notify_debouncer_full::DebounceEventResult| {
+            let Ok(events) = r else { return };
+            let paths: Vec<PathBuf> = events
+                .iter()
+                .filter(|e| !e.kind.is_access())
+                .flat_map(|e| e.paths.iter().cloned())
+                .collect();
+            if !paths.is_empty() {
+                let _ = tx.try_send(paths); // full: a burst, gathered anyway
+            }
+        },
+    )?;
+    for r in roots {
+        // A file is watched through its directory: editors replace it.
+        let (path, mode) = if r.dir {
+            (r.path.as_path(), notify::RecursiveMode::Recursive)
+        } else {
+            (
+                r.path.parent().unwrap_or(&r.path),
+                notify::RecursiveMode::NonRecursive,
+            )
+        };
+        if let Err(e) = debouncer.watch(path, mode) {
+            tracing::warn!("cannot watch {} ({e})", path.display());
+        }
+    }
+    Ok(debouncer)
+}
+
 async fn run(
     ctx: Arc<Ctx>,
     spec: WatchSpec,
@@ -150,42 +194,13 @@ async fn run(
         .map(|p| Root::new(p, &spec.ignore))
         .collect();
     let (tx, mut rx) = mpsc::channel::<Vec<PathBuf>>(64);
-    let debouncer = notify_debouncer_full::new_debouncer(
-        spec.debounce,
-        None,
-        move |r: notify_debouncer_full::DebounceEventResult| {
-            let Ok(events) = r else { return };
-            let paths: Vec<PathBuf> = events
-                .iter()
-                .filter(|e| !e.kind.is_access())
-                .flat_map(|e| e.paths.iter().cloned())
-                .collect();
-            if !paths.is_empty() {
-                let _ = tx.try_send(paths); // full: a burst, gathered anyway
-            }
-        },
-    );
-    let mut debouncer = match debouncer {
+    let _debouncer = match watch_roots(&roots, spec.debounce, tx) {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!("{name}: cannot watch its files ({e}); restart it by hand");
             return;
         }
     };
-    for r in &roots {
-        // A file is watched through its directory: editors replace it.
-        let (path, mode) = if r.dir {
-            (r.path.as_path(), notify::RecursiveMode::Recursive)
-        } else {
-            (
-                r.path.parent().unwrap_or(&r.path),
-                notify::RecursiveMode::NonRecursive,
-            )
-        };
-        if let Err(e) = debouncer.watch(path, mode) {
-            tracing::warn!("{name}: cannot watch {} ({e})", path.display());
-        }
-    }
     let state = ctx.settings.state.root().to_path_buf();
     let base = ctx.settings.config_dir.clone();
     while let Some(first) = rx.recv().await {

@@ -381,20 +381,29 @@ impl Env {
         dir.flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
             .filter(|pid| *pid > 1 && *pid != std::process::id() as i32)
+            .filter(|pid| self.is_supervisor_cmd(*pid, &home))
+            // A supervisor's child between fork and exec still has its
+            // command line: not a second supervisor.
             .filter(|pid| {
-                let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                    return false;
-                };
-                let args: Vec<String> = raw
-                    .split(|b| *b == 0)
-                    .map(|a| String::from_utf8_lossy(a).to_string())
-                    .collect();
-                args.windows(2).any(|w| w[0] == "--home" && w[1] == home)
-                    && args
-                        .windows(2)
-                        .any(|w| w[0] == "local" && w[1] == "supervise")
+                stat_field(*pid, 4)
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .is_none_or(|ppid| !self.is_supervisor_cmd(ppid, &home))
             })
             .collect()
+    }
+
+    fn is_supervisor_cmd(&self, pid: i32, home: &str) -> bool {
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return false;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        args.windows(2).any(|w| w[0] == "--home" && w[1] == home)
+            && args
+                .windows(2)
+                .any(|w| w[0] == "local" && w[1] == "supervise")
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

@@ -104,6 +104,56 @@ pub(super) fn explain(
         .last()
         .map(|e| e.at_ms)
         .unwrap_or(u64::MAX);
+    let chain = chain(stack, name, views, events, spawned_at);
+    let last = |kinds: &[Kind], n: usize| -> Vec<Line> {
+        let all = of(name, kinds);
+        all[all.len().saturating_sub(n)..]
+            .iter()
+            .map(|e| Line::of(e))
+            .collect()
+    };
+    let waits_for = view.and_then(|v| v.note.clone()).or_else(|| {
+        view.and_then(|v| v.backoff_until_ms)
+            .map(|ms| format!("a restart at {}", crate::util::clock::rfc3339_ms(ms)))
+    });
+    Why {
+        service: name.to_string(),
+        now: state_words(view),
+        supervisor: view.and_then(|v| v.supervisor),
+        chain,
+        readiness: last(
+            &[
+                Kind::Spawned,
+                Kind::Adopted,
+                Kind::Ready,
+                Kind::NotReady,
+                Kind::Unhealthy,
+                Kind::Healthy,
+            ],
+            8,
+        ),
+        exits: last(&[Kind::Exited, Kind::CrashLoop, Kind::Failed], 5),
+        requested: last(&[Kind::Requested], 5),
+        waits_for,
+    }
+}
+
+/// Every dependency of `name`, however indirect, in start order: the
+/// condition each must meet for whom, and when it was last met before
+/// `name` was spawned (`spawned_at`).
+fn chain(
+    stack: &Stack,
+    name: &str,
+    views: &[ServiceView],
+    events: &[HistoryEvent],
+    spawned_at: u64,
+) -> Vec<Link> {
+    let of = |svc: &str, kinds: &[Kind]| -> Vec<&HistoryEvent> {
+        events
+            .iter()
+            .filter(|e| e.service == svc && kinds.contains(&e.kind))
+            .collect()
+    };
     let set = stack.graph.with_dependencies(&[name]).unwrap_or_default();
     let order: Vec<&str> = stack
         .graph
@@ -147,37 +197,7 @@ pub(super) fn explain(
             });
         }
     }
-    let last = |kinds: &[Kind], n: usize| -> Vec<Line> {
-        let all = of(name, kinds);
-        all[all.len().saturating_sub(n)..]
-            .iter()
-            .map(|e| Line::of(e))
-            .collect()
-    };
-    let waits_for = view.and_then(|v| v.note.clone()).or_else(|| {
-        view.and_then(|v| v.backoff_until_ms)
-            .map(|ms| format!("a restart at {}", crate::util::clock::rfc3339_ms(ms)))
-    });
-    Why {
-        service: name.to_string(),
-        now: state_words(view),
-        supervisor: view.and_then(|v| v.supervisor),
-        chain,
-        readiness: last(
-            &[
-                Kind::Spawned,
-                Kind::Adopted,
-                Kind::Ready,
-                Kind::NotReady,
-                Kind::Unhealthy,
-                Kind::Healthy,
-            ],
-            8,
-        ),
-        exits: last(&[Kind::Exited, Kind::CrashLoop, Kind::Failed], 5),
-        requested: last(&[Kind::Requested], 5),
-        waits_for,
-    }
+    chain
 }
 
 /// The time of day of an RFC 3339 stamp, to the millisecond.
