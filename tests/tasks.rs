@@ -61,6 +61,12 @@ fn a_task_gates_its_dependent_is_not_run_again_by_a_start_and_a_restart_runs_it(
         "its run is recorded for the next supervisor"
     );
 
+    let st = env.ok(&["local", "status"]);
+    assert!(
+        st.contains(&format!("{:<16} {:<10}", "setup", "completed")) && st.contains("completed in"),
+        "{st}"
+    );
+
     // Why the api started when it did: the task completed then.
     let why = env.ok(&["local", "why", "api"]);
     assert!(why.starts_with("api: running (PID"), "{why}");

@@ -400,3 +400,141 @@ fn an_external_temporal_is_watched_never_touched() {
         "{t:#}"
     );
 }
+
+#[test]
+fn stuck_workflows_say_why_tied_to_the_worker_that_failed_them() {
+    let mut env = Env::temporal("tp-stuck");
+    let greeter = env.port + 1;
+    let config = env.example_stack(greeter);
+    env.config = Some(config.clone());
+    // The worker's activity calls a port nobody listens on: it fails, and
+    // is retried.
+    let good = std::fs::read_to_string(&config).unwrap();
+    let closed = env.port + 7;
+    let url = format!("http://127.0.0.1:{greeter}/greet");
+    std::fs::write(
+        &config,
+        good.replace(&url, &format!("http://127.0.0.1:{closed}/greet")),
+    )
+    .unwrap();
+    env.ok(&["local", "start"]);
+    let wpid = pid_of(&env, "worker");
+    let address = format!("127.0.0.1:{}", env.port);
+    // The server flags workflows whose tasks keep failing (stigmer asks it to).
+    let rec = env.record_of("temporal").expect("Temporal's record");
+    let argv = rec["cmdline"].to_string();
+    assert!(
+        argv.contains("numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=3"),
+        "{argv}"
+    );
+    // A workflow whose code raises: its workflow task fails, again and again.
+    cli(&[
+        "workflow",
+        "start",
+        "--type",
+        "Broken",
+        "--task-queue",
+        "hello",
+        "--workflow-id",
+        "broken-1",
+        "--address",
+        &address,
+    ]);
+    // An activity that cannot reach the greeter: retried.
+    cli(&[
+        "workflow",
+        "start",
+        "--type",
+        "Greet",
+        "--task-queue",
+        "hello",
+        "--workflow-id",
+        "greet-1",
+        "--input",
+        "\"stuck\"",
+        "--address",
+        &address,
+    ]);
+    let mut t = Value::Null;
+    let found = wait_until(Duration::from_secs(60), || {
+        t = temporal_of(&env);
+        let stuck = t["stuck"].as_array().cloned().unwrap_or_default();
+        let of = |id: &str| stuck.iter().find(|s| s["workflow_id"] == id).cloned();
+        let broken = of("broken-1").is_some_and(|s| {
+            s["why"]["kind"] == "workflow_task_failing"
+                && s["why"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("a bug in Broken's code")
+        });
+        let greet = of("greet-1").is_some_and(|s| {
+            s["why"]["kind"] == "activity_retrying" && s["why"]["attempt"].as_u64() >= Some(2)
+        });
+        broken && greet
+    });
+    assert!(found, "{:#}", t["stuck"]);
+    let stuck = t["stuck"].as_array().unwrap();
+    let broken = stuck
+        .iter()
+        .find(|s| s["workflow_id"] == "broken-1")
+        .unwrap();
+    assert_eq!(broken["workflow_type"], "Broken");
+    assert!(
+        broken["why"]["cause"]
+            .as_str()
+            .unwrap()
+            .contains("UNHANDLED_FAILURE"),
+        "{broken:#}"
+    );
+    assert_eq!(broken["why"]["nondeterminism"], false);
+    assert!(
+        !broken["why"]["stack"].as_array().unwrap().is_empty(),
+        "{broken:#}"
+    );
+    assert_eq!(broken["why"]["worker"]["pid"], wpid, "{broken:#}");
+    assert_eq!(broken["why"]["worker"]["service"], "worker");
+    let greet = stuck
+        .iter()
+        .find(|s| s["workflow_id"] == "greet-1")
+        .unwrap();
+    assert_eq!(greet["why"]["activity"], "greet");
+    assert_eq!(greet["why"]["maximum_attempts"], 0, "the default: no limit");
+    let failure = greet["why"]["last_failure"].as_str().unwrap_or("");
+    assert!(failure.to_lowercase().contains("refused"), "{greet:#}");
+    assert_eq!(greet["why"]["worker"]["service"], "worker", "{greet:#}");
+    // The text status says the same.
+    let human = env.ok(&["local", "status", "temporal"]);
+    assert!(
+        human.contains("stuck     broken-1 (Broken): its workflow task keeps failing"),
+        "{human}"
+    );
+    assert!(
+        human.contains("stuck     greet-1 (Greet): activity greet retrying"),
+        "{human}"
+    );
+    assert!(human.contains("on worker (PID"), "{human}");
+
+    // The right URL saved: the worker restarts with it, the activity's next
+    // attempt succeeds, greet-1 is no longer stuck (the broken one still is).
+    std::fs::write(&config, &good).unwrap();
+    let cleared = wait_until(Duration::from_secs(60), || {
+        t = temporal_of(&env);
+        let ids: Vec<&str> = t["stuck"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["workflow_id"].as_str())
+            .collect();
+        ids == ["broken-1"]
+    });
+    assert!(cleared, "{:#}", t["stuck"]);
+    cli(&[
+        "workflow",
+        "terminate",
+        "--workflow-id",
+        "broken-1",
+        "--address",
+        &address,
+    ]);
+    env.ok(&["local", "stop"]);
+}

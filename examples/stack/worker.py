@@ -37,6 +37,18 @@ class Greet:
         )
 
 
+@workflow.defn(name="Broken")
+class Broken:
+    """A workflow with a bug in its code: its workflow task fails, and
+    Temporal retries it until the code is fixed. Start one to see why
+    stigmer calls it stuck:  scripts/temporal workflow start --type Broken
+    --task-queue hello"""
+
+    @workflow.run
+    async def run(self) -> str:
+        raise RuntimeError("a bug in Broken's code: its workflow task fails")
+
+
 def log(message: str) -> None:
     """One line, stamped (so `stigmer local logs` merges it in time order)."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
@@ -68,7 +80,7 @@ async def main() -> None:
         worker = Worker(
             client,
             task_queue=TASK_QUEUE,
-            workflows=[Greet],
+            workflows=[Greet, Broken],
             activities=[greet],
             activity_executor=pool,
         )

@@ -318,6 +318,9 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 /// What the dev server's `--log-level` takes.
 const LOG_LEVELS: [&str; 5] = ["debug", "info", "warn", "error", "never"];
 
+/// The dynamic-config key for the server's own problem flag.
+const PROBLEMS_KEY: &str = "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute";
+
 fn default_args() -> Vec<String> {
     [
         "server",
@@ -432,6 +435,14 @@ fn temporal_args(cfg: &TemporalConfig, state: &StateDir, ports: (u16, u16, u16))
             let mut a = default_args();
             if cfg.db == Some(false) {
                 a.truncate(a.len() - 2); // no --db-filename {db}
+            }
+            // The server flags workflows whose tasks keep failing
+            // (`TemporalReportedProblems`), as stigmer's stuck view does.
+            if !extra.iter().any(|e| e.contains(PROBLEMS_KEY)) {
+                a.extend([
+                    "--dynamic-config-value".to_string(),
+                    format!("{PROBLEMS_KEY}=3"),
+                ]);
             }
             if !extra.iter().any(|e| e.starts_with("--log-level")) {
                 let level = cfg.log_level.as_deref().unwrap_or("info");

@@ -17,7 +17,10 @@ use serde_json::Value;
 mod workers;
 
 pub use workers::Worker;
-use workers::{workers_of, Here};
+use workers::{pollers_of, workers_of, Here};
+
+pub mod stuck;
+pub use stuck::Stuck;
 
 const MAX_NAMESPACES: usize = 20;
 const MAX_RUNNING: usize = 1000;
@@ -40,6 +43,13 @@ pub struct TemporalInfo {
     /// workflow runs on and no service declares included).
     #[serde(default)]
     pub workers: Vec<Worker>,
+    /// Running workflows that are stuck, and why (the oldest running
+    /// first, at most `stuck::MAX_DESCRIBED` looked at).
+    #[serde(default)]
+    pub stuck: Vec<Stuck>,
+    /// Running workflows not looked at (past the bound).
+    #[serde(default)]
+    pub stuck_unchecked: usize,
     pub warnings: Vec<String>,
     /// Why the rest is missing or partial (Temporal down, slow, or an
     /// answer that is not what its API says).
@@ -347,6 +357,20 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
             oldest_running_secs: oldest.map(|s| ((now_ms - s).max(0) / 1000) as u64),
         });
     }
+    // Why running workflows are stuck, the oldest first.
+    let mut oldest: Vec<(i64, String, String, String)> = waiting
+        .iter()
+        .flat_map(|((ns, q), wfs)| {
+            wfs.iter()
+                .map(move |(id, start)| (*start, ns.clone(), id.clone(), q.clone()))
+        })
+        .collect();
+    oldest.sort();
+    let running: Vec<(String, String, String)> = oldest
+        .into_iter()
+        .map(|(_, ns, id, q)| (ns, id, q))
+        .collect();
+    (info.stuck, info.stuck_unchecked) = stuck::stuck_of(api, cx, &here, &running)?;
     info.warnings.extend(warnings(info, cx, &waiting, now_ms));
     Ok(())
 }
@@ -550,49 +574,6 @@ fn running_on_queues(
         }
     }
     Ok(())
-}
-
-/// Who polls the queue `name`, for workflows and activities, each mapped
-/// to a local process (and service) when its identity names one.
-fn pollers_of(
-    api: &Api,
-    cx: &Context,
-    here: &Here,
-    namespace: &str,
-    name: &str,
-) -> Result<Vec<Poller>, ApiError> {
-    let mut pollers = Vec::new();
-    for (kind, tq_type) in [
-        ("workflow", "TASK_QUEUE_TYPE_WORKFLOW"),
-        ("activity", "TASK_QUEUE_TYPE_ACTIVITY"),
-    ] {
-        let path = format!("/api/v1/namespaces/{namespace}/task-queues/{name}");
-        let d = api.get(&path, &[("taskQueueType", tq_type)])?;
-        for p in d["pollers"].as_array().into_iter().flatten() {
-            let identity = p["identity"].as_str().unwrap_or_default().to_string();
-            let last_access = p["lastAccessTime"].as_str().map(String::from);
-            let seen_ms = last_access
-                .as_deref()
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .map(|t| t.as_millisecond());
-            let (pid, exited, claimed) = match local_claim(&identity, &here.host) {
-                Some(pid) if !alive_since_before(pid, seen_ms) => (None, true, None),
-                Some(pid) if here.talks(pid) => (Some(pid), false, None),
-                Some(pid) => (None, false, Some(pid)),
-                None => (None, false, None),
-            };
-            pollers.push(Poller {
-                kind: kind.into(),
-                last_access,
-                service: pid.and_then(|pid| service_of(pid, &cx.services)),
-                pid,
-                identity,
-                exited,
-                claimed,
-            });
-        }
-    }
-    Ok(pollers)
 }
 
 #[cfg(test)]

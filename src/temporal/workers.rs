@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{hostname, service_of, Context};
+use super::{
+    alive_since_before, hostname, local_claim, service_of, Api, ApiError, Context, Poller,
+};
 
 const MAX_WORKERS: usize = 100;
 
@@ -114,6 +116,15 @@ impl Here {
         }
     }
 
+    /// Nobody talks to it (tests of what is read from Temporal's JSON).
+    #[cfg(test)]
+    pub(super) fn none() -> Self {
+        Self {
+            host: hostname(),
+            talking: Default::default(),
+        }
+    }
+
     /// Does `pid` hold a connection to this Temporal? (What an identity
     /// says is a claim; this is the kernel's word.)
     pub(super) fn talks(&self, pid: i32) -> bool {
@@ -121,4 +132,47 @@ impl Here {
             .1
             .is_empty()
     }
+}
+
+/// Who polls the queue `name`, for workflows and activities, each mapped
+/// to a local process (and service) when its identity names one.
+pub(super) fn pollers_of(
+    api: &Api,
+    cx: &Context,
+    here: &Here,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<Poller>, ApiError> {
+    let mut pollers = Vec::new();
+    for (kind, tq_type) in [
+        ("workflow", "TASK_QUEUE_TYPE_WORKFLOW"),
+        ("activity", "TASK_QUEUE_TYPE_ACTIVITY"),
+    ] {
+        let path = format!("/api/v1/namespaces/{namespace}/task-queues/{name}");
+        let d = api.get(&path, &[("taskQueueType", tq_type)])?;
+        for p in d["pollers"].as_array().into_iter().flatten() {
+            let identity = p["identity"].as_str().unwrap_or_default().to_string();
+            let last_access = p["lastAccessTime"].as_str().map(String::from);
+            let seen_ms = last_access
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(|t| t.as_millisecond());
+            let (pid, exited, claimed) = match local_claim(&identity, &here.host) {
+                Some(pid) if !alive_since_before(pid, seen_ms) => (None, true, None),
+                Some(pid) if here.talks(pid) => (Some(pid), false, None),
+                Some(pid) => (None, false, Some(pid)),
+                None => (None, false, None),
+            };
+            pollers.push(Poller {
+                kind: kind.into(),
+                last_access,
+                service: pid.and_then(|pid| service_of(pid, &cx.services)),
+                pid,
+                identity,
+                exited,
+                claimed,
+            });
+        }
+    }
+    Ok(pollers)
 }

@@ -832,6 +832,8 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
                 .collect(),
         }],
         workers: vec![],
+        stuck: vec![],
+        stuck_unchecked: 0,
         task_queues: vec![
             TaskQueue {
                 namespace: "default".into(),

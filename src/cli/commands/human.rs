@@ -3,6 +3,28 @@
 use super::*;
 
 /// Inside Temporal, for people.
+/// `status`'s stuck workflows, one a line (and a failing task's stack).
+fn human_stuck(t: &crate::temporal::TemporalInfo) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    for s in &t.stuck {
+        let _ = writeln!(o, "stuck     {}", s.line());
+        if let crate::temporal::stuck::Why::WorkflowTaskFailing { stack, .. } = &s.why {
+            for l in stack.iter().take(3) {
+                let _ = writeln!(o, "            {}", l.trim());
+            }
+        }
+    }
+    if t.stuck_unchecked > 0 {
+        let _ = writeln!(
+            o,
+            "stuck     +{} more running workflows not checked",
+            t.stuck_unchecked
+        );
+    }
+    o
+}
+
 pub fn human_temporal(t: &crate::temporal::TemporalInfo) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
@@ -27,6 +49,7 @@ pub fn human_temporal(t: &crate::temporal::TemporalInfo) -> String {
     if let Some(e) = &t.error {
         let _ = writeln!(o, "api       {e}");
     }
+    o.push_str(&human_stuck(t));
     for n in &t.namespaces {
         let counts: Vec<String> = n
             .workflows
@@ -133,17 +156,28 @@ pub(super) fn human_row(
     u: Option<(f32, u64)>,
 ) -> String {
     let (cpu, mem) = human_usage(u);
+    // A task done: its run, not "stopped".
+    let done = sup.filter(|s| s.done()).and_then(|s| s.completed);
+    let state = if done.is_some() {
+        "completed"
+    } else {
+        st.state.name()
+    };
+    let last = match done {
+        Some(run) => run.words(),
+        None => sup
+            .and_then(|s| s.last_exit)
+            .map_or_else(|| "-".into(), |e| e.to_string()),
+    };
     format!(
-        "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  {}",
+        "{:<16} {:<10} {:<10} {:>8} {:>7} {:>8}  {last}",
         name,
-        st.state.name(),
+        state,
         st.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
         sup.map(|s| s.restarts.to_string())
             .unwrap_or_else(|| "-".into()),
         cpu,
         mem,
-        sup.and_then(|s| s.last_exit)
-            .map_or_else(|| "-".into(), |e| e.to_string()),
     )
 }
 

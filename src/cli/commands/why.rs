@@ -133,7 +133,8 @@ pub(super) fn explain(
             8,
         ),
         exits: last(&[Kind::Exited, Kind::CrashLoop, Kind::Failed], 5),
-        requested: last(&[Kind::Requested], 5),
+        // Who asked (a command, a key), or a watched file that changed.
+        requested: last(&[Kind::Requested, Kind::Changed], 5),
         waits_for,
     }
 }
@@ -200,9 +201,9 @@ fn chain(
     chain
 }
 
-/// The time of day of an RFC 3339 stamp, to the millisecond.
+/// The time of day of an RFC 3339 stamp (UTC, as precise as written).
 fn clock(at: &str) -> &str {
-    at.get(11..23).unwrap_or(at)
+    at.get(11..).map(|t| t.trim_end_matches('Z')).unwrap_or(at)
 }
 
 pub(super) fn human_why(w: &Why) -> String {

@@ -24,6 +24,7 @@ pub(super) fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
     for w in &t.warnings {
         lines.push(Line::styled(format!("⚠ {w}"), Style::new().fg(BAD)));
     }
+    lines.extend(stuck_lines(t));
     for n in &t.namespaces {
         let counts: Vec<String> = n
             .workflows
@@ -65,6 +66,40 @@ pub(super) fn draw_temporal(app: &App, f: &mut Frame, area: Rect) {
             .block(block(title, app.focus == Focus::Processes)),
         area,
     );
+}
+
+/// Stuck workflows, each with why (and the first lines of a failing
+/// task's stack trace).
+fn stuck_lines(t: &crate::temporal::TemporalInfo) -> Vec<Line<'static>> {
+    use crate::temporal::stuck::Why;
+    let mut lines = vec![];
+    if !t.stuck.is_empty() {
+        lines.push(Line::styled("stuck workflows", Style::new().bold().fg(BAD)));
+    }
+    for s in &t.stuck {
+        lines.push(Line::styled(
+            format!("  ✖ {}", s.line()),
+            Style::new().fg(BAD),
+        ));
+        if let Why::WorkflowTaskFailing { stack, .. } = &s.why {
+            for l in stack.iter().take(3) {
+                lines.push(Line::styled(
+                    format!("      {}", l.trim()),
+                    Style::new().fg(DIM),
+                ));
+            }
+        }
+    }
+    if t.stuck_unchecked > 0 {
+        lines.push(Line::styled(
+            format!(
+                "  +{} more running workflows not checked",
+                t.stuck_unchecked
+            ),
+            Style::new().fg(DIM),
+        ));
+    }
+    lines
 }
 
 /// The server's version, its web UI and where its data lives.

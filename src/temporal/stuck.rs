@@ -1,0 +1,309 @@
+//! Why a running workflow is stuck, from Temporal itself: its workflow
+//! task keeps failing (the cause and message of the last failure, the
+//! innermost lines of its stack trace, non-determinism named as such), or an
+//! activity keeps being retried (its type, attempt, last failure, next
+//! attempt, and the worker that ran it → its local process → its service).
+//! Bounded: the oldest running workflows first, at most [`MAX_DESCRIBED`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::workers::Here;
+use super::{alive_since_before, local_claim, service_of, Api, ApiError, Context};
+
+/// Running workflows described per refresh (the rest is "+N more").
+pub const MAX_DESCRIBED: usize = 20;
+/// Stack trace lines kept (the innermost).
+const STACK_LINES: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stuck {
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: Option<String>,
+    pub workflow_type: Option<String>,
+    pub task_queue: Option<String>,
+    pub why: Why,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Why {
+    /// Its workflow task failed and is being retried.
+    WorkflowTaskFailing {
+        attempt: u64,
+        /// Temporal's cause, e.g. `WORKFLOW_WORKER_UNHANDLED_FAILURE`.
+        cause: String,
+        message: String,
+        stack: Vec<String>,
+        nondeterminism: bool,
+        /// The worker whose task failed.
+        worker: Option<Who>,
+    },
+    /// An activity failed and is being retried.
+    ActivityRetrying {
+        activity: String,
+        attempt: u64,
+        /// 0: no limit.
+        maximum_attempts: u64,
+        last_failure: String,
+        next_attempt: Option<String>,
+        worker: Option<Who>,
+    },
+}
+
+/// A worker named by an identity, tied to a local process only when that
+/// process talks to this Temporal (see `workers::Here`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Who {
+    pub identity: String,
+    pub pid: Option<i32>,
+    pub service: Option<String>,
+}
+
+impl Stuck {
+    /// One line for people.
+    pub fn line(&self) -> String {
+        let wf = format!(
+            "{} ({})",
+            self.workflow_id,
+            self.workflow_type.as_deref().unwrap_or("?")
+        );
+        let who = |w: &Option<Who>| match w {
+            Some(Who {
+                pid: Some(p),
+                service: Some(s),
+                ..
+            }) => format!(" on {s} (PID {p})"),
+            Some(Who { pid: Some(p), .. }) => format!(" on PID {p} (not managed by stigmer)"),
+            Some(Who { identity, .. }) => format!(" on {identity}"),
+            None => String::new(),
+        };
+        match &self.why {
+            Why::WorkflowTaskFailing {
+                attempt,
+                cause,
+                message,
+                nondeterminism,
+                worker,
+                ..
+            } => format!(
+                "{wf}: {} (attempt {attempt}, {cause}){}: {message}",
+                if *nondeterminism {
+                    "non-determinism: its workflow task fails"
+                } else {
+                    "its workflow task keeps failing"
+                },
+                who(worker)
+            ),
+            Why::ActivityRetrying {
+                activity,
+                attempt,
+                maximum_attempts,
+                last_failure,
+                next_attempt,
+                worker,
+            } => {
+                let max = if *maximum_attempts == 0 {
+                    "no limit".to_string()
+                } else {
+                    maximum_attempts.to_string()
+                };
+                let next = next_attempt
+                    .as_deref()
+                    .map(|t| format!(", next at {}", t.get(11..19).unwrap_or(t)))
+                    .unwrap_or_default();
+                format!(
+                    "{wf}: activity {activity} retrying (attempt {attempt} of {max}{next}){}: {last_failure}",
+                    who(worker)
+                )
+            }
+        }
+    }
+}
+
+/// Why each of `running` (namespace, workflow id, task queue; oldest
+/// first) is stuck, for those that are; and how many were not looked at.
+pub(super) fn stuck_of(
+    api: &Api,
+    cx: &Context,
+    here: &Here,
+    running: &[(String, String, String)],
+) -> Result<(Vec<Stuck>, usize), ApiError> {
+    let mut out = vec![];
+    for (ns, id, queue) in running.iter().take(MAX_DESCRIBED) {
+        let path = format!("/api/v1/namespaces/{ns}/workflows/{id}");
+        let d = api.get(&path, &[])?;
+        let why = match failing_task(&d) {
+            Some(attempt) => {
+                let h = api.get(
+                    &format!("{path}/history-reverse"),
+                    &[("maximumPageSize", "50")],
+                )?;
+                task_failure(&h, attempt, cx, here)
+            }
+            None => retrying_activity(&d, cx, here),
+        };
+        if let Some(why) = why {
+            let info = &d["workflowExecutionInfo"];
+            out.push(Stuck {
+                namespace: ns.clone(),
+                workflow_id: id.clone(),
+                run_id: info["execution"]["runId"].as_str().map(String::from),
+                workflow_type: info["type"]["name"].as_str().map(String::from),
+                task_queue: Some(queue.clone()),
+                why,
+            });
+        }
+    }
+    Ok((out, running.len().saturating_sub(MAX_DESCRIBED)))
+}
+
+/// A number Temporal's JSON writes as a number or a string (int64).
+fn num(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
+}
+
+/// The pending workflow task's attempt, when it has failed before.
+fn failing_task(d: &Value) -> Option<u64> {
+    num(&d["pendingWorkflowTask"]["attempt"]).filter(|a| *a > 1)
+}
+
+fn who(identity: Option<&str>, cx: &Context, here: &Here) -> Option<Who> {
+    let identity = identity.filter(|i| !i.is_empty())?.to_string();
+    let pid = local_claim(&identity, &here.host)
+        .filter(|p| alive_since_before(*p, None) && here.talks(*p));
+    Some(Who {
+        service: pid.and_then(|p| service_of(p, &cx.services)),
+        pid,
+        identity,
+    })
+}
+
+/// The last `WorkflowTaskFailed` event of a history read newest first.
+fn task_failure(history: &Value, attempt: u64, cx: &Context, here: &Here) -> Option<Why> {
+    let events = history["history"]["events"].as_array()?;
+    let failed = events
+        .iter()
+        .find(|e| e["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_FAILED")?;
+    let a = &failed["workflowTaskFailedEventAttributes"];
+    let cause = a["cause"]
+        .as_str()
+        .unwrap_or("unknown")
+        .trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_")
+        .to_string();
+    let message = a["failure"]["message"].as_str().unwrap_or("").to_string();
+    // The innermost frames: where the workflow's own code failed (a
+    // Python trace lists them last; the SDK's frames come first).
+    let lines: Vec<&str> = a["failure"]["stackTrace"]
+        .as_str()
+        .unwrap_or("")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let stack: Vec<String> = lines[lines.len().saturating_sub(STACK_LINES)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    let nondeterminism =
+        cause.contains("NON_DETERMINISTIC") || message.to_ascii_lowercase().contains("nondetermin");
+    Some(Why::WorkflowTaskFailing {
+        attempt,
+        cause,
+        message,
+        stack,
+        nondeterminism,
+        worker: who(a["identity"].as_str(), cx, here),
+    })
+}
+
+/// The pending activity being retried (attempt above 1, with a failure).
+fn retrying_activity(d: &Value, cx: &Context, here: &Here) -> Option<Why> {
+    let a = d["pendingActivities"]
+        .as_array()?
+        .iter()
+        .find(|a| num(&a["attempt"]).is_some_and(|n| n > 1) && a["lastFailure"].is_object())?;
+    Some(Why::ActivityRetrying {
+        activity: a["activityType"]["name"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string(),
+        attempt: num(&a["attempt"]).unwrap_or(0),
+        maximum_attempts: num(&a["maximumAttempts"]).unwrap_or(0),
+        last_failure: a["lastFailure"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        next_attempt: a["nextAttemptScheduleTime"].as_str().map(String::from),
+        worker: who(a["lastWorkerIdentity"].as_str(), cx, here),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_task_and_a_retrying_activity_are_read_from_temporals_json() {
+        let cx = Context::default();
+        let here = Here::none();
+        let d: Value = serde_json::from_str(
+            r#"{"workflowExecutionInfo":{"execution":{"workflowId":"w","runId":"r"},"type":{"name":"Greet"}},
+                "pendingWorkflowTask":{"attempt":4},
+                "pendingActivities":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(failing_task(&d), Some(4));
+        let h: Value = serde_json::from_str(
+            r#"{"history":{"events":[
+                {"eventType":"EVENT_TYPE_WORKFLOW_TASK_STARTED"},
+                {"eventType":"EVENT_TYPE_WORKFLOW_TASK_FAILED","workflowTaskFailedEventAttributes":{
+                  "cause":"WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR",
+                  "failure":{"message":"[TMPRL1100] Nondeterminism error","stackTrace":"a\n\nb\nc\nd\ne\nf"},
+                  "identity":"1@elsewhere"}}]}}"#,
+        )
+        .unwrap();
+        let Some(Why::WorkflowTaskFailing {
+            cause,
+            stack,
+            nondeterminism,
+            worker,
+            ..
+        }) = task_failure(&h, 4, &cx, &here)
+        else {
+            panic!("no failure read")
+        };
+        assert_eq!(cause, "NON_DETERMINISTIC_ERROR");
+        assert!(nondeterminism);
+        assert_eq!(stack, ["b", "c", "d", "e", "f"], "the innermost frames");
+        assert_eq!(
+            worker.unwrap().pid,
+            None,
+            "another host's PID is no local process"
+        );
+        let d: Value = serde_json::from_str(
+            r#"{"pendingActivities":[{"activityType":{"name":"greet"},"attempt":"3","maximumAttempts":0,
+                "lastFailure":{"message":"Connection refused"},"nextAttemptScheduleTime":"2026-12-02T03:40:05Z"}]}"#,
+        )
+        .unwrap();
+        let Some(why) = retrying_activity(&d, &cx, &here) else {
+            panic!("no retry read")
+        };
+        let s = Stuck {
+            namespace: "default".into(),
+            workflow_id: "w".into(),
+            run_id: None,
+            workflow_type: Some("Greet".into()),
+            task_queue: None,
+            why,
+        };
+        assert_eq!(
+            s.line(),
+            "w (Greet): activity greet retrying (attempt 3 of no limit, next at 03:40:05): Connection refused"
+        );
+        // Nothing stuck: no retry, no failed task.
+        let ok: Value = serde_json::from_str(r#"{"pendingWorkflowTask":{"attempt":1}}"#).unwrap();
+        assert_eq!(failing_task(&ok), None);
+        assert!(retrying_activity(&ok, &cx, &here).is_none());
+    }
+}
