@@ -241,3 +241,47 @@ fn a_failed_start_fixed_in_the_file_starts_at_once_and_another_file_is_never_sil
     let o = with_other(&["local", "stop"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn a_dash_given_another_file_says_so_only_watches_and_l_makes_the_supervisor_run_it() {
+    let mut env = Env::new("r-dash-other");
+    let (pa, pb) = (env.port + 1, env.port + 2);
+    env.write_config(&format!("{HEAD}{}", http_service("a", pa, &[], "")));
+    env.ok(&["local", "start"]);
+    let a = env.pid_of("a").unwrap();
+    let other = env.home.join("other.toml");
+    std::fs::write(&other, format!("{HEAD}{}", http_service("b", pb, &[], ""))).unwrap();
+    env.config = Some(other.clone());
+    let tmux = support::tmux::Tmux::new("r-other");
+    tmux.launch_sized(&env, "dash", "--no-start", 200, 40);
+    let header = |s: &str| s.lines().next().unwrap_or("").to_string();
+    let footer = |s: &str| s.trim_end().lines().last().unwrap_or("").to_string();
+    tmux.wait("the other file named", Duration::from_secs(15), |s| {
+        let f = footer(s);
+        f.contains("L: make the supervisor") && f.contains("config.toml")
+    });
+    // Its own service is shown as nobody's (not the other stack's a).
+    tmux.wait("b unsupervised", Duration::from_secs(10), |s| {
+        header(s).contains(" b ") && header(s).contains("watching only")
+    });
+    // Keys only watch: nothing of this file starts.
+    tmux.keys("s");
+    tmux.wait("refused", Duration::from_secs(5), |s| {
+        footer(s).contains("watching only")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!port_open(pb) && alive(a));
+    // L: the supervisor runs this dashboard's file from now on.
+    tmux.keys("L");
+    assert!(wait_until(Duration::from_secs(20), || port_open(pb) && group_gone(a)));
+    tmux.wait("b running", Duration::from_secs(15), |s| {
+        s.contains("b  ") && s.contains("RUNNING") && !footer(s).contains("L: make")
+    });
+    let st = env.stack_status();
+    assert_eq!(
+        st["supervisor"]["config"]["path"].as_str(),
+        Some(other.to_str().unwrap()),
+        "{st}"
+    );
+    tmux.keys("q");
+}

@@ -194,3 +194,41 @@ fn a_watch_path_that_does_not_exist_is_refused_naming_file_service_and_key() {
     .collect();
     env.refuses(&cases);
 }
+
+#[test]
+fn restart_dependents_restarts_what_depends_on_it_too() {
+    let env = Env::new("w-deps");
+    let app = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("app-w-deps-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&app);
+    std::fs::create_dir_all(&app).unwrap();
+    let _app = App(app.clone());
+    std::fs::write(app.join("main.py"), "v = 1\n").unwrap();
+    let (api, dep) = (env.port + 1, env.port + 2);
+    env.write_config(&format!(
+        "{HEAD}{}{}",
+        http_service(
+            "api",
+            api,
+            &[],
+            &format!(
+                "watch = {{ paths = [{:?}], debounce_ms = 100, restart_dependents = true }}",
+                app.join("main.py").display().to_string()
+            ),
+        ),
+        http_service("dep", dep, &[], "depends_on = { api = \"ready\" }"),
+    ));
+    env.ok(&["local", "start"]);
+    let (a0, d0) = (env.pid_of("api").unwrap(), env.pid_of("dep").unwrap());
+    std::fs::write(app.join("main.py"), "v = 2\n").unwrap();
+    env.wait_new_pid_of("api", a0, Duration::from_secs(15), "api restarted");
+    env.wait_new_pid_of(
+        "dep",
+        d0,
+        Duration::from_secs(15),
+        "its dependent restarted too",
+    );
+    env.ok(&["local", "wait", "dep", "--timeout", "15"]);
+    env.ok(&["local", "stop"]);
+    drop(env); // before the app's files go: the cleanup reads the config
+}

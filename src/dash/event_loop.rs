@@ -156,6 +156,11 @@ fn take_stack(app: &mut App, session: &Session, inputs: &mut Inputs) {
 /// supervisor's reload, who it is and what it runs now. True when it
 /// asked the supervisor (look at everything again before drawing).
 async fn follow_config(app: &mut App, session: &mut Session, inputs: &mut Inputs) -> bool {
+    let watch_only = session.other_config().is_some();
+    if app.watch_only != watch_only {
+        app.watch_only = watch_only;
+        app.dirty = true;
+    }
     let words = session.config_words();
     if (app.config.as_ref(), app.config_trouble.as_ref()) != (words.0.as_ref(), words.1.as_ref()) {
         (app.config, app.config_trouble) = words;

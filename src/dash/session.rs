@@ -117,6 +117,21 @@ impl Session {
 
     /// The services as shown: the supervisor's view and our inspection.
     pub fn entries(&self) -> Vec<Entry> {
+        // The supervisor runs another file: nobody supervises ours.
+        if self.other_config().is_some() {
+            return self
+                .stack
+                .services
+                .iter()
+                .map(|c| {
+                    let name = &c.spec.name;
+                    Entry::new(
+                        ServiceView::unsupervised(name),
+                        self.inspector.seen_of(name),
+                    )
+                })
+                .collect();
+        }
         let views = self.views.borrow();
         views
             .iter()
@@ -175,10 +190,17 @@ impl Session {
             .map(|p| p.display().to_string());
         let trouble = match (&self.ours, &self.attached) {
             (Some(o), _) => o.handle.reloader.status.borrow().error.clone(),
-            (None, Some(a)) => self
-                .other_config()
-                .map(|w| format!("{w} — press L to make it run this dashboard's"))
-                .or_else(|| a.supervisor.config.error.clone()),
+            (None, Some(a)) => match &a.supervisor.config.path {
+                Some(theirs) if self.other_config().is_some() => Some(format!(
+                    "L: make the supervisor (PID {}) run this file; it runs {} (keys only watch)",
+                    a.supervisor.pid,
+                    theirs.display()
+                )),
+                _ => self
+                    .other_config()
+                    .map(|w| format!("L: run this dashboard's file — {w}"))
+                    .or_else(|| a.supervisor.config.error.clone()),
+            },
             (None, None) => None,
         };
         (file, trouble)

@@ -172,6 +172,8 @@ pub struct App {
     /// refused reload, a supervisor running another file).
     pub config: Option<String>,
     pub config_trouble: Option<String>,
+    /// The supervisor attached to runs another file: this dash only watches.
+    pub watch_only: bool,
     /// `L`: the config is to be reloaded (by the I/O around the UI).
     pub reload_asked: bool,
     /// Ask the supervisor who it is again (it reloaded).
@@ -218,6 +220,7 @@ impl App {
             config: None,
             config_trouble: None,
             reload_asked: false,
+            watch_only: false,
             recheck: false,
             dirty: true,
         };

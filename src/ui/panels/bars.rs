@@ -35,7 +35,12 @@ pub(super) fn draw_header(app: &App, f: &mut Frame, area: Rect, now: Instant) {
         Some(false) => spans.push(Span::styled("  watch: off", Style::new().fg(WARN))),
         None => {}
     }
-    if let Some(pid) = app.attached_to {
+    if let (true, Some(pid)) = (app.watch_only, app.attached_to) {
+        spans.push(Span::styled(
+            format!("  watching only (supervisor PID {pid} runs another file)"),
+            Style::new().fg(WARN),
+        ));
+    } else if let Some(pid) = app.attached_to {
         spans.push(Span::styled(
             format!("  attached to supervisor PID {pid}"),
             Style::new().fg(DIM),
