@@ -538,3 +538,106 @@ fn stuck_workflows_say_why_tied_to_the_worker_that_failed_them() {
     ]);
     env.ok(&["local", "stop"]);
 }
+
+#[test]
+fn a_code_change_under_a_running_workflow_is_a_non_determinism_warning_naming_the_restart() {
+    let mut env = Env::temporal("tp-nde");
+    let config = env.example_stack(env.port + 1);
+    env.config = Some(config);
+    let address = format!("127.0.0.1:{}", env.port);
+    let code = env.home.join("example/worker.py");
+    // A workflow that waits on a timer (version 1) …
+    let waits = |first: &str| {
+        format!(
+            "@workflow.defn(name=\"Waits\")\nclass Waits:\n    @workflow.run\n    async def run(self) -> str:\n{first}        await workflow.sleep(timedelta(seconds=300))\n        return \"done\"\n\n\n"
+        )
+    };
+    let base = std::fs::read_to_string(&code).unwrap();
+    let with = |w: String| {
+        base.replace(
+            "def log(message: str) -> None:",
+            &format!("{w}def log(message: str) -> None:"),
+        )
+        .replace(
+            "workflows=[Greet, Broken]",
+            "workflows=[Greet, Broken, Waits]",
+        )
+    };
+    std::fs::write(&code, with(waits(""))).unwrap();
+    env.ok(&["local", "start"]);
+    let w1 = pid_of(&env, "worker") as i32;
+    cli(&[
+        "workflow",
+        "start",
+        "--type",
+        "Waits",
+        "--task-queue",
+        "hello",
+        "--workflow-id",
+        "waits-1",
+        "--address",
+        &address,
+    ]);
+    let timer = wait_until(Duration::from_secs(30), || {
+        cli(&[
+            "workflow",
+            "show",
+            "--workflow-id",
+            "waits-1",
+            "--address",
+            &address,
+        ])
+        .contains("TimerStarted")
+    });
+    assert!(timer, "the workflow's first task ran");
+    // … whose code changes under it (version 2 calls an activity first): the
+    // worker restarts on the save, and the workflow's next task replays.
+    let first = "        await workflow.execute_activity(greet, \"x\", start_to_close_timeout=timedelta(seconds=10))\n";
+    std::fs::write(&code, with(waits(first))).unwrap();
+    let w2 = env.wait_new_pid_of(
+        "worker",
+        w1,
+        Duration::from_secs(30),
+        "the worker restarted on its change",
+    );
+    env.ok(&["local", "wait", "worker", "--timeout", "30"]);
+    cli(&[
+        "workflow",
+        "signal",
+        "--workflow-id",
+        "waits-1",
+        "--name",
+        "poke",
+        "--address",
+        &address,
+    ]);
+    let want = format!(
+        "workflow waits-1 (Waits) fails with a non-determinism error on worker (PID {w2}) since its restart at "
+    );
+    let mut t = Value::Null;
+    let warned = wait_until(Duration::from_secs(60), || {
+        t = temporal_of(&env);
+        t["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|w| w.as_str().unwrap_or("").starts_with(&want))
+    });
+    assert!(warned, "{:#}\n{:#}", t["warnings"], t["stuck"]);
+    let s = t["stuck"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["workflow_id"] == "waits-1")
+        .expect("waits-1 is stuck");
+    assert_eq!(s["why"]["nondeterminism"], true, "{s:#}");
+    cli(&[
+        "workflow",
+        "terminate",
+        "--workflow-id",
+        "waits-1",
+        "--address",
+        &address,
+    ]);
+    env.ok(&["local", "stop"]);
+}

@@ -372,6 +372,8 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
         .collect();
     (info.stuck, info.stuck_unchecked) = stuck::stuck_of(api, cx, &here, &running)?;
     info.warnings.extend(warnings(info, cx, &waiting, now_ms));
+    info.warnings
+        .extend(stuck::after_restart(&info.stuck, &cx.started_ms));
     Ok(())
 }
 

@@ -159,6 +159,43 @@ pub(super) fn stuck_of(
     Ok((out, running.len().saturating_sub(MAX_DESCRIBED)))
 }
 
+/// Workflows whose task fails with a non-determinism error on a worker
+/// that (re)started at `started_ms` (by service): its code changed under
+/// running workflows. One warning each, naming the workflow, the worker and
+/// the restart.
+pub(super) fn after_restart(
+    stuck: &[Stuck],
+    started_ms: &std::collections::BTreeMap<String, u64>,
+) -> Vec<String> {
+    stuck
+        .iter()
+        .filter_map(|s| {
+            let Why::WorkflowTaskFailing {
+                nondeterminism: true,
+                worker: Some(Who {
+                    service: Some(service),
+                    pid,
+                    ..
+                }),
+                ..
+            } = &s.why
+            else {
+                return None;
+            };
+            let at = started_ms.get(service)?;
+            let when = crate::util::clock::rfc3339_ms(*at);
+            Some(format!(
+                "workflow {} ({}) fails with a non-determinism error on {service} (PID {}) since its restart at {} UTC: its code changed under running workflows; reset it to before the change (`temporal workflow reset --workflow-id {} --type LastWorkflowTask`) or guard the change with a patch",
+                s.workflow_id,
+                s.workflow_type.as_deref().unwrap_or("?"),
+                pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+                when.get(11..19).unwrap_or(&when),
+                s.workflow_id,
+            ))
+        })
+        .collect()
+}
+
 /// A number Temporal's JSON writes as a number or a string (int64).
 fn num(v: &Value) -> Option<u64> {
     v.as_u64().or_else(|| v.as_str()?.parse().ok())
@@ -300,6 +337,34 @@ mod tests {
         assert_eq!(
             s.line(),
             "w (Greet): activity greet retrying (attempt 3 of no limit, next at 03:40:05): Connection refused"
+        );
+        // Non-determinism on a worker of ours since its restart: said so.
+        let nde = Stuck {
+            namespace: "default".into(),
+            workflow_id: "w".into(),
+            run_id: None,
+            workflow_type: Some("Waits".into()),
+            task_queue: None,
+            why: Why::WorkflowTaskFailing {
+                attempt: 2,
+                cause: "NON_DETERMINISTIC_ERROR".into(),
+                message: "m".into(),
+                stack: vec![],
+                nondeterminism: true,
+                worker: Some(Who {
+                    identity: "7@h".into(),
+                    pid: Some(7),
+                    service: Some("worker".into()),
+                }),
+            },
+        };
+        let started = [("worker".to_string(), 1_796_000_000_000u64)].into();
+        let w = after_restart(std::slice::from_ref(&nde), &started);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].starts_with("workflow w (Waits) fails with a non-determinism error on worker (PID 7) since its restart at "), "{}", w[0]);
+        assert!(
+            after_restart(&[s], &started).is_empty(),
+            "not a non-determinism"
         );
         // Nothing stuck: no retry, no failed task.
         let ok: Value = serde_json::from_str(r#"{"pendingWorkflowTask":{"attempt":1}}"#).unwrap();
