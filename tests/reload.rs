@@ -34,6 +34,25 @@ impl Drop for Restore<'_> {
     }
 }
 
+/// `local kill` with another file when the test ends, however it ends:
+/// what that file's services left running goes too (the cleanup knows
+/// only the home's file).
+struct KillWith<'a>(&'a Env, std::path::PathBuf);
+
+impl Drop for KillWith<'_> {
+    fn drop(&mut self) {
+        let mut c = self.0.command(&[]);
+        c.arg("--config").arg(&self.1).args(["local", "kill"]);
+        if let Ok(child) = c.spawn() {
+            let _ = wait_output(
+                child,
+                Duration::from_secs(30),
+                "local kill (the other file)",
+            );
+        }
+    }
+}
+
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -244,16 +263,17 @@ fn a_failed_start_fixed_in_the_file_starts_at_once_and_another_file_is_never_sil
 
 #[test]
 fn a_dash_given_another_file_says_so_only_watches_and_l_makes_the_supervisor_run_it() {
-    let mut env = Env::new("r-dash-other");
+    let env = Env::new("r-dash-other");
     let (pa, pb) = (env.port + 1, env.port + 2);
     env.write_config(&format!("{HEAD}{}", http_service("a", pa, &[], "")));
     env.ok(&["local", "start"]);
     let a = env.pid_of("a").unwrap();
     let other = env.home.join("other.toml");
     std::fs::write(&other, format!("{HEAD}{}", http_service("b", pb, &[], ""))).unwrap();
-    env.config = Some(other.clone());
+    let _kill_other = KillWith(&env, other.clone());
     let tmux = support::tmux::Tmux::new("r-other");
-    tmux.launch_sized(&env, "dash", "--no-start", 200, 40);
+    let args = format!("--config {} --no-start", other.display());
+    tmux.launch_sized(&env, "dash", &args, 200, 40);
     let header = |s: &str| s.lines().next().unwrap_or("").to_string();
     let footer = |s: &str| s.trim_end().lines().last().unwrap_or("").to_string();
     tmux.wait("the other file named", Duration::from_secs(15), |s| {
@@ -277,7 +297,12 @@ fn a_dash_given_another_file_says_so_only_watches_and_l_makes_the_supervisor_run
     tmux.wait("b running", Duration::from_secs(15), |s| {
         s.contains("b  ") && s.contains("RUNNING") && !footer(s).contains("L: make")
     });
-    let st = env.stack_status();
+    let mut c = env.command(&[]);
+    c.arg("--config")
+        .arg(&other)
+        .args(["local", "status", "--json"]);
+    let out = wait_output(c.spawn().unwrap(), Duration::from_secs(30), "status");
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
     assert_eq!(
         st["supervisor"]["config"]["path"].as_str(),
         Some(other.to_str().unwrap()),

@@ -514,6 +514,29 @@ fn stuck_workflows_say_why_tied_to_the_worker_that_failed_them() {
     );
     assert!(human.contains("on worker (PID"), "{human}");
 
+    // In the dash: the Temporal panel lists them; F goes to the failure in
+    // the worker's log, its lines marked.
+    let tmux = support::tmux::Tmux::new("tp-stuck");
+    tmux.launch_sized(&env, "dash", "--no-start", 200, 50);
+    tmux.keys("w");
+    tmux.wait("stuck workflows listed", Duration::from_secs(20), |s| {
+        s.contains("stuck workflows") && s.contains("broken-1 (Broken)")
+    });
+    let mut screen = String::new();
+    let jumped = (0..4).any(|_| {
+        tmux.keys("F");
+        std::thread::sleep(Duration::from_millis(500));
+        screen = tmux.screen();
+        screen.contains("broken-1: a bug in Broken's code")
+            && screen.contains("Log · logs/worker.log")
+    });
+    assert!(jumped, "{screen}");
+    assert!(
+        screen.contains("RuntimeError: a bug in Broken's code"),
+        "{screen}"
+    );
+    tmux.keys("q");
+
     // The right URL saved: the worker restarts with it, the activity's next
     // attempt succeeds, greet-1 is no longer stuck (the broken one still is).
     std::fs::write(&config, &good).unwrap();

@@ -33,6 +33,7 @@ impl App {
             UiAction::PrettyJson => self.pretty_json = !self.pretty_json,
             UiAction::Zoom => self.zoom = !self.zoom,
             UiAction::Reload => self.reload_asked = true,
+            UiAction::JumpToFailure => self.jump_to_failure(),
             UiAction::ToggleWatch => return Some(self.for_selected(Command::ToggleWatch)),
             UiAction::ToggleTemporal => self.toggle_temporal(),
             UiAction::OpenUi => match self.temporal.as_ref().and_then(|t| t.ui_url.clone()) {
@@ -93,6 +94,70 @@ impl App {
         } else {
             self.show_view(self.services.len());
         }
+    }
+
+    /// `F`: the next stuck workflow's failure, in the log of the service
+    /// whose worker failed it — the lines matching its message marked (`n`
+    /// and `N` go through them), the newest (the failure's time) in view.
+    fn jump_to_failure(&mut self) {
+        use crate::temporal::stuck::Why;
+        let stuck = self
+            .temporal
+            .as_ref()
+            .map(|t| t.stuck.clone())
+            .unwrap_or_default();
+        if stuck.is_empty() {
+            self.notice = Some("no stuck workflow (w shows what Temporal holds)".into());
+            return;
+        }
+        let s = &stuck[self.failure_cursor % stuck.len()];
+        self.failure_cursor += 1;
+        let (message, worker) = match &s.why {
+            Why::WorkflowTaskFailing {
+                message, worker, ..
+            } => (message, worker),
+            Why::ActivityRetrying {
+                last_failure,
+                worker,
+                ..
+            } => (last_failure, worker),
+        };
+        let service = worker.as_ref().and_then(|w| w.service.clone());
+        let Some(i) = service
+            .as_ref()
+            .and_then(|n| self.services.iter().position(|x| &x.name == n))
+        else {
+            let who = worker
+                .as_ref()
+                .map_or("an unknown worker", |w| w.identity.as_str());
+            self.notice = Some(format!(
+                "{}: failed on {who}, not a service of this stack: no log here",
+                s.workflow_id
+            ));
+            return;
+        };
+        self.selected = i;
+        self.info = self.services[i].clone();
+        self.proc_offset = 0;
+        self.sync_selected();
+        self.show_view(i);
+        self.focus = Focus::Log;
+        let words: String = message
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
+        let _ = self.log.set_search(&regex::escape(words.trim()));
+        self.log.input = None;
+        self.notice = Some(format!(
+            "{}: {} — in {}'s log, {} lines marked (n/N: the others; Esc clears)",
+            s.workflow_id,
+            crate::util::output::short(message, 60),
+            self.info.name,
+            self.log.match_count
+        ));
     }
 
     /// `c`: what a clean would do, to confirm; or that there is nothing.

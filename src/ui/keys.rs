@@ -41,6 +41,7 @@ pub enum UiAction {
     Zoom,
     Reload,
     ToggleWatch,
+    JumpToFailure,
 }
 
 pub struct Binding {
@@ -79,6 +80,13 @@ pub const KEYMAP: &[Binding] = &[
         label: "T",
         help: "stop the whole stack, dependents first",
         action: UiAction::StopAll,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('F')],
+        label: "F",
+        help: "next stuck workflow: its worker's log at the failure",
+        action: UiAction::JumpToFailure,
         footer: None,
     },
     Binding {

@@ -172,6 +172,8 @@ pub struct App {
     /// refused reload, a supervisor running another file).
     pub config: Option<String>,
     pub config_trouble: Option<String>,
+    /// Which stuck workflow `F` shows next.
+    pub failure_cursor: usize,
     /// The supervisor attached to runs another file: this dash only watches.
     pub watch_only: bool,
     /// `L`: the config is to be reloaded (by the I/O around the UI).
@@ -221,6 +223,7 @@ impl App {
             config_trouble: None,
             reload_asked: false,
             watch_only: false,
+            failure_cursor: 0,
             recheck: false,
             dirty: true,
         };

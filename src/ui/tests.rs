@@ -1010,3 +1010,76 @@ fn the_layout_keeps_the_log_at_a_third_at_every_size() {
     let r = Rows::of(46, true, 3);
     assert_eq!((r.services, r.top), (7, 9), "{r:?}");
 }
+
+#[test]
+fn f_jumps_to_the_stuck_workflows_worker_log_with_its_failure_marked() {
+    use crate::temporal::stuck::{Stuck, Who, Why};
+    use crate::temporal::TemporalInfo;
+    let mut a = stack_app();
+    a.on_key(key(KeyCode::Char('F')));
+    assert!(a
+        .notice
+        .as_deref()
+        .unwrap_or("")
+        .contains("no stuck workflow"));
+    a.push_log_of(
+        2,
+        vec![
+            "RuntimeError: a bug in Broken's code (an earlier try)".into(),
+            "worker polling again".into(),
+            "RuntimeError: a bug in Broken's code".into(),
+            "worker still polling".into(),
+        ],
+    );
+    let stuck = |id: &str, service: Option<&str>| Stuck {
+        namespace: "default".into(),
+        workflow_id: id.into(),
+        run_id: None,
+        workflow_type: Some("Broken".into()),
+        task_queue: Some("hello".into()),
+        why: Why::WorkflowTaskFailing {
+            attempt: 3,
+            cause: "WORKFLOW_WORKER_UNHANDLED_FAILURE".into(),
+            message: "a bug in Broken's code".into(),
+            stack: vec![],
+            nondeterminism: false,
+            worker: Some(Who {
+                identity: "7@h".into(),
+                pid: service.map(|_| 7),
+                service: service.map(String::from),
+            }),
+        },
+    };
+    a.temporal = Some(TemporalInfo {
+        stuck: vec![stuck("b-1", Some("worker")), stuck("b-2", None)],
+        ..Default::default()
+    });
+    a.on_key(key(KeyCode::Char('F')));
+    assert_eq!(
+        a.info.name, "worker",
+        "the failing worker's service is selected"
+    );
+    assert_eq!(a.focus, Focus::Log);
+    assert_eq!(a.log.match_count, 2, "its failure's lines are marked");
+    let at = a
+        .log
+        .bottom_row()
+        .and_then(|k| a.log.row(k))
+        .map(|l| l.text.to_string());
+    assert_eq!(
+        at.as_deref(),
+        Some("RuntimeError: a bug in Broken's code"),
+        "the newest in view"
+    );
+    assert!(a.notice.as_deref().unwrap_or("").contains("b-1"));
+    // The next one failed on a worker stigmer does not run: said so.
+    a.on_key(key(KeyCode::Char('F')));
+    assert!(
+        a.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("not a service of this stack"),
+        "{:?}",
+        a.notice
+    );
+}
