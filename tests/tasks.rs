@@ -126,6 +126,13 @@ fn a_task_gates_its_dependent_is_not_run_again_by_a_start_and_a_restart_runs_it(
     let api_again = env.record_of("api").expect("api's record");
     assert!(api_again["pid"].as_i64() != Some(api_pid as i64) && !alive(api_pid));
     assert!(api_again["started_at_ms"].as_u64().unwrap() >= again);
+    // A stop forgets the run: the next start runs it again.
+    let out = env.ok(&["local", "stop", "setup"]);
+    assert!(
+        out.contains("setup (a task) is not running; the next start runs it again"),
+        "{out}"
+    );
+    assert!(!env.home.join("services/setup/completed.json").exists());
 }
 
 #[test]

@@ -246,9 +246,21 @@ pub(super) async fn stop(
             let _ = tokio::time::timeout(Duration::from_secs(1), c.next()).await;
         }
     }
+    // A task stopped is no longer done: its record goes, so that no
+    // supervisor takes it for done (the running one is told above).
+    for ctx in stack
+        .services
+        .iter()
+        .filter(|c| c.spec.task.is_some() && set.contains(&c.spec.name))
+    {
+        let _ = std::fs::remove_file(&ctx.spec.paths.completed);
+    }
     ops::stop(stack, set, grace, force, |ctx, r| {
         let name = crate::config::service::display_name(&ctx.spec.name);
         match r {
+            Ok(rep) if !rep.was_running && ctx.spec.task.is_some() => {
+                crate::outln!("{name} (a task) is not running; the next start runs it again.")
+            }
             Ok(rep) if !rep.was_running => crate::outln!("{name} is not running."),
             Ok(rep) => crate::outln!(
                 "{name} stopped in {} ms{}.",
