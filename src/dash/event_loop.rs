@@ -20,6 +20,8 @@ pub(super) struct Inputs {
     pub logs: mpsc::Receiver<(String, Vec<String>)>,
     pub temporal: mpsc::Receiver<crate::temporal::TemporalInfo>,
     pub tails: super::tasks::Tails,
+    /// Whether Temporal is asked (the panel is open).
+    pub temporal_wanted: tokio::sync::watch::Sender<bool>,
 }
 
 /// The signals that end the dashboard.
@@ -211,7 +213,10 @@ pub(super) async fn event_loop(
         };
         tokio::select! {
             ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) => on_key(app, session, k),
+                Some(Ok(Event::Key(k))) => {
+                    on_key(app, session, k);
+                    inputs.temporal_wanted.send_if_modified(|w| std::mem::replace(w, app.show_temporal) != app.show_temporal);
+                }
                 Some(Ok(Event::Mouse(m))) => app.on_mouse(m),
                 Some(Ok(Event::Resize(..))) => app.dirty = true,
                 Some(Ok(_)) => {}

@@ -75,15 +75,23 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
     tails.follow(&stack, &mut app);
     // Inside Temporal: refreshed every 2 s while it is ready, off this thread.
     let (temporal_tx, temporal) = mpsc::channel(2);
+    // Asked only while the Temporal panel is open.
+    let (temporal_wanted, wanted_rx) = watch::channel(false);
     let external = !stack.settings.enabled && stack.settings.external.is_some();
     let temporal_task = (stack.settings.enabled || external).then(|| {
         let eye = session.inspector.eye(TEMPORAL);
-        tokio::spawn(tasks::watch_temporal(stack.clone(), eye, temporal_tx))
+        tokio::spawn(tasks::watch_temporal(
+            stack.clone(),
+            eye,
+            temporal_tx,
+            wanted_rx,
+        ))
     });
     app.has_temporal = temporal_task.is_some();
     let mut terminal = ratatui::try_init().context("cannot open the terminal (is this a TTY?)")?;
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     let inputs = event_loop::Inputs {
+        temporal_wanted,
         logs,
         temporal,
         tails,

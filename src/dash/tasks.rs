@@ -20,18 +20,35 @@ pub(super) fn show_event(ev: &crate::supervisor::history::HistoryEvent, attached
     }
 }
 
-/// Asks Temporal what is inside every 2 s while it is ready (each call
-/// bounded, on a blocking thread); says why not otherwise. `eye` is the
-/// inspector's on the built-in Temporal (none for an external one).
+/// Asks Temporal what is inside every 2 s while it is ready and `wanted`
+/// (the panel is open; nothing is asked otherwise), each call bounded, on a
+/// blocking thread; says why not otherwise. `eye` is the inspector's on
+/// the built-in Temporal (none for an external one).
 pub(super) async fn watch_temporal(
     stack: Stack,
     eye: Option<Eye>,
     tx: mpsc::Sender<crate::temporal::TemporalInfo>,
+    mut wanted: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first look is always taken (the web UI's address, for `o`).
+    let mut first = true;
     loop {
-        tick.tick().await;
+        if !std::mem::take(&mut first) && !*wanted.borrow_and_update() {
+            if wanted.changed().await.is_err() {
+                return;
+            }
+            tick.reset_immediately();
+            continue;
+        }
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = wanted.changed(), if *wanted.borrow() => {
+                if changed.is_err() { return; }
+                continue;
+            }
+        }
         let state = eye.as_ref().and_then(|e| {
             let seen = e.seen.borrow();
             seen.status.as_ref().map(|s| (s.state, s.ready()))
