@@ -181,8 +181,11 @@ impl Coordinator {
             .with_dependencies(&start)
             .unwrap_or_default();
         self.want(set);
-        self.history
-            .push("stigmer", Kind::Reloaded, None, diff.summary());
+        // A save or a start that changes nothing is no event.
+        if !diff.is_empty() {
+            self.history
+                .push("stigmer", Kind::Reloaded, None, diff.summary());
+        }
         for r in replies {
             let _ = r.send(Ok(diff.clone()));
         }
@@ -354,8 +357,17 @@ impl Reloader {
                 limit.as_secs()
             )),
         };
-        if outcome.is_ok() {
-            self.status.send_replace(status);
+        if let Ok(diff) = &outcome {
+            let was_refused = self.status.send_replace(status).error.is_some();
+            // The trouble is over: said once (an attached dash clears it).
+            if was_refused && diff.is_empty() {
+                self.history.push(
+                    "stigmer",
+                    Kind::Reloaded,
+                    None,
+                    "the config loads again; nothing changed",
+                );
+            }
         }
         outcome
     }
