@@ -16,8 +16,11 @@ use serde_json::Value;
 /// looked at per refresh (the panel shows fewer).
 mod workers;
 
+use api::{concurrently, Api, ApiError};
 pub use workers::Worker;
 use workers::{pollers_of, workers_of, Here};
+
+mod api;
 
 pub mod stuck;
 pub use stuck::Stuck;
@@ -242,64 +245,6 @@ pub fn fetch(cx: &Context) -> TemporalInfo {
     info
 }
 
-/// What Temporal's HTTP API would not tell, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-struct ApiError(String);
-
-impl From<&str> for ApiError {
-    fn from(s: &str) -> Self {
-        ApiError(s.to_string())
-    }
-}
-
-struct Api {
-    agent: ureq::Agent,
-    base: String,
-}
-
-impl Api {
-    fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.agent.get(&url);
-        for (k, v) in query {
-            req = req.query(*k, *v);
-        }
-        let mut resp = req.call().map_err(|e| {
-            ApiError(match e {
-                ureq::Error::Timeout(_) => format!("Temporal did not answer {path} in time"),
-                ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    "Temporal's HTTP API refuses connections (not running?)".to_string()
-                }
-                other => format!("{path}: {other}"),
-            })
-        })?;
-        let status = resp.status();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(8 << 20)
-            .read_to_string()
-            .map_err(|e| ApiError(format!("{path}: {e}")))?;
-        if !status.is_success() {
-            return Err(ApiError(format!(
-                "{path}: HTTP {status}: {}",
-                crate::util::output::short(body.trim(), 120)
-            )));
-        }
-        let v: Value = serde_json::from_str(&body).map_err(|e| {
-            ApiError(format!(
-                "{path}: not the JSON Temporal's API answers ({e}): {:?}",
-                crate::util::output::short(body.trim(), 60)
-            ))
-        })?;
-        if !v.is_object() {
-            return Err(ApiError(format!("{path}: expected a JSON object")));
-        }
-        Ok(v)
-    }
-}
-
 fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiError> {
     let cluster = api.get("/api/v1/cluster-info", &[])?;
     info.version = cluster["serverVersion"].as_str().map(String::from);
@@ -347,8 +292,12 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
                 .or_default();
         }
     }
-    for ((namespace, name), (running, oldest)) in queues.into_iter().take(MAX_QUEUES) {
-        let pollers = pollers_of(api, cx, &here, &namespace, &name)?;
+    let queues: Vec<_> = queues.into_iter().take(MAX_QUEUES).collect();
+    let pollers = concurrently(&queues, |((namespace, name), _)| {
+        pollers_of(api, cx, &here, namespace, name)
+    });
+    for (((namespace, name), (running, oldest)), pollers) in queues.into_iter().zip(pollers) {
+        let pollers = pollers?;
         info.task_queues.push(TaskQueue {
             namespace,
             name,

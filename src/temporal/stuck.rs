@@ -130,33 +130,48 @@ pub(super) fn stuck_of(
     here: &Here,
     running: &[(String, String, String)],
 ) -> Result<(Vec<Stuck>, usize), ApiError> {
+    let looked = &running[..running.len().min(MAX_DESCRIBED)];
+    // Concurrent (each call bounded by the agent's timeout), in order.
+    let found = super::concurrently(looked, |(ns, id, queue)| {
+        describe(api, cx, here, ns, id, queue)
+    });
     let mut out = vec![];
-    for (ns, id, queue) in running.iter().take(MAX_DESCRIBED) {
-        let path = format!("/api/v1/namespaces/{ns}/workflows/{id}");
-        let d = api.get(&path, &[])?;
-        let why = match failing_task(&d) {
-            Some(attempt) => {
-                let h = api.get(
-                    &format!("{path}/history-reverse"),
-                    &[("maximumPageSize", "50")],
-                )?;
-                task_failure(&h, attempt, cx, here)
-            }
-            None => retrying_activity(&d, cx, here),
-        };
-        if let Some(why) = why {
-            let info = &d["workflowExecutionInfo"];
-            out.push(Stuck {
-                namespace: ns.clone(),
-                workflow_id: id.clone(),
-                run_id: info["execution"]["runId"].as_str().map(String::from),
-                workflow_type: info["type"]["name"].as_str().map(String::from),
-                task_queue: Some(queue.clone()),
-                why,
-            });
-        }
+    for r in found {
+        out.extend(r?);
     }
     Ok((out, running.len().saturating_sub(MAX_DESCRIBED)))
+}
+
+/// Why one running workflow is stuck, if it is.
+fn describe(
+    api: &Api,
+    cx: &Context,
+    here: &Here,
+    ns: &str,
+    id: &str,
+    queue: &str,
+) -> Result<Option<Stuck>, ApiError> {
+    let path = format!("/api/v1/namespaces/{ns}/workflows/{id}");
+    let d = api.get(&path, &[])?;
+    let why = match failing_task(&d) {
+        Some(attempt) => {
+            let h = api.get(
+                &format!("{path}/history-reverse"),
+                &[("maximumPageSize", "50")],
+            )?;
+            task_failure(&h, attempt, cx, here)
+        }
+        None => retrying_activity(&d, cx, here),
+    };
+    let info = &d["workflowExecutionInfo"];
+    Ok(why.map(|why| Stuck {
+        namespace: ns.to_string(),
+        workflow_id: id.to_string(),
+        run_id: info["execution"]["runId"].as_str().map(String::from),
+        workflow_type: info["type"]["name"].as_str().map(String::from),
+        task_queue: Some(queue.to_string()),
+        why,
+    }))
 }
 
 /// Workflows whose task fails with a non-determinism error on a worker
