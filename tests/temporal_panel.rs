@@ -24,6 +24,26 @@ fn cli(args: &[&str]) -> String {
     temporal_cli(args, Duration::from_secs(30))
 }
 
+/// `temporal workflow start` of type `ty` on `queue` as `id`.
+fn start_workflow(address: &str, ty: &str, queue: &str, id: &str, input: Option<&str>) {
+    let mut args = vec![
+        "workflow",
+        "start",
+        "--type",
+        ty,
+        "--task-queue",
+        queue,
+        "--workflow-id",
+        id,
+        "--address",
+        address,
+    ];
+    if let Some(i) = input {
+        args.extend(["--input", i]);
+    }
+    cli(&args);
+}
+
 fn pollers_on<'a>(t: &'a Value, queue: &str) -> Vec<&'a Value> {
     t["task_queues"]
         .as_array()
@@ -153,18 +173,7 @@ fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
 
     // A workflow on a queue nobody polls: a warning at the next look. (Of a
     // type no worker registers, so it stays running once a worker polls.)
-    cli(&[
-        "workflow",
-        "start",
-        "--type",
-        "NoSuchWorkflow",
-        "--task-queue",
-        "orphans",
-        "--workflow-id",
-        "lonely",
-        "--address",
-        &address,
-    ]);
+    start_workflow(&address, "NoSuchWorkflow", "orphans", "lonely", None);
     let t = temporal_of(&env);
     let w = t["warnings"].to_string();
     assert!(
@@ -199,18 +208,7 @@ fn pollers_map_to_pids_and_services_and_warnings_come_and_go() {
     let sleeper = Reaped(Command::new("sleep").arg("300").spawn().expect("sleep"));
     let claim = sleeper.0.id() as i64;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    cli(&[
-        "workflow",
-        "start",
-        "--type",
-        "NoSuchWorkflow",
-        "--task-queue",
-        "claims",
-        "--workflow-id",
-        "claimed",
-        "--address",
-        &address,
-    ]);
+    start_workflow(&address, "NoSuchWorkflow", "claims", "claimed", None);
     let liar = hand_worker(
         dir,
         &address,
@@ -428,33 +426,9 @@ fn stuck_workflows_say_why_tied_to_the_worker_that_failed_them() {
         "{argv}"
     );
     // A workflow whose code raises: its workflow task fails, again and again.
-    cli(&[
-        "workflow",
-        "start",
-        "--type",
-        "Broken",
-        "--task-queue",
-        "hello",
-        "--workflow-id",
-        "broken-1",
-        "--address",
-        &address,
-    ]);
+    start_workflow(&address, "Broken", "hello", "broken-1", None);
     // An activity that cannot reach the greeter: retried.
-    cli(&[
-        "workflow",
-        "start",
-        "--type",
-        "Greet",
-        "--task-queue",
-        "hello",
-        "--workflow-id",
-        "greet-1",
-        "--input",
-        "\"stuck\"",
-        "--address",
-        &address,
-    ]);
+    start_workflow(&address, "Greet", "hello", "greet-1", Some("\"stuck\""));
     let mut t = Value::Null;
     let found = wait_until(Duration::from_secs(60), || {
         t = temporal_of(&env);
@@ -589,18 +563,7 @@ fn a_code_change_under_a_running_workflow_is_a_non_determinism_warning_naming_th
     std::fs::write(&code, with(waits(""))).unwrap();
     env.ok(&["local", "start"]);
     let w1 = pid_of(&env, "worker") as i32;
-    cli(&[
-        "workflow",
-        "start",
-        "--type",
-        "Waits",
-        "--task-queue",
-        "hello",
-        "--workflow-id",
-        "waits-1",
-        "--address",
-        &address,
-    ]);
+    start_workflow(&address, "Waits", "hello", "waits-1", None);
     let timer = wait_until(Duration::from_secs(30), || {
         cli(&[
             "workflow",

@@ -76,8 +76,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 _ => {}
             }
             let port = ov.port;
-            let ov = rt.block_on(with_supervisor_scale(ov));
-            let stack = match Settings::resolve(ov.clone()).and_then(Stack::new) {
+            let mut ov = ov;
+            let settings = Settings::resolve(ov.clone()).and_then(|s| {
+                // The supervisor runs other replicas (`local scale`): read
+                // the file again with its numbers (the only second read).
+                match rt.block_on(supervisor_scale(&s)) {
+                    Some(scale) => {
+                        ov.scale = scale;
+                        Settings::resolve(ov.clone())
+                    }
+                    None => Ok(s),
+                }
+            });
+            let stack = match settings.and_then(Stack::new) {
                 Ok(s) => s,
                 // A file that no longer loads must not keep anyone from
                 // stopping what runs: the supervisor knows what that is.
@@ -92,26 +103,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The replicas the supervisor runs (`local scale`) when it runs our file:
-/// a command sees the stack it supervises, not only the file's numbers.
-async fn with_supervisor_scale(mut ov: Overrides) -> Overrides {
-    let Ok(settings) = Settings::resolve(ov.clone()) else {
-        return ov; // the error comes again, where it is reported
-    };
+/// The replicas the supervisor runs (`local scale`), when it runs our file
+/// with some: a command sees the stack it supervises, not only the file's
+/// numbers.
+async fn supervisor_scale(settings: &Settings) -> Option<std::collections::BTreeMap<String, u32>> {
     let socket = settings.state.socket_path();
-    if std::fs::symlink_metadata(&socket).is_err() {
-        return ov;
-    }
-    let Some(mut c) = control::Client::connect(&socket, Duration::from_millis(300)).await else {
-        return ov;
-    };
+    std::fs::symlink_metadata(&socket).ok()?;
+    let mut c = control::Client::connect(&socket, Duration::from_millis(300)).await?;
     // Bounded short: a wedged supervisor is for the command to report.
-    if let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(500), c.hello()).await {
-        if s.config.path == settings.config_path && !s.config.scale.is_empty() {
-            ov.scale = s.config.scale;
-        }
-    }
-    ov
+    let s = tokio::time::timeout(Duration::from_millis(500), c.hello())
+        .await
+        .ok()??;
+    (s.config.path == settings.config_path && !s.config.scale.is_empty()).then_some(s.config.scale)
 }
 
 fn init_cli_tracing(verbose: bool) {
