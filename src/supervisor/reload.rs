@@ -181,11 +181,6 @@ impl Coordinator {
             .with_dependencies(&start)
             .unwrap_or_default();
         self.want(set);
-        // A save or a start that changes nothing is no event.
-        if !diff.is_empty() {
-            self.history
-                .push("stigmer", Kind::Reloaded, None, diff.summary());
-        }
         for r in replies {
             let _ = r.send(Ok(diff.clone()));
         }
@@ -358,15 +353,18 @@ impl Reloader {
             )),
         };
         if let Ok(diff) = &outcome {
+            // The file it runs first, then the event: whoever the event
+            // makes ask (an attached dash) hears the new file.
             let was_refused = self.status.send_replace(status).error.is_some();
-            // The trouble is over: said once (an attached dash clears it).
-            if was_refused && diff.is_empty() {
-                self.history.push(
-                    "stigmer",
-                    Kind::Reloaded,
-                    None,
-                    "the config loads again; nothing changed",
-                );
+            // A save or a start that changes nothing is no event, unless
+            // it ends a refusal (an attached dash then clears its banner).
+            let text = match (diff.is_empty(), was_refused) {
+                (false, _) => Some(diff.summary()),
+                (true, true) => Some("the config loads again; nothing changed".into()),
+                (true, false) => None,
+            };
+            if let Some(text) = text {
+                self.history.push("stigmer", Kind::Reloaded, None, text);
             }
         }
         outcome
