@@ -78,6 +78,49 @@ fn hand_worker(
     Reaped(cmd.spawn().expect("a worker by hand"))
 }
 
+/// The example's worker code `base` with a `Waits` workflow that runs
+/// `first` (a line of code, or none) and then sleeps 300 s on a timer.
+fn with_waits(base: &str, first: &str) -> String {
+    let waits = format!(
+        "@workflow.defn(name=\"Waits\")\nclass Waits:\n    @workflow.run\n    async def run(self) -> str:\n{first}        await workflow.sleep(timedelta(seconds=300))\n        return \"done\"\n\n\n"
+    );
+    base.replace(
+        "def log(message: str) -> None:",
+        &format!("{waits}def log(message: str) -> None:"),
+    )
+    .replace(
+        "workflows=[Greet, Broken]",
+        "workflows=[Greet, Broken, Waits]",
+    )
+}
+
+/// A workflow run's status and run id, from Temporal's CLI.
+fn described(address: &str, id: &str, run: Option<&str>) -> (String, String) {
+    let mut args = vec![
+        "workflow",
+        "describe",
+        "--workflow-id",
+        id,
+        "--address",
+        address,
+        "-o",
+        "json",
+    ];
+    if let Some(r) = run {
+        args.extend(["--run-id", r]);
+    }
+    let out = cli(&args);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let info = &v["workflowExecutionInfo"];
+    (
+        info["status"].as_str().unwrap_or("?").to_string(),
+        info["execution"]["runId"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string(),
+    )
+}
+
 fn completed(t: &Value) -> u64 {
     t["namespaces"]
         .as_array()
@@ -544,23 +587,9 @@ fn a_code_change_under_a_running_workflow_is_a_non_determinism_warning_naming_th
     let address = format!("127.0.0.1:{}", env.port);
     let code = env.home.join("example/worker.py");
     // A workflow that waits on a timer (version 1) …
-    let waits = |first: &str| {
-        format!(
-            "@workflow.defn(name=\"Waits\")\nclass Waits:\n    @workflow.run\n    async def run(self) -> str:\n{first}        await workflow.sleep(timedelta(seconds=300))\n        return \"done\"\n\n\n"
-        )
-    };
     let base = std::fs::read_to_string(&code).unwrap();
-    let with = |w: String| {
-        base.replace(
-            "def log(message: str) -> None:",
-            &format!("{w}def log(message: str) -> None:"),
-        )
-        .replace(
-            "workflows=[Greet, Broken]",
-            "workflows=[Greet, Broken, Waits]",
-        )
-    };
-    std::fs::write(&code, with(waits(""))).unwrap();
+    let with = |first: &str| with_waits(&base, first);
+    std::fs::write(&code, with("")).unwrap();
     env.ok(&["local", "start"]);
     let w1 = pid_of(&env, "worker") as i32;
     start_workflow(&address, "Waits", "hello", "waits-1", None);
@@ -579,7 +608,7 @@ fn a_code_change_under_a_running_workflow_is_a_non_determinism_warning_naming_th
     // … whose code changes under it (version 2 calls an activity first): the
     // worker restarts on the save, and the workflow's next task replays.
     let first = "        await workflow.execute_activity(greet, \"x\", start_to_close_timeout=timedelta(seconds=10))\n";
-    std::fs::write(&code, with(waits(first))).unwrap();
+    std::fs::write(&code, with(first)).unwrap();
     let w2 = env.wait_new_pid_of(
         "worker",
         w1,
@@ -622,6 +651,155 @@ fn a_code_change_under_a_running_workflow_is_a_non_determinism_warning_naming_th
         "terminate",
         "--workflow-id",
         "waits-1",
+        "--address",
+        &address,
+    ]);
+    env.ok(&["local", "stop"]);
+}
+
+#[test]
+fn the_workflows_screen_looks_at_one_and_cancels_terminates_and_resets_asking_first() {
+    let mut env = Env::temporal("tp-wfs");
+    let config = env.example_stack(env.port + 1);
+    env.config = Some(config);
+    let address = format!("127.0.0.1:{}", env.port);
+    let code = env.home.join("example/worker.py");
+    let base = std::fs::read_to_string(&code).unwrap();
+    std::fs::write(&code, with_waits(&base, "")).unwrap();
+    env.ok(&["local", "start"]);
+    start_workflow(&address, "Waits", "hello", "waits-1", None);
+    start_workflow(&address, "Waits", "hello", "waits-2", None);
+    start_workflow(&address, "Broken", "hello", "broken-1", None);
+    let (_, waits2_run) = described(&address, "waits-2", None);
+
+    let tmux = support::tmux::Tmux::new("tp-wfs");
+    tmux.launch_sized(&env, "dash", "--no-start", 200, 50);
+    tmux.keys("e");
+    tmux.wait(
+        "the workflows, broken-1 stuck",
+        Duration::from_secs(30),
+        |s| {
+            s.contains("Workflows · all")
+                && s.lines()
+                    .any(|l| l.contains("stuck ") && l.contains("broken-1"))
+        },
+    );
+    // Filtered to the stuck ones: broken-1 alone; its look says why.
+    tmux.keys("ff");
+    tmux.wait("the stuck filter", Duration::from_secs(10), |s| {
+        s.contains("Workflows · stuck · 1 of") && !s.contains("waits-1")
+    });
+    tmux.keys("Enter");
+    tmux.wait("broken-1's failure", Duration::from_secs(20), |s| {
+        s.contains("last failure: workflow task failed")
+            && s.contains("a bug in Broken's code")
+            && s.contains("no completed workflow task: R cannot reset it")
+    });
+    // Terminate, asked first.
+    tmux.keys("x");
+    tmux.wait("the question", Duration::from_secs(10), |s| {
+        s.contains("terminate workflow broken-1 (run") && s.contains("its code is not told")
+    });
+    tmux.keys("y");
+    tmux.wait("the answer", Duration::from_secs(20), |s| {
+        s.contains("terminated broken-1")
+    });
+    assert_eq!(
+        described(&address, "broken-1", None).0,
+        "WORKFLOW_EXECUTION_STATUS_TERMINATED"
+    );
+
+    // Running ones: waits-1 (the oldest) first; its stack trace comes from
+    // its worker (the `__stack_trace` query). The screen opens afresh.
+    tmux.keys("Escape");
+    tmux.keys("e");
+    tmux.keys("e");
+    tmux.keys("f");
+    tmux.wait("the running filter", Duration::from_secs(20), |s| {
+        s.contains("Workflows · running · 2 of")
+    });
+    tmux.keys("Enter");
+    tmux.wait("waits-1's stack trace", Duration::from_secs(20), |s| {
+        s.contains("Stack for <Task pending name='run (workflow: Waits, id: waits-1")
+            && s.contains("R resets it to its last workflow task (event")
+    });
+    // Cancel: `n` does nothing; `y` cancels.
+    tmux.keys("c");
+    tmux.wait("the question", Duration::from_secs(10), |s| {
+        s.contains("cancel workflow waits-1 (run")
+    });
+    tmux.keys("n");
+    tmux.wait("no question", Duration::from_secs(10), |s| {
+        !s.contains("cancel workflow waits-1 (run")
+    });
+    assert_eq!(
+        described(&address, "waits-1", None).0,
+        "WORKFLOW_EXECUTION_STATUS_RUNNING",
+        "n: nothing done"
+    );
+    tmux.keys("c");
+    tmux.wait("the question", Duration::from_secs(10), |s| {
+        s.contains("cancel workflow waits-1 (run")
+    });
+    tmux.keys("y");
+    tmux.wait("the answer", Duration::from_secs(20), |s| {
+        s.contains("asked waits-1 to cancel")
+    });
+    let canceled = wait_until(Duration::from_secs(20), || {
+        described(&address, "waits-1", None).0 == "WORKFLOW_EXECUTION_STATUS_CANCELED"
+    });
+    assert!(canceled, "{:?}", described(&address, "waits-1", None));
+
+    // Reset waits-2 to its last workflow task: a new run goes on, the old
+    // one ends.
+    tmux.keys("Escape");
+    tmux.wait("waits-2 alone running", Duration::from_secs(20), |s| {
+        s.contains("Workflows · running · 1 of") && s.contains("waits-2")
+    });
+    tmux.keys("R");
+    tmux.wait("the question", Duration::from_secs(10), |s| {
+        s.contains("reset workflow waits-2 (run") && s.contains("a new run replays it")
+    });
+    tmux.keys("y");
+    tmux.wait("the answer", Duration::from_secs(20), |s| {
+        s.contains("reset waits-2 to event") && s.contains("new run")
+    });
+    let (status, run) = described(&address, "waits-2", None);
+    assert_eq!(status, "WORKFLOW_EXECUTION_STATUS_RUNNING");
+    assert_ne!(run, waits2_run, "a new run");
+    assert_eq!(
+        described(&address, "waits-2", Some(&waits2_run)).0,
+        "WORKFLOW_EXECUTION_STATUS_TERMINATED",
+        "the old run ended"
+    );
+    // `status temporal --json` lists them too.
+    let t = temporal_of(&env);
+    let listed: Vec<(&str, &str)> = t["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["workflow_id"].as_str().unwrap(),
+                w["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for want in [
+        ("waits-2", "running"),
+        ("waits-2", "terminated"),
+        ("waits-1", "canceled"),
+        ("broken-1", "terminated"),
+    ] {
+        assert!(listed.contains(&want), "{want:?} not in {listed:?}");
+    }
+    tmux.keys("e");
+    tmux.keys("q");
+    cli(&[
+        "workflow",
+        "terminate",
+        "--workflow-id",
+        "waits-2",
         "--address",
         &address,
     ]);

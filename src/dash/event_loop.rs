@@ -18,10 +18,31 @@ use crate::ui::{App, Quit};
 /// Where the loop's inputs come from besides the session.
 pub(super) struct Inputs {
     pub logs: mpsc::Receiver<(String, Vec<String>)>,
-    pub temporal: mpsc::Receiver<crate::temporal::TemporalInfo>,
+    pub temporal: mpsc::Receiver<super::tasks::Refresh>,
     pub tails: super::tasks::Tails,
-    /// Whether Temporal is asked (the panel is open).
-    pub temporal_wanted: tokio::sync::watch::Sender<bool>,
+    /// What Temporal is asked for (see `Want`).
+    pub temporal_wanted: tokio::sync::watch::Sender<super::tasks::Want>,
+    /// What a cancel, terminate or reset did.
+    pub acted: mpsc::Receiver<String>,
+    pub acted_tx: mpsc::Sender<String>,
+}
+
+impl Inputs {
+    /// Temporal is asked for what the screen shows now (at once when that
+    /// changed); `again`: ask at once even if not (an action was done).
+    fn want(&self, app: &App, again: bool) {
+        let panel = app.show_temporal || app.workflows.is_some();
+        let detail = app.wanted_detail();
+        self.temporal_wanted.send_if_modified(|w| {
+            let changed = w.panel != panel || w.detail != detail || again;
+            if changed {
+                w.panel = panel;
+                w.detail = detail;
+                w.nudge += u64::from(again);
+            }
+            changed
+        });
+    }
 }
 
 /// The signals that end the dashboard.
@@ -87,8 +108,11 @@ async fn stop_done(session: &mut Session) -> bool {
     false
 }
 
-fn on_key(app: &mut App, session: &mut Session, k: crossterm::event::KeyEvent) {
+fn on_key(app: &mut App, session: &mut Session, inputs: &Inputs, k: crossterm::event::KeyEvent) {
     let cmd = app.on_key(k);
+    if let Some(act) = app.workflow_act.take() {
+        super::tasks::act_on_workflow(&session.stack, act, inputs.acted_tx.clone());
+    }
     if let Some(url) = app.open_url.take() {
         app.notice = Some(open_in_browser(&url));
     }
@@ -214,8 +238,8 @@ pub(super) async fn event_loop(
         tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => {
-                    on_key(app, session, k);
-                    inputs.temporal_wanted.send_if_modified(|w| std::mem::replace(w, app.show_temporal) != app.show_temporal);
+                    on_key(app, session, &inputs, k);
+                    inputs.want(app, false);
                 }
                 Some(Ok(Event::Mouse(m))) => app.on_mouse(m),
                 Some(Ok(Event::Resize(..))) => app.dirty = true,
@@ -235,8 +259,17 @@ pub(super) async fn event_loop(
                 eyes.mark_seen();
                 app.set_stack(session.entries());
             }
-            Some(info) = inputs.temporal.recv() => {
+            Some((info, detail)) = inputs.temporal.recv() => {
                 app.temporal = Some(info);
+                if detail.is_some() {
+                    app.detail = detail;
+                }
+                inputs.want(app, false);
+                app.dirty = true;
+            }
+            Some(said) = inputs.acted.recv() => {
+                app.notice = Some(said);
+                inputs.want(app, true);
                 app.dirty = true;
             }
             Some((name, batch)) = inputs.logs.recv() => on_logs(app, (name, batch), &mut inputs.logs),

@@ -75,8 +75,9 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
     tails.follow(&stack, &mut app);
     // Inside Temporal: refreshed every 2 s while it is ready, off this thread.
     let (temporal_tx, temporal) = mpsc::channel(2);
-    // Asked only while the Temporal panel is open.
-    let (temporal_wanted, wanted_rx) = watch::channel(false);
+    // Asked only while the Temporal panel or the workflows screen is open.
+    let (temporal_wanted, wanted_rx) = watch::channel(tasks::Want::default());
+    let (acted_tx, acted) = mpsc::channel(4);
     let external = !stack.settings.enabled && stack.settings.external.is_some();
     let temporal_task = (stack.settings.enabled || external).then(|| {
         let eye = session.inspector.eye(TEMPORAL);
@@ -95,6 +96,8 @@ pub async fn run(ov: Overrides, autostart: bool) -> Result<ExitCode> {
         logs,
         temporal,
         tails,
+        acted,
+        acted_tx,
     };
     let result = event_loop::event_loop(&mut terminal, &mut app, &mut session, inputs).await;
     if let Some(t) = temporal_task {

@@ -20,22 +20,43 @@ pub(super) fn show_event(ev: &crate::supervisor::history::HistoryEvent, attached
     }
 }
 
-/// Asks Temporal what is inside every 2 s while it is ready and `wanted`
-/// (the panel is open; nothing is asked otherwise), each call bounded, on a
-/// blocking thread; says why not otherwise. `eye` is the inspector's on
-/// the built-in Temporal (none for an external one).
+/// What the dash wants of Temporal now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Want {
+    /// A panel shows what is inside (the Temporal panel or the workflows
+    /// screen); nothing is asked otherwise.
+    pub panel: bool,
+    /// The workflow run looked at closely, and whether a worker polls its
+    /// queue (its stack trace can be asked for then).
+    pub detail: Option<(crate::temporal::Target, bool)>,
+    /// Bumped to ask again now (an action changed a workflow).
+    pub nudge: u64,
+}
+
+/// One refresh: what is inside, and the workflow looked at closely.
+pub(super) type Refresh = (
+    crate::temporal::TemporalInfo,
+    Option<crate::temporal::Detail>,
+);
+
+/// Asks Temporal what is inside every 2 s while it is ready and wanted
+/// (see [`Want`]), each call bounded, on a blocking thread — at once when
+/// what is wanted changes; says why not otherwise. `eye` is the
+/// inspector's on the built-in Temporal (none for an external one).
 pub(super) async fn watch_temporal(
     stack: Stack,
     eye: Option<Eye>,
-    tx: mpsc::Sender<crate::temporal::TemporalInfo>,
-    mut wanted: tokio::sync::watch::Receiver<bool>,
+    tx: mpsc::Sender<Refresh>,
+    mut wanted: tokio::sync::watch::Receiver<Want>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first look is always taken (the web UI's address, for `o`).
     let mut first = true;
+    // What earlier looks found (what need not be asked again each time).
+    let mut memory = Some(crate::temporal::Memory::default());
     loop {
-        if !std::mem::take(&mut first) && !*wanted.borrow_and_update() {
+        if !std::mem::take(&mut first) && !wanted.borrow_and_update().panel {
             if wanted.changed().await.is_err() {
                 return;
             }
@@ -44,8 +65,9 @@ pub(super) async fn watch_temporal(
         }
         tokio::select! {
             _ = tick.tick() => {}
-            changed = wanted.changed(), if *wanted.borrow() => {
+            changed = wanted.changed() => {
                 if changed.is_err() { return; }
+                tick.reset_immediately();
                 continue;
             }
         }
@@ -53,15 +75,43 @@ pub(super) async fn watch_temporal(
             let seen = e.seen.borrow();
             seen.status.as_ref().map(|s| (s.state, s.ready()))
         });
+        let detail = wanted.borrow().detail.clone();
         let cx = crate::temporal::Context::of(&stack);
-        let Ok(info) = tokio::task::spawn_blocking(move || crate::temporal::look(&cx, state)).await
+        let mut kept = memory.take().unwrap_or_default();
+        let Ok((refresh, kept)) = tokio::task::spawn_blocking(move || {
+            let info = crate::temporal::look_again(&cx, state, &mut kept);
+            let detail = detail
+                .filter(|_| info.version.is_some())
+                .map(|(target, polled)| crate::temporal::detail(&cx, &target, polled));
+            ((info, detail), kept)
+        })
+        .await
         else {
             continue;
         };
-        if tx.send(info).await.is_err() {
+        memory = Some(kept);
+        if tx.send(refresh).await.is_err() {
             return;
         }
     }
+}
+
+/// A confirmed cancel, terminate or reset, off the UI thread; what was
+/// done (or why not) comes back as a notice.
+pub(super) fn act_on_workflow(
+    stack: &Stack,
+    (target, what): (crate::temporal::Target, crate::temporal::Act),
+    done: mpsc::Sender<String>,
+) {
+    let cx = crate::temporal::Context::of(stack);
+    tokio::task::spawn_blocking(move || {
+        let said = match crate::temporal::act(&cx, &target, what) {
+            Ok(s) => s,
+            Err(e) => format!("could not {} {}: {e}", what.verb(), target.workflow_id),
+        };
+        tracing::info!("temporal: {said}");
+        let _ = done.blocking_send(said);
+    });
 }
 
 /// `o`: a browser when this session can show one, else the URL to open.

@@ -141,25 +141,26 @@ type Debouncer = notify_debouncer_full::Debouncer<
     notify_debouncer_full::RecommendedCache,
 >;
 
+/// A batch of changed paths, and when the newest change happened.
+type Batch = (Vec<PathBuf>, std::time::Instant);
+
 /// The kernel's events for `roots`, debounced, as batches of paths on `tx`
 /// (for as long as the debouncer lives).
 fn watch_roots(
     roots: &[Root],
     debounce: std::time::Duration,
-    tx: mpsc::Sender<Vec<PathBuf>>,
+    tx: mpsc::Sender<Batch>,
 ) -> notify::Result<Debouncer> {
     let mut debouncer = notify_debouncer_full::new_debouncer(
         debounce,
         None,
         move |r: notify_debouncer_full::DebounceEventResult| {
             let Ok(events) = r else { return };
-            let paths: Vec<PathBuf> = events
-                .iter()
-                .filter(|e| !e.kind.is_access())
-                .flat_map(|e| e.paths.iter().cloned())
-                .collect();
-            if !paths.is_empty() {
-                let _ = tx.try_send(paths); // full: a burst, gathered anyway
+            let counted = || events.iter().filter(|e| !e.kind.is_access());
+            let paths: Vec<PathBuf> = counted().flat_map(|e| e.paths.iter().cloned()).collect();
+            let newest = counted().map(|e| e.time).max();
+            if let (false, Some(at)) = (paths.is_empty(), newest) {
+                let _ = tx.try_send((paths, at)); // full: a burst, gathered anyway
             }
         },
     )?;
@@ -193,7 +194,7 @@ async fn run(
         .iter()
         .map(|p| Root::new(p, &spec.ignore))
         .collect();
-    let (tx, mut rx) = mpsc::channel::<Vec<PathBuf>>(64);
+    let (tx, mut rx) = mpsc::channel::<Batch>(64);
     let _debouncer = match watch_roots(&roots, spec.debounce, tx) {
         Ok(d) => d,
         Err(e) => {
@@ -203,7 +204,17 @@ async fn run(
     };
     let state = ctx.settings.state.root().to_path_buf();
     let base = ctx.settings.config_dir.clone();
-    while let Some(first) = rx.recv().await {
+    // When the last restart's new process was seen: a change made before
+    // it started is one it already sees (a slow burst that the debounce
+    // split in two is one restart, not two).
+    let mut spawned: Option<std::time::Instant> = None;
+    let newer = |at: std::time::Instant, spawned: Option<std::time::Instant>| {
+        spawned.is_none_or(|s| at > s)
+    };
+    while let Some((first, at)) = rx.recv().await {
+        if !newer(at, spawned) {
+            continue;
+        }
         let mut changed = counting(&roots, &state, first);
         if changed.is_empty() {
             continue;
@@ -211,11 +222,14 @@ async fn run(
         // Gathered until quiet for the debounce: one restart a burst.
         loop {
             match tokio::time::timeout(spec.debounce, rx.recv()).await {
-                Ok(Some(more)) => changed.extend(counting(&roots, &state, more)),
+                Ok(Some((more, _))) => changed.extend(counting(&roots, &state, more)),
                 Ok(None) => return,
                 Err(_) => break,
             }
         }
+        let pid_of = |views: &watch::Receiver<Vec<ServiceView>>| {
+            crate::view::find(&views.borrow(), &name).and_then(|v| v.pid)
+        };
         let stopped = crate::view::find(&around.views.borrow(), &name)
             .is_none_or(|v| v.phase == Phase::Stopped);
         if !on.load(Ordering::Relaxed) || stopped {
@@ -229,6 +243,7 @@ async fn run(
         let Some(commands) = around.commands.upgrade() else {
             return;
         };
+        let before = pid_of(&around.views);
         let targets =
             std::iter::once(&name).chain(dependents.iter().filter(|_| spec.restart_dependents));
         for t in targets {
@@ -236,8 +251,27 @@ async fn run(
                 .send(StackCommand::Service(t.clone(), Command::Restart))
                 .await;
         }
+        drop(commands);
+        // Until its new process is there, or the restart came to nothing
+        // (it failed, or backs off); bounded either way (stopped by someone).
+        let mut views = around.views.clone();
+        let settled = views.wait_for(|v| {
+            crate::view::find(v, &name).is_none_or(|v| {
+                (v.pid.is_some() && v.pid != before)
+                    || matches!(v.phase, Phase::Backoff | Phase::Failed)
+            })
+        });
+        let respawned = matches!(
+            tokio::time::timeout(RESPAWN_WAIT, settled).await,
+            Ok(Ok(v)) if crate::view::find(&v, &name).is_some_and(|v| v.pid.is_some() && v.pid != before)
+        );
+        // Only a new process has seen the files as they are now.
+        spawned = respawned.then(std::time::Instant::now).or(spawned);
     }
 }
+
+/// The longest a watch waits for the restart it asked for to spawn.
+const RESPAWN_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 #[cfg(test)]
 mod tests {

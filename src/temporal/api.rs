@@ -27,66 +27,137 @@ impl Api {
         for (k, v) in query {
             req = req.query(*k, *v);
         }
-        let mut resp = req.call().map_err(|e| {
-            ApiError(match e {
-                ureq::Error::Timeout(_) => format!("Temporal did not answer {path} in time"),
-                ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    "Temporal's HTTP API refuses connections (not running?)".to_string()
-                }
-                other => format!("{path}: {other}"),
-            })
-        })?;
-        let status = resp.status();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(8 << 20)
-            .read_to_string()
-            .map_err(|e| ApiError(format!("{path}: {e}")))?;
-        if !status.is_success() {
-            return Err(ApiError(format!(
-                "{path}: HTTP {status}: {}",
-                crate::util::output::short(body.trim(), 120)
-            )));
+        answer(path, req.call())
+    }
+
+    /// A GET whose answer is read straight into `T` (fields `T` does not
+    /// name are skipped, never built: a list of 1 000 workflows is big).
+    pub(super) fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.agent.get(&url);
+        for (k, v) in query {
+            req = req.query(*k, *v);
         }
-        let v: Value = serde_json::from_str(&body).map_err(|e| {
-            ApiError(format!(
-                "{path}: not the JSON Temporal's API answers ({e}): {:?}",
-                crate::util::output::short(body.trim(), 60)
-            ))
-        })?;
-        if !v.is_object() {
-            return Err(ApiError(format!("{path}: expected a JSON object")));
-        }
-        Ok(v)
+        let body = body_of(path, req.call())?;
+        serde_json::from_str(&body).map_err(|e| not_json(path, &e, &body))
+    }
+
+    /// A POST of `body` (a query, a cancel, a terminate, a reset).
+    pub(super) fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        let url = format!("{}{path}", self.base);
+        answer(path, self.agent.post(&url).send_json(body))
     }
 }
 
-/// At most this many of one refresh's calls at once.
-const CONCURRENT: usize = 8;
+/// Temporal's answer to a call to `path`: a JSON object, or an error that
+/// says what went wrong.
+fn answer(
+    path: &str,
+    resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Value, ApiError> {
+    let body = body_of(path, resp)?;
+    let v: Value = serde_json::from_str(&body).map_err(|e| not_json(path, &e, &body))?;
+    if !v.is_object() {
+        return Err(ApiError(format!("{path}: expected a JSON object")));
+    }
+    Ok(v)
+}
 
-/// `f` of each item, [`CONCURRENT`] at a time on scoped threads, in
-/// order; a call that panicked (a bug) is an error, never the refresh's end.
+fn not_json(path: &str, e: &serde_json::Error, body: &str) -> ApiError {
+    ApiError(format!(
+        "{path}: not the JSON Temporal's API answers ({e}): {:?}",
+        crate::util::output::short(body.trim(), 60)
+    ))
+}
+
+/// The body of a successful answer; an error that says why otherwise.
+fn body_of(
+    path: &str,
+    resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<String, ApiError> {
+    let mut resp = resp.map_err(|e| {
+        ApiError(match e {
+            ureq::Error::Timeout(_) => format!("Temporal did not answer {path} in time"),
+            ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "Temporal's HTTP API refuses connections (not running?)".to_string()
+            }
+            other => format!("{path}: {other}"),
+        })
+    })?;
+    let status = resp.status();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(8 << 20)
+        .read_to_string()
+        .map_err(|e| ApiError(format!("{path}: {e}")))?;
+    if !status.is_success() {
+        // Temporal says why in `message`; the whole body otherwise.
+        let why = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(String::from))
+            .unwrap_or_else(|| body.trim().to_string());
+        return Err(ApiError(format!(
+            "{path}: HTTP {status}: {}",
+            crate::util::output::short(&why, 120)
+        )));
+    }
+    Ok(body)
+}
+
+/// At most this many of one refresh's calls at once.
+const CONCURRENT: usize = 4;
+
+/// `f` of each item, in order, on at most [`CONCURRENT`] scoped threads
+/// that each take the next item when done with one; a call that panicked
+/// (a bug) is that item's error, never the refresh's end.
 pub(super) fn concurrently<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T) -> Result<R, ApiError> + Sync,
 ) -> Vec<Result<R, ApiError>> {
-    let f = &f;
-    items
-        .chunks(CONCURRENT)
-        .flat_map(|chunk| {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = chunk.iter().map(|i| s.spawn(move || f(i))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(ApiError("a call to Temporal failed unexpectedly".into()))
-                        })
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let call = |item: &T| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item)))
+            .unwrap_or_else(|_| Err(ApiError("a call to Temporal failed unexpectedly".into())))
+    };
+    if items.len() <= 1 {
+        return items.iter().map(call).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let done: Vec<(usize, Result<R, ApiError>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..CONCURRENT.min(items.len()))
+            .map(|_| {
+                // A small stack: a call needs little, and a thread's stack
+                // is mapped, touched and unmapped each refresh.
+                std::thread::Builder::new()
+                    .stack_size(256 << 10)
+                    .spawn_scoped(s, || {
+                        let mut mine = vec![];
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(item) = items.get(i) else {
+                                return mine;
+                            };
+                            mine.push((i, call(item)));
+                        }
                     })
-                    .collect::<Vec<_>>()
             })
-        })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.ok().and_then(|w| w.join().ok()).unwrap_or_default())
+            .collect()
+    });
+    let mut out: Vec<Option<Result<R, ApiError>>> = (0..items.len()).map(|_| None).collect();
+    for (i, r) in done {
+        out[i] = Some(r);
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ApiError("a call to Temporal was not made".into()))))
         .collect()
 }
 

@@ -23,7 +23,10 @@ use workers::{pollers_of, workers_of, Here};
 mod api;
 
 pub mod stuck;
-pub use stuck::Stuck;
+pub use stuck::{Memory, Stuck};
+
+pub mod workflows;
+pub use workflows::{Act, Detail, Target, Workflow};
 
 const MAX_NAMESPACES: usize = 20;
 const MAX_RUNNING: usize = 1000;
@@ -53,6 +56,10 @@ pub struct TemporalInfo {
     /// Running workflows not looked at (past the bound).
     #[serde(default)]
     pub stuck_unchecked: usize,
+    /// Running workflows (the oldest first, at most 1 000 a namespace),
+    /// then the latest closed ones (newest first, at most 50 a namespace).
+    #[serde(default)]
+    pub workflows: Vec<Workflow>,
     pub warnings: Vec<String>,
     /// Why the rest is missing or partial (Temporal down, slow, or an
     /// answer that is not what its API says).
@@ -210,12 +217,22 @@ const IN_MEMORY: &str = "Temporal keeps its data in memory: every workflow is lo
 /// its state and that check, from an inspection). Otherwise, what is known
 /// without asking.
 pub fn look(cx: &Context, state: Option<(crate::probe::inspect::State, bool)>) -> TemporalInfo {
+    look_again(cx, state, &mut Memory::default())
+}
+
+/// [`look`], remembering across looks (a refresh loop's): a running
+/// workflow described lately is not described again every time.
+pub fn look_again(
+    cx: &Context,
+    state: Option<(crate::probe::inspect::State, bool)>,
+    memory: &mut Memory,
+) -> TemporalInfo {
     use crate::probe::inspect::State;
     if cx.external.is_some() {
-        return fetch(cx);
+        return fetch_again(cx, memory);
     }
     match state {
-        Some((State::Running, true)) => fetch(cx),
+        Some((State::Running, true)) => fetch_again(cx, memory),
         // Running by the supervisor's word, but not answering now: do not
         // wait on its API.
         Some((State::Running, false)) => {
@@ -228,24 +245,47 @@ pub fn look(cx: &Context, state: Option<(crate::probe::inspect::State, bool)>) -
 
 /// One refresh. Never panics; whatever fails is in `error`.
 pub fn fetch(cx: &Context) -> TemporalInfo {
+    fetch_again(cx, &mut Memory::default())
+}
+
+/// [`fetch`], remembering across refreshes (see [`look_again`]).
+pub fn fetch_again(cx: &Context, memory: &mut Memory) -> TemporalInfo {
     let mut info = cx.not_running("");
     info.error = None;
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(cx.timeout))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let api = Api {
-        agent,
-        base: format!("http://{}", cx.http),
-    };
-    if let Err(e) = gather(&api, cx, &mut info) {
+    if let Err(e) = gather(&api_of(cx), cx, &mut info, memory) {
         info.error = Some(e.0);
     }
     info
 }
 
-fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiError> {
+/// A close look at one workflow run (see [`workflows::detail`]); `polled`:
+/// a worker polls its queue, so its stack trace can be asked for.
+pub fn detail(cx: &Context, target: &Target, polled: bool) -> Detail {
+    workflows::detail(&api_of(cx), cx, &Here::now(cx), target, polled)
+}
+
+/// Cancel, terminate or reset one workflow run; what was done, or why not.
+pub fn act(cx: &Context, target: &Target, what: Act) -> Result<String, String> {
+    workflows::act(&api_of(cx), target, what).map_err(|e| e.0)
+}
+
+fn api_of(cx: &Context) -> Api {
+    Api {
+        agent: ureq::Agent::config_builder()
+            .timeout_global(Some(cx.timeout))
+            .http_status_as_error(false)
+            .build()
+            .new_agent(),
+        base: format!("http://{}", cx.http),
+    }
+}
+
+fn gather(
+    api: &Api,
+    cx: &Context,
+    info: &mut TemporalInfo,
+    memory: &mut Memory,
+) -> Result<(), ApiError> {
     let cluster = api.get("/api/v1/cluster-info", &[])?;
     info.version = cluster["serverVersion"].as_str().map(String::from);
     let ns = api.get("/api/v1/namespaces", &[("pageSize", "100")])?;
@@ -268,7 +308,11 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
             name: name.clone(),
             workflows: status_counts(&counts),
         });
-        running_on_queues(api, name, &mut queues, &mut waiting)?;
+        info.workflows
+            .extend(running_on_queues(api, name, &mut queues, &mut waiting)?);
+    }
+    for name in &names {
+        info.workflows.extend(workflows::closed(api, name)?);
     }
     let here = Here::now(cx);
     for name in &names {
@@ -306,20 +350,22 @@ fn gather(api: &Api, cx: &Context, info: &mut TemporalInfo) -> Result<(), ApiErr
             oldest_running_secs: oldest.map(|s| ((now_ms - s).max(0) / 1000) as u64),
         });
     }
-    // Why running workflows are stuck, the oldest first.
-    let mut oldest: Vec<(i64, String, String, String)> = waiting
+    // Why running workflows are stuck, the oldest first (already in
+    // order within a namespace).
+    let mut running: Vec<&Workflow> = info
+        .workflows
         .iter()
-        .flat_map(|((ns, q), wfs)| {
-            wfs.iter()
-                .map(move |(id, start)| (*start, ns.clone(), id.clone(), q.clone()))
-        })
+        .filter(|w| w.status == "running")
         .collect();
-    oldest.sort();
-    let running: Vec<(String, String, String)> = oldest
+    running.sort_by_key(|w| w.start_ms.unwrap_or(i64::MAX));
+    let unchecked = running.len().saturating_sub(stuck::MAX_DESCRIBED);
+    let running: Vec<Workflow> = running
         .into_iter()
-        .map(|(_, ns, id, q)| (ns, id, q))
+        .take(stuck::MAX_DESCRIBED)
+        .cloned()
         .collect();
-    (info.stuck, info.stuck_unchecked) = stuck::stuck_of(api, cx, &here, &running)?;
+    info.stuck = stuck::stuck_of(api, cx, &here, &running, memory)?;
+    info.stuck_unchecked = unchecked;
     info.warnings.extend(warnings(info, cx, &waiting, now_ms));
     info.warnings
         .extend(stuck::after_restart(&info.stuck, &cx.started_ms));
@@ -490,41 +536,41 @@ type Queues = BTreeMap<(String, String), (u64, Option<i64>)>;
 /// Queue name → the running workflows (id, start) on it.
 type Waiting = BTreeMap<(String, String), Vec<(String, i64)>>;
 
-/// The running workflows of namespace `name`, counted by task queue.
+/// The running workflows of namespace `name` (the oldest first), counted
+/// by task queue.
 fn running_on_queues(
     api: &Api,
     name: &str,
     queues: &mut Queues,
     waiting: &mut Waiting,
-) -> Result<(), ApiError> {
+) -> Result<Vec<Workflow>, ApiError> {
     let path = format!("/api/v1/namespaces/{name}/workflows");
-    let running = api.get(
+    let running = api.get_as(
         &path,
         &[
             ("query", "ExecutionStatus=\"Running\""),
             ("pageSize", &MAX_RUNNING.to_string()),
         ],
     )?;
-    for w in running["executions"].as_array().into_iter().flatten() {
-        let Some(q) = w["taskQueue"].as_str() else {
+    let mut rows = workflows::workflows_of(running, name);
+    rows.truncate(MAX_RUNNING);
+    rows.reverse(); // Temporal lists the newest first
+    for w in &rows {
+        let Some(q) = &w.task_queue else {
             continue;
         };
-        let started = w["startTime"]
-            .as_str()
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .map(|t| t.as_millisecond());
-        let e = queues.entry((name.to_string(), q.to_string())).or_default();
+        let started = w.start_ms;
+        let e = queues.entry((name.to_string(), q.clone())).or_default();
         e.0 += 1;
         if let Some(s) = started {
             e.1 = Some(e.1.map_or(s, |o| o.min(s)));
-            let id = w["execution"]["workflowId"].as_str().unwrap_or("?");
             waiting
-                .entry((name.to_string(), q.to_string()))
+                .entry((name.to_string(), q.clone()))
                 .or_default()
-                .push((id.to_string(), s));
+                .push((w.workflow_id.clone(), s));
         }
     }
-    Ok(())
+    Ok(rows)
 }
 
 #[cfg(test)]

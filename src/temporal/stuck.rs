@@ -8,8 +8,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::collections::HashMap;
+
 use super::workers::Here;
-use super::{alive_since_before, local_claim, service_of, Api, ApiError, Context};
+use super::{
+    alive_since_before, local_claim, service_of, Api, ApiError, Context, Target, Workflow,
+};
 
 /// Running workflows described per refresh (the rest is "+N more").
 pub const MAX_DESCRIBED: usize = 20;
@@ -122,54 +126,82 @@ impl Stuck {
     }
 }
 
-/// Why each of `running` (namespace, workflow id, task queue; oldest
-/// first) is stuck, for those that are; and how many were not looked at.
+/// What earlier looks found, so a refresh loop describes only some of the
+/// running workflows again each time (see [`stuck_of`]).
+#[derive(Debug, Default)]
+pub struct Memory {
+    looks: u64,
+    /// A run → the look that described it, and what it found.
+    found: HashMap<Target, (u64, Option<Stuck>)>,
+}
+
+/// Described again per look, the longest unseen first, besides those not
+/// described yet: each is at most `MAX_DESCRIBED / AGAIN` looks old.
+const AGAIN: usize = 5;
+
+/// Why each of `running` (the oldest, at most [`MAX_DESCRIBED`]) is stuck,
+/// for those that are. Those described before are described again
+/// [`AGAIN`] per look (the first look describes them all).
 pub(super) fn stuck_of(
     api: &Api,
     cx: &Context,
     here: &Here,
-    running: &[(String, String, String)],
-) -> Result<(Vec<Stuck>, usize), ApiError> {
+    running: &[Workflow],
+    memory: &mut Memory,
+) -> Result<Vec<Stuck>, ApiError> {
+    memory.looks += 1;
     let looked = &running[..running.len().min(MAX_DESCRIBED)];
+    let key = |w: &Workflow| w.target();
+    let keys: Vec<_> = looked.iter().map(key).collect();
+    memory.found.retain(|k, _| keys.contains(k));
+    let (new, mut known): (Vec<&Workflow>, Vec<&Workflow>) = looked
+        .iter()
+        .partition(|w| !memory.found.contains_key(&key(w)));
+    known.sort_by_key(|w| memory.found.get(&key(w)).map(|(at, _)| *at));
+    let ask: Vec<&Workflow> = new
+        .into_iter()
+        .chain(known.into_iter().take(AGAIN))
+        .collect();
     // Concurrent (each call bounded by the agent's timeout), in order.
-    let found = super::concurrently(looked, |(ns, id, queue)| {
-        describe(api, cx, here, ns, id, queue)
-    });
-    let mut out = vec![];
-    for r in found {
-        out.extend(r?);
+    let found = super::concurrently(&ask, |w| describe(api, cx, here, w));
+    for (w, r) in ask.iter().zip(found) {
+        memory.found.insert(key(w), (memory.looks, r?));
     }
-    Ok((out, running.len().saturating_sub(MAX_DESCRIBED)))
+    Ok(keys
+        .iter()
+        .filter_map(|k| memory.found.get(k).and_then(|(_, s)| s.clone()))
+        .collect())
 }
 
-/// Why one running workflow is stuck, if it is.
-fn describe(
-    api: &Api,
-    cx: &Context,
-    here: &Here,
-    ns: &str,
-    id: &str,
-    queue: &str,
-) -> Result<Option<Stuck>, ApiError> {
-    let path = format!("/api/v1/namespaces/{ns}/workflows/{id}");
-    let d = api.get(&path, &[])?;
+/// Why one running workflow run is stuck, if it is.
+fn describe(api: &Api, cx: &Context, here: &Here, w: &Workflow) -> Result<Option<Stuck>, ApiError> {
+    let path = format!(
+        "/api/v1/namespaces/{}/workflows/{}",
+        w.namespace, w.workflow_id
+    );
+    let run: Vec<(&str, &str)> = w
+        .run_id
+        .as_deref()
+        .map(|r| ("execution.runId", r))
+        .into_iter()
+        .collect();
+    let d = api.get(&path, &run)?;
     let why = match failing_task(&d) {
         Some(attempt) => {
-            let h = api.get(
-                &format!("{path}/history-reverse"),
-                &[("maximumPageSize", "50")],
-            )?;
+            let mut query = run.clone();
+            query.push(("maximumPageSize", "50"));
+            let h = api.get(&format!("{path}/history-reverse"), &query)?;
             task_failure(&h, attempt, cx, here)
         }
         None => retrying_activity(&d, cx, here),
     };
     let info = &d["workflowExecutionInfo"];
     Ok(why.map(|why| Stuck {
-        namespace: ns.to_string(),
-        workflow_id: id.to_string(),
+        namespace: w.namespace.clone(),
+        workflow_id: w.workflow_id.clone(),
         run_id: info["execution"]["runId"].as_str().map(String::from),
         workflow_type: info["type"]["name"].as_str().map(String::from),
-        task_queue: Some(queue.to_string()),
+        task_queue: w.task_queue.clone(),
         why,
     }))
 }
@@ -212,7 +244,7 @@ pub(super) fn after_restart(
 }
 
 /// A number Temporal's JSON writes as a number or a string (int64).
-fn num(v: &Value) -> Option<u64> {
+pub(super) fn num(v: &Value) -> Option<u64> {
     v.as_u64().or_else(|| v.as_str()?.parse().ok())
 }
 
@@ -221,7 +253,7 @@ fn failing_task(d: &Value) -> Option<u64> {
     num(&d["pendingWorkflowTask"]["attempt"]).filter(|a| *a > 1)
 }
 
-fn who(identity: Option<&str>, cx: &Context, here: &Here) -> Option<Who> {
+pub(super) fn who(identity: Option<&str>, cx: &Context, here: &Here) -> Option<Who> {
     let identity = identity.filter(|i| !i.is_empty())?.to_string();
     let pid = local_claim(&identity, &here.host)
         .filter(|p| alive_since_before(*p, None) && here.talks(*p));
@@ -385,5 +417,89 @@ mod tests {
         let ok: Value = serde_json::from_str(r#"{"pendingWorkflowTask":{"attempt":1}}"#).unwrap();
         assert_eq!(failing_task(&ok), None);
         assert!(retrying_activity(&ok, &cx, &here).is_none());
+    }
+
+    /// A server that answers every describe with a workflow that is not
+    /// stuck, counting the describes of each workflow.
+    fn counting_server() -> (
+        u16,
+        std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
+    ) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+        let counts = seen.clone();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let id = path
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                *counts.lock().unwrap().entry(id).or_insert(0) += 1;
+                let body = r#"{"workflowExecutionInfo":{},"pendingWorkflowTask":{"attempt":1}}"#;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (port, seen)
+    }
+
+    #[test]
+    fn a_refresh_loop_describes_new_runs_at_once_and_known_ones_in_turn() {
+        let (port, counts) = counting_server();
+        let cx = Context {
+            http: format!("127.0.0.1:{port}"),
+            timeout: std::time::Duration::from_secs(2),
+            ..Default::default()
+        };
+        let api = super::super::api_of(&cx);
+        let here = Here::none();
+        let wf = |i: usize| Workflow {
+            namespace: "default".into(),
+            workflow_id: format!("w{i:02}"),
+            run_id: Some(format!("r{i}")),
+            workflow_type: None,
+            task_queue: Some("q".into()),
+            status: "running".into(),
+            start_time: None,
+            close_time: None,
+            start_ms: None,
+        };
+        let mut running: Vec<Workflow> = (0..12).map(wf).collect();
+        let mut memory = Memory::default();
+        let total = |c: &std::collections::BTreeMap<String, usize>| c.values().sum::<usize>();
+        stuck_of(&api, &cx, &here, &running, &mut memory).unwrap();
+        assert_eq!(total(&counts.lock().unwrap()), 12, "the first look: all");
+        stuck_of(&api, &cx, &here, &running, &mut memory).unwrap();
+        assert_eq!(total(&counts.lock().unwrap()), 12 + AGAIN);
+        stuck_of(&api, &cx, &here, &running, &mut memory).unwrap();
+        stuck_of(&api, &cx, &here, &running, &mut memory).unwrap();
+        let c = counts.lock().unwrap().clone();
+        assert_eq!(total(&c), 12 + 3 * AGAIN);
+        assert!(
+            c.values().all(|n| *n >= 2),
+            "in turn: every one described again within three looks: {c:?}"
+        );
+        // A new run is described at the next look, besides AGAIN known ones.
+        running.push(wf(12));
+        stuck_of(&api, &cx, &here, &running, &mut memory).unwrap();
+        let c = counts.lock().unwrap().clone();
+        assert_eq!(c.get("w12"), Some(&1));
+        assert_eq!(total(&c), 12 + 4 * AGAIN + 1);
+        // A fresh memory (a one-shot `status`) describes them all.
+        stuck_of(&api, &cx, &here, &running, &mut Memory::default()).unwrap();
+        assert_eq!(total(&counts.lock().unwrap()), 12 + 4 * AGAIN + 1 + 13);
     }
 }

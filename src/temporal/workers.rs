@@ -2,7 +2,8 @@
 //! server's worker list), and the check that ties a PID a worker names to a
 //! local process — it must hold a connection to this Temporal's gRPC port.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -94,25 +95,31 @@ pub(super) fn workers_of(answer: &Value, ns: &str, cx: &Context, here: &Here) ->
 }
 
 /// This machine, as a poller's identity is checked against it: its name,
-/// and the sockets connected to this Temporal's gRPC port.
+/// and which local processes hold a connection to this Temporal's gRPC
+/// port.
 pub(super) struct Here {
     pub(super) host: String,
-    /// `socket:[inode]` of every connection to the gRPC port.
-    talking: std::collections::HashSet<String>,
+    port: Option<u16>,
+    /// `socket:[inode]` of every connection to the gRPC port: asked of the
+    /// kernel at most once a look, and only when a PID is not known to
+    /// hold one already (the dump walks the kernel's whole TCP table).
+    talking: OnceLock<HashSet<String>>,
 }
+
+/// (gRPC port, PID) → the sockets to that port it was last seen holding.
+/// Still among its open files, they prove it talks to Temporal without
+/// asking the kernel for every connection again.
+static KNOWN: Mutex<BTreeMap<(u16, i32), HashSet<String>>> = Mutex::new(BTreeMap::new());
+/// Processes remembered at most (a worker that comes and goes each time
+/// with a new PID must not grow it without end).
+const KNOWN_MAX: usize = 256;
 
 impl Here {
     pub(super) fn now(cx: &Context) -> Self {
-        let talking = cx
-            .grpc_port
-            .map(crate::platform::connections_to)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| format!("socket:[{i}]"))
-            .collect();
         Self {
             host: hostname(),
-            talking,
+            port: cx.grpc_port,
+            talking: OnceLock::new(),
         }
     }
 
@@ -121,16 +128,44 @@ impl Here {
     pub(super) fn none() -> Self {
         Self {
             host: hostname(),
-            talking: Default::default(),
+            port: None,
+            talking: OnceLock::new(),
         }
     }
 
     /// Does `pid` hold a connection to this Temporal? (What an identity
     /// says is a claim; this is the kernel's word.)
     pub(super) fn talks(&self, pid: i32) -> bool {
-        !crate::platform::scan_fds(pid, None, &self.talking)
-            .1
-            .is_empty()
+        let Some(port) = self.port else {
+            return false;
+        };
+        let known = KNOWN.lock().ok().and_then(|k| k.get(&(port, pid)).cloned());
+        if let Some(sockets) = known {
+            if !crate::platform::scan_fds(pid, None, &sockets).1.is_empty() {
+                return true;
+            }
+        }
+        let talking = self.talking.get_or_init(|| {
+            crate::platform::connections_to(port)
+                .into_iter()
+                .map(|i| format!("socket:[{i}]"))
+                .collect()
+        });
+        let held = crate::platform::scan_fds(pid, None, talking).1;
+        if let Ok(mut k) = KNOWN.lock() {
+            if held.is_empty() {
+                k.remove(&(port, pid));
+            } else {
+                if k.len() >= KNOWN_MAX {
+                    k.clear();
+                }
+                k.insert(
+                    (port, pid),
+                    held.iter().map(|i| format!("socket:[{i}]")).collect(),
+                );
+            }
+        }
+        !held.is_empty()
     }
 }
 
@@ -144,12 +179,51 @@ pub(super) fn pollers_of(
     name: &str,
 ) -> Result<Vec<Poller>, ApiError> {
     let mut pollers = Vec::new();
-    for (kind, tq_type) in [
-        ("workflow", "TASK_QUEUE_TYPE_WORKFLOW"),
-        ("activity", "TASK_QUEUE_TYPE_ACTIVITY"),
-    ] {
-        let path = format!("/api/v1/namespaces/{namespace}/task-queues/{name}");
-        let d = api.get(&path, &[("taskQueueType", tq_type)])?;
+    let path = format!("/api/v1/namespaces/{namespace}/task-queues/{name}");
+    // Both kinds in one call (the server's "enhanced" describe); an older
+    // or newer server that does not answer so is asked once per kind.
+    let both = api.get(
+        &path,
+        &[
+            ("apiMode", "DESCRIBE_TASK_QUEUE_MODE_ENHANCED"),
+            ("reportPollers", "true"),
+        ],
+    );
+    let answers: Vec<(&str, Value)> = match both {
+        Ok(d) if d["versionsInfo"].is_object() => {
+            let mut by_kind = vec![("workflow", Value::Null), ("activity", Value::Null)];
+            for version in d["versionsInfo"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                for (i, (_, found)) in by_kind.iter_mut().enumerate() {
+                    // Task queue types: 1 workflow, 2 activity.
+                    let of = &version["typesInfo"][(i + 1).to_string()]["pollers"];
+                    if let Some(list) = of.as_array() {
+                        let mut all = found.as_array().cloned().unwrap_or_default();
+                        all.extend(list.iter().cloned());
+                        *found = Value::Array(all);
+                    }
+                }
+            }
+            by_kind
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::json!({ "pollers": v })))
+                .collect()
+        }
+        _ => {
+            let mut out = vec![];
+            for (kind, tq_type) in [
+                ("workflow", "TASK_QUEUE_TYPE_WORKFLOW"),
+                ("activity", "TASK_QUEUE_TYPE_ACTIVITY"),
+            ] {
+                out.push((kind, api.get(&path, &[("taskQueueType", tq_type)])?));
+            }
+            out
+        }
+    };
+    for (kind, d) in answers {
         for p in d["pollers"].as_array().into_iter().flatten() {
             let identity = p["identity"].as_str().unwrap_or_default().to_string();
             let last_access = p["lastAccessTime"].as_str().map(String::from);

@@ -36,6 +36,7 @@ impl App {
             UiAction::JumpToFailure => self.jump_to_failure(),
             UiAction::ToggleWatch => return Some(self.for_selected(Command::ToggleWatch)),
             UiAction::ToggleTemporal => self.toggle_temporal(),
+            UiAction::Workflows => self.toggle_workflows(),
             UiAction::OpenUi => match self.temporal.as_ref().and_then(|t| t.ui_url.clone()) {
                 Some(url) => self.open_url = Some(url),
                 None => self.notice = Some("no Temporal web UI known".into()),

@@ -42,6 +42,7 @@ pub enum UiAction {
     Reload,
     ToggleWatch,
     JumpToFailure,
+    Workflows,
 }
 
 pub struct Binding {
@@ -241,6 +242,13 @@ pub const KEYMAP: &[Binding] = &[
         label: "w",
         help: "Temporal inside: queues, pollers",
         action: UiAction::ToggleTemporal,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('e')],
+        label: "e",
+        help: "workflows (cancel/terminate/reset)",
+        action: UiAction::Workflows,
         footer: None,
     },
     Binding {

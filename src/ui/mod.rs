@@ -8,6 +8,7 @@ pub mod keys;
 pub mod log;
 pub mod panels;
 pub mod usage;
+pub mod workflows;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -52,6 +53,8 @@ pub enum Dialog {
     ConfirmKill,
     /// What clean would do, line by line.
     ConfirmClean(Vec<String>),
+    /// Cancel, terminate or reset this workflow run?
+    ConfirmWorkflow(crate::temporal::Act, crate::temporal::Target),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +183,12 @@ pub struct App {
     pub reload_asked: bool,
     /// Ask the supervisor who it is again (it reloaded).
     pub recheck: bool,
+    /// The workflows screen (`e`), when open.
+    pub workflows: Option<workflows::Screen>,
+    /// The latest close look at the workflow the screen has open.
+    pub detail: Option<crate::temporal::Detail>,
+    /// A confirmed cancel, terminate or reset, for the I/O around the UI.
+    pub workflow_act: Option<(crate::temporal::Target, crate::temporal::Act)>,
     /// Where the log was drawn last (for the mouse).
     pub log_area: std::cell::Cell<ratatui::layout::Rect>,
     pub dirty: bool,
@@ -225,6 +234,9 @@ impl App {
             watch_only: false,
             failure_cursor: 0,
             recheck: false,
+            workflows: None,
+            detail: None,
+            workflow_act: None,
             dirty: true,
         };
         app.sync_selected();
@@ -454,10 +466,22 @@ impl App {
                     self.dialog = None;
                     yes.then(|| self.for_selected(Command::Clean))
                 }
+                Dialog::ConfirmWorkflow(what, target) if close => {
+                    self.dialog = None;
+                    if yes {
+                        self.notice = Some(format!("{}: asking Temporal…", what.verb()));
+                        self.workflow_act = Some((target, what));
+                    }
+                    None
+                }
                 _ => None,
             };
         }
         self.notice = None;
+        if self.workflows.is_some() {
+            self.workflows_key(key);
+            return None;
+        }
         if key.code == KeyCode::Esc {
             // Esc undoes what is on: a selection, else a search.
             if self.log.selecting() {

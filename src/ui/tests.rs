@@ -833,6 +833,7 @@ fn temporal_panel_ties_pollers_to_services_and_warns() {
         }],
         workers: vec![],
         stuck: vec![],
+        workflows: vec![],
         stuck_unchecked: 0,
         task_queues: vec![
             TaskQueue {
@@ -1083,3 +1084,6 @@ fn f_jumps_to_the_stuck_workflows_worker_log_with_its_failure_marked() {
         a.notice
     );
 }
+
+#[path = "workflow_tests.rs"]
+mod workflow_tests;

@@ -24,6 +24,7 @@ mod processes;
 mod service;
 mod services;
 mod temporal;
+mod workflows;
 
 pub use processes::process_rows;
 
@@ -62,6 +63,12 @@ pub fn draw(app: &App, f: &mut Frame, now: Instant) {
     ])
     .areas(area);
     bars::draw_header(app, f, header, now);
+    if let Some(s) = &app.workflows {
+        // Its own keys in the footer: the screen takes every key.
+        workflows::draw_workflows(app, s, f, body, footer);
+        draw_dialog(app, f, area);
+        return;
+    }
     if app.zoom {
         // The focused panel alone, on the whole screen.
         match app.focus {
@@ -128,6 +135,25 @@ fn draw_dialog(app: &App, f: &mut Frame, area: Rect) {
             text.extend(lines.iter().map(|l| format!("• {l}")));
             dialogs::draw_confirm(f, area, " Clean ", text)
         }
+        Some(Dialog::ConfirmWorkflow(what, target)) => dialogs::draw_confirm(
+            f,
+            area,
+            &format!(" {} ", what.verb()),
+            vec![
+                format!(
+                    "{} workflow {} (run {}) in {}?",
+                    what.verb(),
+                    target.workflow_id,
+                    target
+                        .run_id
+                        .as_deref()
+                        .map(|r| &r[..r.len().min(8)])
+                        .unwrap_or("?"),
+                    target.namespace
+                ),
+                format!("{}.", what.meaning()),
+            ],
+        ),
         None => {}
     }
 }
