@@ -26,7 +26,9 @@ use session::Session;
 
 fn init_tracing() {
     use tracing_subscriber::prelude::*;
-    let _ = tui_logger::init_logger(tui_logger::LevelFilter::Info);
+    // Not `init_logger`: its thread wakes every 10 ms to move events (the
+    // dash's idle wake-ups, most of them); the loop moves them itself, on
+    // each event and tick (the hot buffer holds 1 000 in between).
     tui_logger::set_default_level(tui_logger::LevelFilter::Info);
     let filter = tracing_subscriber::EnvFilter::try_from_env("STIGMER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("stigmer=info"));

@@ -376,15 +376,16 @@ pub const CONFIG_DEBOUNCE: std::time::Duration = std::time::Duration::from_milli
 
 /// Reloads whenever the config file (or one of its env files) is saved:
 /// watches their directories (editors replace a file by renaming another
-/// onto it), a burst of events gathered by the debouncer into one reload.
+/// onto it), a burst of events gathered until quiet for
+/// [`CONFIG_DEBOUNCE`] into one reload. Idle, it never wakes.
 pub fn watch_config(reloader: Reloader) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut current = reloader.current.clone();
         loop {
             let files = watched_files(&current.borrow_and_update());
             let (tx, mut rx) = mpsc::channel::<()>(1);
-            let debouncer = watch_files(&files, tx);
-            if let Err(e) = &debouncer {
+            let watcher = watch_files(&files, tx);
+            if let Err(e) = &watcher {
                 tracing::warn!(
                     "cannot watch the config file ({e}); `stigmer local reload` applies it"
                 );
@@ -401,6 +402,10 @@ pub fn watch_config(reloader: Reloader) -> tokio::task::JoinHandle<()> {
                         if got.is_none() {
                             return;
                         }
+                        // The rest of the burst (an editor's several writes).
+                        while let Ok(Some(())) =
+                            tokio::time::timeout(CONFIG_DEBOUNCE, rx.recv()).await
+                        {}
                         let _ = reloader.reload(None, None).await;
                     }
                 }
@@ -420,27 +425,20 @@ fn watched_files(stack: &Stack) -> Vec<std::path::PathBuf> {
     files
 }
 
-type Debouncer = notify_debouncer_full::Debouncer<
-    notify::RecommendedWatcher,
-    notify_debouncer_full::RecommendedCache,
->;
-
-fn watch_files(files: &[std::path::PathBuf], tx: mpsc::Sender<()>) -> notify::Result<Debouncer> {
+/// The kernel's events on the directories of `files`: a signal on `tx` for
+/// each write to one of them (a thread blocked on inotify; no timer).
+fn watch_files(
+    files: &[std::path::PathBuf],
+    tx: mpsc::Sender<()>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::Watcher;
     let wanted: Vec<std::path::PathBuf> = files.to_vec();
-    let mut d = notify_debouncer_full::new_debouncer(
-        CONFIG_DEBOUNCE,
-        None,
-        move |r: notify_debouncer_full::DebounceEventResult| {
-            let Ok(events) = r else { return };
-            let ours = events
-                .iter()
-                .any(|e| e.paths.iter().any(|p| wanted.contains(p)));
-            let writes = events.iter().any(|e| !e.kind.is_access());
-            if ours && writes {
-                let _ = tx.try_send(());
-            }
-        },
-    )?;
+    let mut d = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
+        let Ok(e) = r else { return };
+        if !e.kind.is_access() && e.paths.iter().any(|p| wanted.contains(p)) {
+            let _ = tx.try_send(()); // one pending is enough
+        }
+    })?;
     let mut dirs: Vec<&std::path::Path> = files.iter().filter_map(|f| f.parent()).collect();
     dirs.sort();
     dirs.dedup();

@@ -1,8 +1,10 @@
 //! Restart on change (`watch = { paths, ignore, debounce_ms,
 //! restart_dependents }`): one task per watching service, while the
-//! supervisor runs. notify's debouncer gathers the kernel's events; a burst
-//! (a save of many files, a checkout) is gathered further until it has been
-//! quiet for the debounce, so it makes one restart. What each watched
+//! supervisor runs. The kernel's events (inotify, through notify: nothing
+//! wakes while nothing changes) of a burst (a save of many files, a
+//! checkout) are gathered until it has been quiet for the debounce, so it
+//! makes one restart; a change its new process already saw makes none.
+//! What each watched
 //! directory's `.gitignore` or the service's `ignore` globs match, the state
 //! directory (logs, PID files) and `.git/` never count. The restart itself
 //! is the actor's: a change during a restart makes exactly one more.
@@ -136,34 +138,24 @@ fn what_changed(changed: &[PathBuf], base: &Path) -> String {
     }
 }
 
-type Debouncer = notify_debouncer_full::Debouncer<
-    notify::RecommendedWatcher,
-    notify_debouncer_full::RecommendedCache,
->;
-
 /// A batch of changed paths, and when the newest change happened.
 type Batch = (Vec<PathBuf>, std::time::Instant);
 
-/// The kernel's events for `roots`, debounced, as batches of paths on `tx`
-/// (for as long as the debouncer lives).
+/// The kernel's events for `roots`, as batches of paths on `tx` with the
+/// time they came (for as long as the watcher lives; `run` gathers a
+/// burst). A thread blocked on inotify: idle, nothing wakes.
 fn watch_roots(
     roots: &[Root],
-    debounce: std::time::Duration,
     tx: mpsc::Sender<Batch>,
-) -> notify::Result<Debouncer> {
-    let mut debouncer = notify_debouncer_full::new_debouncer(
-        debounce,
-        None,
-        move |r: notify_debouncer_full::DebounceEventResult| {
-            let Ok(events) = r else { return };
-            let counted = || events.iter().filter(|e| !e.kind.is_access());
-            let paths: Vec<PathBuf> = counted().flat_map(|e| e.paths.iter().cloned()).collect();
-            let newest = counted().map(|e| e.time).max();
-            if let (false, Some(at)) = (paths.is_empty(), newest) {
-                let _ = tx.try_send((paths, at)); // full: a burst, gathered anyway
-            }
-        },
-    )?;
+) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut watcher = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
+        let Ok(e) = r else { return };
+        if !e.kind.is_access() && !e.paths.is_empty() {
+            // Full: a burst, gathered anyway (its newest event comes later).
+            let _ = tx.try_send((e.paths, std::time::Instant::now()));
+        }
+    })?;
     for r in roots {
         // A file is watched through its directory: editors replace it.
         let (path, mode) = if r.dir {
@@ -174,11 +166,11 @@ fn watch_roots(
                 notify::RecursiveMode::NonRecursive,
             )
         };
-        if let Err(e) = debouncer.watch(path, mode) {
+        if let Err(e) = watcher.watch(path, mode) {
             tracing::warn!("cannot watch {} ({e})", path.display());
         }
     }
-    Ok(debouncer)
+    Ok(watcher)
 }
 
 async fn run(
@@ -195,7 +187,7 @@ async fn run(
         .map(|p| Root::new(p, &spec.ignore))
         .collect();
     let (tx, mut rx) = mpsc::channel::<Batch>(64);
-    let _debouncer = match watch_roots(&roots, spec.debounce, tx) {
+    let _watcher = match watch_roots(&roots, tx) {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!("{name}: cannot watch its files ({e}); restart it by hand");
