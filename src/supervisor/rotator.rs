@@ -1,8 +1,10 @@
 //! Log rotation, for the whole stack in one task: while this process holds
-//! the supervisor lock, each service's log is checked once a
-//! [`CHECK_EVERY`](crate::logs::rotate::CHECK_EVERY) and rotated past its
-//! size (docs/logs.md). One timer for the stack, not one per service: an
-//! idle supervisor wakes as little as it can.
+//! the supervisor lock, each service's log and the supervisor's own
+//! (`stigmer.log`) are checked once a
+//! [`CHECK_EVERY`](crate::logs::rotate::CHECK_EVERY) and rotated past their
+//! size (docs/logs.md). One timer for the stack, not one per service, and
+//! a check is a `stat` on this task (no thread handed work): an idle
+//! supervisor wakes as little as it can.
 
 use std::sync::Arc;
 
@@ -24,19 +26,31 @@ pub fn spawn(stack: watch::Receiver<Stack>, sup: Arc<SupLock>) -> JoinHandle<()>
                 continue; // another supervisor rotates
             }
             let stack = stack.borrow().clone();
-            crate::util::blocking::blocking(move || rotate_all(&stack));
+            rotate_all(&stack);
         }
     })
 }
 
 fn rotate_all(stack: &Stack) {
     let r = stack.settings.rotation;
-    for ctx in &stack.services {
-        let path = &ctx.spec.paths.log;
-        match rotate_if_needed(path, r) {
+    let own = stack.settings.state.logs_dir().join("stigmer.log");
+    let logs = stack
+        .services
+        .iter()
+        .map(|c| (c.spec.name.as_str(), c.spec.paths.log.as_path()))
+        .chain([("stigmer", own.as_path())]);
+    for (name, path) in logs {
+        // The common case, a log under its size, is one `stat` here; a
+        // rotation (copies, maybe) runs where blocking is allowed.
+        let over =
+            std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() > r.max_bytes);
+        if !over {
+            continue;
+        }
+        match crate::util::blocking::blocking(|| rotate_if_needed(path, r)) {
             Ok(Some(done)) => tracing::info!(
                 "{}: rotated its log ({} KiB to {}.1{})",
-                ctx.spec.name,
+                name,
                 done.moved / 1024,
                 path.display(),
                 if done.lossless {
@@ -46,7 +60,7 @@ fn rotate_all(stack: &Stack) {
                 }
             ),
             Ok(None) => {}
-            Err(e) => tracing::warn!("{}: cannot rotate its log: {e}", ctx.spec.name),
+            Err(e) => tracing::warn!("{name}: cannot rotate its log: {e}"),
         }
     }
 }

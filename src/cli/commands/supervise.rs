@@ -36,18 +36,8 @@ pub(super) async fn supervise(stack: Stack) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    // Its own log (stdout and stderr, O_APPEND) is rotated like the services'.
-    let own_log = stack.settings.state.logs_dir().join("stigmer.log");
-    let rotation = stack.settings.rotation;
-    let rotator = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(crate::logs::rotate::CHECK_EVERY);
-        loop {
-            tick.tick().await;
-            let _ = crate::util::blocking::blocking(|| {
-                crate::logs::rotate::rotate_if_needed(&own_log, rotation)
-            });
-        }
-    });
+    // Its own log (stdout and stderr, O_APPEND) is rotated with the
+    // services' (supervisor/rotator.rs).
     let server = control::serve(stack.clone(), &handle, true);
     match &server {
         Ok(_) => handle.history.push(
@@ -65,7 +55,6 @@ pub(super) async fn supervise(stack: Stack) -> Result<ExitCode> {
     );
     let mut handle = handle;
     let _ = (&mut handle.join).await;
-    rotator.abort();
     drop(server);
     handle.hand_over(&stack);
     Ok(ExitCode::SUCCESS)
