@@ -7,9 +7,10 @@ Installs the peers into .tools/ when missing (supervisord from PyPI
 `supervisor`, pm2 from npm, mprocs from crates.io with `cargo install
 --locked --root .tools`), then, for each manager, with real processes:
 
-- crash -> respawn: `kill -9` of a supervised sleeper until a new process of
-  it exists (scanning /proc every 0.2 ms), rounds interleaved across the
-  managers, the service up for > 1.5 s between crashes;
+- crash -> respawn: `kill -9` of a supervised sleeper until the manager has
+  a new child running it (its children polled every 0.1 ms), rounds
+  interleaved across the managers, the service up for > 1.5 s between
+  crashes;
 - idle: the manager's own processes (not the services) supervising three
   sleepers for S seconds: CPU (% of a core), wake-ups (context switches of
   every thread, per second), resident memory;
@@ -108,8 +109,9 @@ def service_argv(name, kind="sleep", port=0):
 
 
 def usage_of(pids):
-    """(CPU ticks, context switches, RSS kB) summed over pids and threads."""
-    ticks = switches = rss = 0
+    """CPU ticks, {tid: context switches}, RSS kB, over pids and threads."""
+    ticks = rss = 0
+    switches = {}
     for p in pids:
         try:
             with open(f"/proc/{p}/stat") as f:
@@ -117,9 +119,7 @@ def usage_of(pids):
             ticks += int(st[11]) + int(st[12])
             for t in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{t}/status") as f:
-                    for line in f:
-                        if "ctxt_switches" in line:
-                            switches += int(line.split()[1])
+                    switches[t] = sum(int(l.split()[1]) for l in f if "ctxt_switches" in l)
             with open(f"/proc/{p}/status") as f:
                 for line in f:
                     if line.startswith("VmRSS:"):
@@ -127,6 +127,11 @@ def usage_of(pids):
         except (OSError, IndexError, ValueError):
             pass
     return ticks, switches, rss
+
+
+def woke(before, after):
+    """Context switches between two looks, of the threads alive at both."""
+    return sum(after[t] - before[t] for t in after if t in before)
 
 
 def http_ok(port):
@@ -398,13 +403,32 @@ def pid_of(name):
     return pids[0] if len(pids) == 1 else None
 
 
-def crash_once(name):
+def children(pids):
+    out = []
+    for p in pids:
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    out.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def crash_once(m, name):
+    """`kill -9` of service `name` until its manager has a new child
+    running it (the manager's children polled every 0.1 ms)."""
     old = pid_of(name)
-    if old is None:
+    managers = m.manager_pids()
+    if old is None or not managers:
         return None
+
+    def respawned():
+        return any(c != old and cmdline(c)[-1:] == [name.encode()] for c in children(managers))
+
     t0 = time.monotonic()
     kill_proven(old, signal.SIGKILL)
-    new = wait(lambda: (pid_of(name) or 0) not in (0, old) and pid_of(name), 10, every=0.0002)
+    new = wait(respawned, 10, every=0.0001)
     return (time.monotonic() - t0) * 1000 if new else None
 
 
@@ -440,12 +464,12 @@ def main():
         for m, _ in ms:
             t, s, _ = before[m.name]
             t1, s1, rss = usage_of(m.manager_pids())
-            results[m.name]["idle"] = (100 * (t1 - t) / HZ / a.idle_secs, (s1 - s) / a.idle_secs, rss / 1024)
+            results[m.name]["idle"] = (100 * (t1 - t) / HZ / a.idle_secs, woke(s, s1) / a.idle_secs, rss / 1024)
         say("crash -> respawn, interleaved …")
         for r in range(a.rounds):
             for m, names in ms:
                 time.sleep(1.6)  # up for > 1.5 s: not a crash loop
-                ms_ = crash_once(names[0])
+                ms_ = crash_once(m, names[0])
                 results[m.name].setdefault("crash", []).append(ms_)
         # The manager kill -9ed, then started again.
         for m, names in ms:
