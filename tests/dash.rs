@@ -495,3 +495,41 @@ fn a_save_shows_in_the_supervising_and_the_attached_dash_and_a_bad_one_says_why(
     });
     assert!(wait_until(Duration::from_secs(10), || !alive(temporal)));
 }
+
+#[test]
+fn a_chatty_service_does_not_keep_the_supervisors_events_out_of_a_supervising_dash() {
+    // A line every 50 ms: the dash's loop always has log lines to take.
+    let env = Env::fixture(
+        "d-chatty",
+        &["--count", "100000", "--every-us", "50000"],
+        "",
+    );
+    let tmux = Tmux::new("d-chatty");
+    tmux.launch_sized(&env, "dash", "", 200, 40);
+    tmux.wait("running", Duration::from_secs(20), |s| {
+        s.contains("RUNNING")
+    });
+    assert!(env.supervisors().is_empty(), "the dash supervises");
+    let pid = env.recorded_pid().expect("PID file");
+    // Its own events (the supervisor runs in it) reach the events panel,
+    // and the once-a-second work goes on (the uptime moves).
+    let first = tmux.wait("its events", Duration::from_secs(10), |s| {
+        s.contains(&format!("spawned (PID {pid})")) && s.contains("ready")
+    });
+    let up = |s: &str| {
+        s.split("up ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .map(String::from)
+    };
+    let was = up(&first);
+    tmux.wait("the uptime to move", Duration::from_secs(5), |s| {
+        up(s) != was
+    });
+    tmux.keys("Q");
+    tmux.wait(
+        "the dash to stop it and quit",
+        Duration::from_secs(20),
+        |s| s.contains("DASH-EXITED"),
+    );
+}

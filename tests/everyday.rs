@@ -300,6 +300,14 @@ fn the_example_under_a_supervising_dash_then_q_hands_it_over_with_its_history() 
         pids.insert(name.to_string(), new);
     }
     run_greet(&env, "dash");
+    // The supervisor runs in the dash: its events are in the events panel
+    // (inspections and log lines arriving all the time must not keep them
+    // out).
+    tmux.wait(
+        "the crashes in the events panel",
+        Duration::from_secs(10),
+        |s| s.contains("killed by SIGKILL") && s.contains("spawned (PID"),
+    );
     watch_steady(&env, 30, &pids);
     let evs = events(&env);
     assert!(of_kind(&evs, "unhealthy").is_empty(), "{evs:#?}");

@@ -215,11 +215,18 @@ pub(super) async fn event_loop(
     let mut eyes = session.inspector.changes();
     let mut signals = Signals::new()?;
     let mut last_periodic = Instant::now();
+    // When the timer last fired: its next time does not move when other
+    // inputs come first (a fresh sleep each turn would never fire while
+    // inspections or log lines arrive more often than it).
+    let mut last_tick = Instant::now();
     let mut attached_at_ms = crate::util::clock::now_ms();
     loop {
         if follow_config(app, session, &mut inputs).await {
             continue;
         }
+        // What was logged meanwhile (the supervisor's events when it runs
+        // here), into the events panel before drawing.
+        tui_logger::move_events();
         draw(terminal, app)?;
         if ended(app, session).await {
             return Ok(());
@@ -274,8 +281,9 @@ pub(super) async fn event_loop(
             }
             Some((name, batch)) = inputs.logs.recv() => on_logs(app, (name, batch), &mut inputs.logs),
             // Countdowns and progress move every 250 ms; otherwise once a second.
-            _ = tokio::time::sleep(tick) => {
-                tui_logger::move_events();
+            _ = tokio::time::sleep_until((last_tick + tick).into()) => {
+                last_tick = Instant::now();
+                app.dirty = true; // the events moved above are drawn
                 if moving(app) || last_periodic.elapsed() >= Duration::from_millis(990) {
                     last_periodic = Instant::now();
                     app.dirty = true;
