@@ -249,6 +249,10 @@ fn look(
         d.stack_trace_error = Some(format!("it is {}", d.status.replace('_', " ")));
     } else if !polled {
         d.stack_trace_error = Some("no worker polls its task queue to answer".into());
+    } else if d.task_attempt.is_some_and(|a| a > 1) {
+        // Temporal refuses the query then (HTTP 400).
+        d.stack_trace_error =
+            Some("its workflow task keeps failing: no code of it runs to answer".into());
     } else {
         match stack_trace(api, target) {
             Ok(t) => d.stack_trace = t,
