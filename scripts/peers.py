@@ -168,6 +168,15 @@ class Manager:
     def manager_pids(self):
         raise NotImplementedError
 
+    def kill_manager(self):
+        """`kill -9` of the manager's own processes (each proven by its
+        command line in `manager_pids`)."""
+        for p in self.manager_pids():
+            os.kill(p, signal.SIGKILL)
+
+    def restart_manager(self):
+        self.start()
+
 
 class Stigmer(Manager):
     name = "stigmer"
@@ -205,13 +214,6 @@ class Stigmer(Manager):
                 if argv[:1] == [self.bin.encode()] and b"supervise" in b" ".join(argv) and self.home.encode() in b" ".join(argv):
                     out.append(int(d))
         return out
-
-    def kill_manager(self):
-        for p in self.manager_pids():
-            os.kill(p, signal.SIGKILL)
-
-    def restart_manager(self):
-        self.start()
 
 
 class Supervisord(Manager):
@@ -264,13 +266,6 @@ class Supervisord(Manager):
         except (OSError, ValueError):
             return []
 
-    def kill_manager(self):
-        for p in self.manager_pids():
-            os.kill(p, signal.SIGKILL)
-
-    def restart_manager(self):
-        self.start()
-
 
 class Pm2(Manager):
     name = "pm2"
@@ -316,13 +311,6 @@ class Pm2(Manager):
         except (OSError, ValueError):
             return []
 
-    def kill_manager(self):
-        for p in self.manager_pids():
-            os.kill(p, signal.SIGKILL)
-
-    def restart_manager(self):
-        self.start()
-
 
 class Mprocs(Manager):
     """mprocs is a terminal program: it runs in a tmux session of its own,
@@ -367,10 +355,6 @@ class Mprocs(Manager):
     def manager_pids(self):
         bin = os.path.join(TOOLS, "bin", "mprocs").encode()
         return [int(d) for d in os.listdir("/proc") if d.isdigit() and cmdline(int(d))[:1] == [bin]]
-
-    def kill_manager(self):
-        for p in self.manager_pids():
-            os.kill(p, signal.SIGKILL)
 
     def restart_manager(self):
         self.tmux("kill-server")

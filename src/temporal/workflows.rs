@@ -53,6 +53,15 @@ pub struct Target {
     pub run_id: Option<String>,
 }
 
+impl Target {
+    /// The run id's first 8 characters, as people tell runs apart.
+    pub fn short_run(&self) -> &str {
+        self.run_id
+            .as_deref()
+            .map_or("?", |r| r.get(..8).unwrap_or(r))
+    }
+}
+
 /// `WORKFLOW_EXECUTION_STATUS_TIMED_OUT` → `timed_out`.
 pub(super) fn status_word(s: &str) -> String {
     s.strip_prefix("WORKFLOW_EXECUTION_STATUS_")

@@ -144,11 +144,7 @@ fn draw_dialog(app: &App, f: &mut Frame, area: Rect) {
                     "{} workflow {} (run {}) in {}?",
                     what.verb(),
                     target.workflow_id,
-                    target
-                        .run_id
-                        .as_deref()
-                        .map(|r| &r[..r.len().min(8)])
-                        .unwrap_or("?"),
+                    target.short_run(),
                     target.namespace
                 ),
                 format!("{}.", what.meaning()),

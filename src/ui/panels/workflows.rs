@@ -63,11 +63,7 @@ pub(super) fn draw_workflows(app: &App, s: &Screen, f: &mut Frame, area: Rect, k
         let title = format!(
             "{} · run {}{}",
             target.workflow_id,
-            target
-                .run_id
-                .as_deref()
-                .map(|r| &r[..r.len().min(8)])
-                .unwrap_or("?"),
+            target.short_run(),
             if lines.len() > inner {
                 format!(
                     " · lines {}–{} of {} (↑↓)",
