@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates screenshots/*.svg from real runs: the real Temporal for
-# "running" and "help", the fault fixture for "crash-loop" and for
+# "running", "help" and "workflows", the fault fixture for "crash-loop" and for
 # "clean-preview" (leader kill -9ed, its children left holding the lock).
 # Each scene: tmux runs `stigmer dash`, capture-pane -e, rich renders SVG.
 set -euo pipefail
@@ -69,7 +69,18 @@ kill -9 "$pid"; wait_for "killed by SIGKILL" 10; wait_for "→ 200" 30; sleep 1.
 shot running "stigmer dash — running (after a kill -9)"
 tmux -L "$sock" send-keys -t shot '?'; wait_for "Keys" 5
 shot help "stigmer dash — help"
-tmux -L "$sock" send-keys -t shot Escape; sleep 0.3 # ESC then Q at once would read as Alt-Q
+tmux -L "$sock" send-keys -t shot Escape; sleep 0.3
+# The workflows screen: two workflows on a queue nobody polls, one of them
+# terminated; the running one looked at closely.
+tctl() { "$work/bin/temporal" "$@" --address "127.0.0.1:$port" >/dev/null; }
+tctl workflow start --type Greet --task-queue hello --workflow-id order-1042 --input '"Ada"'
+tctl workflow start --type Greet --task-queue hello --workflow-id order-1043 --input '"Bob"'
+tctl workflow terminate --workflow-id order-1043 --reason "demo"
+tmux -L "$sock" send-keys -t shot e; wait_for "Workflows · all · 2 of 2" 20
+tmux -L "$sock" send-keys -t shot Enter; wait_for "stack trace (__stack_trace)" 20; sleep 0.5
+shot workflows "stigmer dash — workflows (e), one looked at"
+tmux -L "$sock" send-keys -t shot Escape; sleep 0.3
+tmux -L "$sock" send-keys -t shot e; sleep 0.3 # ESC then Q at once would read as Alt-Q
 tmux -L "$sock" send-keys -t shot Q
 for _ in $(seq 1 200); do [ -e "$home/temporal.pid" ] || break; sleep 0.1; done
 
