@@ -102,8 +102,10 @@ impl App {
         let Some(mut s) = self.workflows.take() else {
             return;
         };
-        let t = self.temporal.clone().unwrap_or_default();
-        let n = s.shown(&t).len();
+        // Borrowed, not copied: it holds up to a thousand workflows.
+        let empty = TemporalInfo::default();
+        let t = self.temporal.as_ref().unwrap_or(&empty);
+        let n = s.shown(t).len();
         match key.code {
             KeyCode::Esc if s.open.is_some() => s.open = None,
             KeyCode::Esc | KeyCode::Char('e') | KeyCode::Char('q') => {
@@ -130,7 +132,7 @@ impl App {
                 s.open = None;
             }
             KeyCode::Char('u') => {
-                let qs = queues(&t);
+                let qs = queues(t);
                 s.queue = match s
                     .queue
                     .as_ref()
@@ -142,7 +144,7 @@ impl App {
                 s.selected = 0;
                 s.open = None;
             }
-            KeyCode::Enter => match s.shown(&t).get(s.selected) {
+            KeyCode::Enter => match s.shown(t).get(s.selected) {
                 Some(w) if s.open.as_ref() == Some(&w.target()) => s.open = None,
                 Some(w) => {
                     s.open = Some(w.target());
@@ -157,7 +159,7 @@ impl App {
                     'x' => Act::Terminate,
                     _ => Act::Reset,
                 };
-                match s.shown(&t).get(s.selected) {
+                match s.shown(t).get(s.selected) {
                     Some(w) if w.status != "running" => {
                         self.notice = Some(format!(
                             "{} is {}: only a running workflow can be {}",
