@@ -168,6 +168,17 @@ class Manager:
     def manager_pids(self):
         raise NotImplementedError
 
+    def pid_in(self, path, *marks):
+        """The PID a manager's PID file names, if that process's command
+        line carries one of `marks` (it is that manager, not a PID reused)."""
+        try:
+            with open(path) as f:
+                p = int(f.read().strip())
+        except (OSError, ValueError):
+            return []
+        argv = b" ".join(cmdline(p))
+        return [p] if any(m in argv for m in marks) else []
+
     def kill_manager(self):
         """`kill -9` of the manager's own processes (each proven by its
         command line in `manager_pids`)."""
@@ -259,12 +270,7 @@ class Supervisord(Manager):
         self.ctl("shutdown")
 
     def manager_pids(self):
-        try:
-            with open(os.path.join(self.work, "supervisord.pid")) as f:
-                p = int(f.read().strip())
-            return [p] if b"supervisord" in b" ".join(cmdline(p)) else []
-        except (OSError, ValueError):
-            return []
+        return self.pid_in(os.path.join(self.work, "supervisord.pid"), b"supervisord")
 
 
 class Pm2(Manager):
@@ -304,12 +310,7 @@ class Pm2(Manager):
         self.pm2("kill")
 
     def manager_pids(self):
-        try:
-            with open(os.path.join(self.work, "pm2home", "pm2.pid")) as f:
-                p = int(f.read().strip())
-            return [p] if b"PM2" in b" ".join(cmdline(p)) or b"God" in b" ".join(cmdline(p)) else []
-        except (OSError, ValueError):
-            return []
+        return self.pid_in(os.path.join(self.work, "pm2home", "pm2.pid"), b"PM2", b"God")
 
 
 class Mprocs(Manager):

@@ -54,13 +54,21 @@ pub fn old_path(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Is `path` a file larger than the limit? (One `stat`; no file is no.)
+pub fn needs_rotation(path: &Path, r: Rotation) -> io::Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(m.is_file() && m.len() > r.max_bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Rotates `path` if it is larger than the limit.
 pub fn rotate_if_needed(path: &Path, r: Rotation) -> io::Result<Option<Rotated>> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_file() && m.len() > r.max_bytes => rotate(path, r.keep).map(Some),
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+    if needs_rotation(path, r)? {
+        rotate(path, r.keep).map(Some)
+    } else {
+        Ok(None)
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::suplock::SupLock;
 use crate::config::service::Stack;
-use crate::logs::rotate::{rotate_if_needed, CHECK_EVERY};
+use crate::logs::rotate::{needs_rotation, rotate, CHECK_EVERY};
 
 /// `stack`: the stack as supervised now.
 pub fn spawn(stack: watch::Receiver<Stack>, sup: Arc<SupLock>) -> JoinHandle<()> {
@@ -42,12 +42,12 @@ fn rotate_all(stack: &Stack) {
     for (name, path) in logs {
         // The common case, a log under its size, is one `stat` here; a
         // rotation (copies, maybe) runs where blocking is allowed.
-        let over =
-            std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() > r.max_bytes);
-        if !over {
-            continue;
-        }
-        match crate::util::blocking::blocking(|| rotate_if_needed(path, r)) {
+        let rotated = match needs_rotation(path, r) {
+            Ok(false) => continue,
+            Ok(true) => crate::util::blocking::blocking(|| rotate(path, r.keep).map(Some)),
+            Err(e) => Err(e),
+        };
+        match rotated {
             Ok(Some(done)) => tracing::info!(
                 "{}: rotated its log ({} KiB to {}.1{})",
                 name,
