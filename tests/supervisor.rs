@@ -381,3 +381,73 @@ fn a_start_read_after_its_deadline_is_dropped() {
     assert!(env.pid_of("other").is_none(), "the expired start ran");
     env.ok(&["local", "stop"]);
 }
+
+/// The open descriptors of `pid`, as `/proc/PID/fd` names them.
+fn descriptors(pid: i32) -> Vec<(String, String)> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let target = std::fs::read_link(e.path()).ok()?;
+                    Some((
+                        e.file_name().to_string_lossy().into_owned(),
+                        target.to_string_lossy().into_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Is descriptor `fd` of `pid` open for writing, without O_NONBLOCK?
+fn blocking_write_end(pid: i32, fd: &str) -> bool {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .unwrap_or(0);
+    flags & 0o3 != 0 && flags & 0o4000 == 0
+}
+
+#[test]
+fn the_readiness_pipe_ends_at_the_supervisor_and_no_service_inherits_it() {
+    let env = Env::fixture("sup-ready-fd", &[], "");
+    let out = env.ok(&["local", "start"]);
+    assert!(out.contains("started"), "{out}");
+    let sup = the_supervisor(&env);
+    // The supervisor was told its pipe on fd 3 and closed it once it said
+    // `ready`: no pipe is left open in it.
+    let cmdline = std::fs::read(format!("/proc/{sup}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("--ready-fd\u{0}3"),
+        "started with a readiness pipe: {:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    // (Its runtime keeps non-blocking pipes of its own; the readiness pipe's
+    // end is a blocking write end.)
+    let ready_ends: Vec<_> = descriptors(sup)
+        .into_iter()
+        .filter(|(fd, t)| t.starts_with("pipe:") && blocking_write_end(sup, fd))
+        .collect();
+    assert!(
+        ready_ends.is_empty(),
+        "the supervisor keeps its readiness pipe open: {ready_ends:?}"
+    );
+    // Its service (spawned for the start, then after a crash) holds its
+    // lock, its log and /dev/null: no pipe, nothing of the supervisor's.
+    let check = |pid: i32| {
+        let fds = descriptors(pid);
+        let odd: Vec<_> = fds
+            .iter()
+            .filter(|(_, t)| t.starts_with("pipe:") || t.contains("stigmer.log"))
+            .collect();
+        assert!(odd.is_empty(), "PID {pid} inherited {odd:?} (all: {fds:?})");
+    };
+    let pid = env.recorded_pid().unwrap();
+    check(pid);
+    kill_9_proven(&env, "temporal", pid);
+    let new = env.wait_new_pid(pid, Duration::from_secs(10), "restart after kill -9");
+    check(new);
+    env.ok(&["local", "stop"]);
+}

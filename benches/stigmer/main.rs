@@ -114,21 +114,28 @@ struct Bare {
     child: Child,
 }
 impl Bare {
+    /// Temporal with the very argv stigmer gives it (its own database
+    /// file), output to a log file as stigmer's is.
     fn spawn(env: &Env) -> Self {
-        let db = env.home.join("bare.db");
-        let child = Command::new(temporal_bin())
-            .args(["server", "start-dev", "--ip", "127.0.0.1"])
-            .args([
-                "--port",
-                &env.port.to_string(),
-                "--ui-port",
-                &env.ui_port().to_string(),
-            ])
-            .args(["--http-port", &env.http_port().to_string(), "--db-filename"])
-            .arg(db)
+        use stigmer::config::{Overrides, Settings};
+        let settings = Settings::resolve(Overrides {
+            home: Some(env.home.clone()),
+            port: Some(env.port),
+            ..Default::default()
+        })
+        .expect("settings");
+        let ctx = stigmer::lifecycle::Ctx::new(settings);
+        let program = ctx.spec.program.clone().expect("temporal");
+        let mut args = ctx.spec.args.clone();
+        if let Some(i) = args.iter().position(|a| a == "--db-filename") {
+            args[i + 1] = env.home.join("bare.db").display().to_string();
+        }
+        let log = std::fs::File::create(env.home.join("bare.log")).expect("bare log");
+        let child = Command::new(program)
+            .args(&args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
             .spawn()
             .expect("spawn temporal");
         Self { child }

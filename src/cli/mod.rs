@@ -92,7 +92,11 @@ pub enum Local {
     },
     /// The supervisor itself, detached (`start` runs it when none runs)
     #[command(hide = true)]
-    Supervise,
+    Supervise {
+        /// A pipe to say `ready` on once the socket listens
+        #[arg(long, value_name = "FD")]
+        ready_fd: Option<i32>,
+    },
     /// Print the supervisor's event history (spawned, ready, exited, restarts, …)
     Events {
         /// Keep printing new events

@@ -21,6 +21,9 @@ pub struct Client {
     /// The PID of the process that listens (the kernel's word, from when it
     /// called `listen`: known even when it does not answer).
     pub peer: Option<i32>,
+    /// The supervisor behind it was started by this process a moment ago,
+    /// with this very stack (`spawn_supervisor`): it needs no `reload`.
+    pub ours: bool,
 }
 
 impl Client {
@@ -36,6 +39,7 @@ impl Client {
             reader: BufReader::new(rd),
             writer: wr,
             peer,
+            ours: false,
         })
     }
 
@@ -320,8 +324,10 @@ pub struct NoSupervisor(pub String);
 
 /// Starts a detached supervisor (`local supervise`: its own session, stdin
 /// `/dev/null`, output appended to `logs/stigmer.log`) and waits, bounded,
-/// until its socket answers.
+/// until it says on the readiness pipe that its socket listens (or, when it
+/// lost the race for the lock, until the winner's socket answers).
 pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client, NoSupervisor> {
+    use super::ready::{self, Notice, Pipe};
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe()
         .map_err(|e| NoSupervisor(format!("cannot find stigmer itself: {e}")))?;
@@ -330,44 +336,84 @@ pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client
     let log = crate::state::open_private(&log_path, true)
         .map_err(|e| NoSupervisor(crate::state::refusal(&log_path, &e)))?;
     let log2 = log.try_clone().map_err(|e| NoSupervisor(e.to_string()))?;
+    let pipe = Pipe::new().map_err(|e| NoSupervisor(format!("cannot make a pipe: {e}")))?;
+    let write = ready::raw(&pipe.write);
     let mut cmd = std::process::Command::new(exe);
     cmd.args(same_stack_args(stack, port))
-        .args(["local", "supervise"])
+        .args(["local", "supervise", "--ready-fd"])
+        .arg(ready::READY_FD.to_string())
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log2);
-    // SAFETY: setsid is async-signal-safe.
+    // SAFETY: setsid, close_range, fcntl and dup2 are async-signal-safe.
     unsafe {
-        cmd.pre_exec(|| rustix::process::setsid().map(|_| ()).map_err(Into::into));
+        cmd.pre_exec(move || {
+            rustix::process::setsid()?;
+            // Only stdio and the readiness pipe cross the exec.
+            crate::platform::cloexec_from(3);
+            Pipe::install_in_child(write)
+        });
     }
     let mut child = cmd
         .spawn()
         .map_err(|e| NoSupervisor(format!("cannot start the supervisor: {e}")))?;
+    drop(cmd); // its copies of the log's descriptors
+    drop(pipe.write); // only the child holds it now: its exit ends the pipe
+    let pid = child.id() as i32;
     let socket = s.state.socket_path();
+    let notice = ready::wait_notice(pipe.read, Duration::from_secs(10));
+    tokio::pin!(notice);
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(c) = Client::connect(&socket, Duration::from_millis(200)).await {
-            // It outlives us in its own session; when we exit, init
-            // becomes its parent and reaps it.
-            drop(child);
-            return Ok(c);
+    let said = loop {
+        // Until it speaks, the socket is tried now and then: a supervisor
+        // that won the race against ours answers there while ours waits
+        // for the lock.
+        tokio::select! {
+            n = &mut notice => break n,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                if let Some(c) = Client::connect(&socket, Duration::from_millis(200)).await {
+                    return Ok(c);
+                }
+                if Instant::now() >= deadline {
+                    break None;
+                }
+            }
         }
-        if let Ok(Some(st)) = child.try_wait() {
-            // Lost a race with another supervisor: use that one.
+    };
+    // It outlives us in its own session; when we exit, init becomes its
+    // parent and reaps it.
+    match said {
+        Some(Notice::Ready) => match Client::connect(&socket, Duration::from_millis(500)).await {
+            Some(mut c) => {
+                c.ours = c.peer == Some(pid);
+                Ok(c)
+            }
+            None => Err(NoSupervisor(format!(
+                "the supervisor (PID {pid}) said it listens, but its socket does not answer; see {}",
+                log_path.display()
+            ))),
+        },
+        Some(Notice::NoSocket) => Err(NoSupervisor(format!(
+            "the supervisor (PID {pid}) runs without a control socket; see {}",
+            log_path.display()
+        ))),
+        Some(Notice::Ended) => {
+            // Lost a race with another supervisor (use that one), or died.
             if let Some(c) = Client::connect(&socket, Duration::from_millis(500)).await {
                 return Ok(c);
             }
-            return Err(NoSupervisor(format!(
-                "the supervisor exited at once ({st}); see {}",
+            let how = match child.try_wait() {
+                Ok(Some(st)) => format!("exited at once ({st})"),
+                _ => "closed its readiness pipe".to_string(),
+            };
+            Err(NoSupervisor(format!(
+                "the supervisor {how}; see {}",
                 log_path.display()
-            )));
+            )))
         }
-        if Instant::now() >= deadline {
-            return Err(NoSupervisor(format!(
-                "the supervisor did not answer within 10 s; see {}",
-                log_path.display()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        None => Err(NoSupervisor(format!(
+            "the supervisor (PID {pid}) did not answer within 10 s; see {}",
+            log_path.display()
+        ))),
     }
 }

@@ -13,6 +13,7 @@ const IDLE: Duration = Duration::from_secs(60);
 
 mod client;
 pub mod protocol;
+pub mod ready;
 mod server;
 
 pub use client::*;

@@ -97,6 +97,8 @@ pub fn spawn(ctx: &Ctx) -> Result<Spawned, SpawnError> {
     unsafe {
         cmd.pre_exec(move || {
             rustix::process::setsid()?;
+            // Only stdio and the lock cross the exec.
+            crate::platform::cloexec_from(3);
             lock::take_in_child(lock_fd)
         });
     }

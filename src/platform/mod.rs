@@ -8,7 +8,8 @@
 //!   notification of its exit (`pidfd`);
 //! - whether a flock is held (`locks`);
 //! - the listening TCP sockets and their inodes (`sockets`);
-//! - cutting the head off a file in place, for log rotation (`files`).
+//! - cutting the head off a file in place, for log rotation, and keeping
+//!   inherited descriptors out of a child (`files`).
 //!
 //! What POSIX gives every Unix alike (`setsid`, `flock`, `fcntl`,
 //! `statvfs`, `getpgrp`, `geteuid`) is called where it is used.

@@ -44,6 +44,11 @@ pub enum LockCheck {
     Observe,
     /// Take it for an instant: fast, for callers holding the start lock.
     AsStarter,
+    /// Take the start lock for an instant if it is free and ask as its
+    /// holder (no RCU grace period to wait for); observe when another
+    /// starter holds it. For the supervisor's own inspections: its spawns
+    /// retry the start lock for the few microseconds this holds it.
+    Auto,
 }
 
 pub(super) fn gather(ctx: &Ctx, how: LockCheck) -> Gathered {
@@ -55,6 +60,10 @@ pub(super) fn gather(ctx: &Ctx, how: LockCheck) -> Gathered {
     let held = match how {
         LockCheck::Observe => crate::state::lock::is_held(lock_path),
         LockCheck::AsStarter => crate::state::lock::is_held_as_starter(lock_path),
+        LockCheck::Auto => match crate::state::lock::try_hold(&spec.paths.start_lock) {
+            Ok(_starting) => crate::state::lock::is_held_as_starter(lock_path),
+            Err(_) => crate::state::lock::is_held(lock_path),
+        },
     }
     .map_err(|e| crate::state::Refusal(crate::state::refusal(lock_path, &e)));
     let lock_time = t.elapsed();

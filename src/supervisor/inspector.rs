@@ -64,6 +64,8 @@ pub struct Inspector {
 #[derive(Debug)]
 struct Inner {
     every: Duration,
+    /// How each inspection asks about the service's lock.
+    lock_check: inspect::LockCheck,
     views: watch::Receiver<Vec<ServiceView>>,
     members: Mutex<Vec<Member>>,
     /// Bumped whenever the roster changes.
@@ -148,7 +150,7 @@ impl Inner {
         let (refresh, asks) = mpsc::channel(1);
         let task = tokio::spawn(watch_one(
             ctx.clone(),
-            self.every,
+            (self.every, self.lock_check),
             asks,
             self.views.clone(),
             tx,
@@ -211,8 +213,20 @@ pub fn spawn(
     every: Duration,
     views: watch::Receiver<Vec<ServiceView>>,
 ) -> Inspector {
+    spawn_with(stack, every, views, inspect::LockCheck::Observe)
+}
+
+/// [`spawn`], asking about each lock the given way (`Auto` for a process
+/// that only ever supervises: see `LockCheck::Auto`).
+pub fn spawn_with(
+    stack: &Stack,
+    every: Duration,
+    views: watch::Receiver<Vec<ServiceView>>,
+    lock_check: inspect::LockCheck,
+) -> Inspector {
     let inner = Inner {
         every,
+        lock_check,
         views,
         members: Mutex::new(vec![]),
         roster: watch::channel(0).0,
@@ -230,7 +244,7 @@ pub fn spawn(
 
 async fn watch_one(
     ctx: Arc<Ctx>,
-    every: Duration,
+    (every, lock_check): (Duration, inspect::LockCheck),
     mut asks: mpsc::Receiver<()>,
     views: watch::Receiver<Vec<ServiceView>>,
     tx: watch::Sender<Seen>,
@@ -245,7 +259,7 @@ async fn watch_one(
         }
         let began = Instant::now();
         let view = crate::view::find(&views.borrow(), &ctx.spec.name).cloned();
-        let st = inspect::inspect(&ctx, view.as_ref()).await;
+        let st = inspect::inspect_with(&ctx, lock_check, view.as_ref()).await;
         let procs = st.members.iter().chain(&st.escaped).chain(&st.orphans);
         let usage = rates.update(
             Instant::now(),

@@ -110,7 +110,12 @@ pub fn supervise(
     inspect_every: Duration,
 ) -> Result<StackHandle, Busy> {
     let (views, rx) = watch::channel(unsupervised_views(&stack));
-    let inspector = super::inspector::spawn(&stack, inspect_every, rx);
+    let inspector = super::inspector::spawn_with(
+        &stack,
+        inspect_every,
+        rx,
+        crate::probe::inspect::LockCheck::Auto,
+    );
     spawn(stack, autostart, inspector, views)
 }
 

@@ -60,7 +60,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Local::Start {
                     foreground: true,
                     ..
-                } | Local::Supervise
+                } | Local::Supervise { .. }
             );
             init_cli_tracing(verbose);
             // These two speak only to the supervisor: a config file that
@@ -167,7 +167,7 @@ async fn local(stack: Stack, cmd: Local, port: Option<u16>) -> Result<ExitCode> 
             }
             Ok(exit(supervised_start(&stack, &set, port).await))
         }
-        Local::Supervise => supervise(stack).await,
+        Local::Supervise { ready_fd } => supervise(stack, ready_fd).await,
         Local::Why { name, json } => why(&stack, &name, json).await,
         Local::Scale {
             name,

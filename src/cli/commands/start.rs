@@ -63,37 +63,11 @@ pub(super) async fn supervised_start_once(
             return Handed::Done(start(stack, set).await);
         }
     };
-    // Is anyone there? A stopped (SIGSTOP) or wedged supervisor still has
-    // its connections accepted by the kernel, but answers nothing.
-    if client.send(&control::Request::Hello).await.is_err() {
-        return Handed::Vanished;
-    }
-    let hello = match tokio::time::timeout(Duration::from_secs(2), client.next()).await {
-        Ok(Some(control::Reply::Hello { supervisor, .. })) => supervisor,
-        Ok(_) => return Handed::Vanished,
-        Err(_) => {
-            crate::errln!(
-                "stigmer: {}; nothing was started",
-                control::SupervisorState::not_answering(client.peer)
-            );
-            return Handed::Done(false);
-        }
-    };
-    // Never a silent other stack: it must run this file, as it is now.
-    if let Some(why) = hello.runs_other(stack) {
-        crate::errln!("stigmer: {why}; nothing was started");
-        return Handed::Done(false);
-    }
-    let grace: Duration = stack.services.iter().map(|c| c.spec.grace).sum();
-    match client
-        .reload(None, None, grace + Duration::from_secs(90))
-        .await
-    {
-        Ok(d) if d.is_empty() => {}
-        Ok(d) => crate::outln!("The supervisor reloaded the config: {}.", d.summary()),
-        Err(e) => {
-            crate::errln!("stigmer: {e}; nothing was started");
-            return Handed::Done(false);
+    // One we started a moment ago runs this very file and has answered on
+    // its readiness pipe: no need to ask.
+    if !client.ours {
+        if let Err(done) = check_and_reload(stack, &mut client).await {
+            return done;
         }
     }
     // The start may take each service's readiness timeout, in dependency
@@ -115,6 +89,46 @@ pub(super) async fn supervised_start_once(
         return Handed::Done(start(stack, set).await);
     }
     results(stack, client, deadline, wait).await
+}
+
+/// Asks a running supervisor who it is (bounded: a stopped or wedged one
+/// still has its connections accepted by the kernel) and makes it run this
+/// file as it is now; `Err` is how the start ends instead.
+async fn check_and_reload(stack: &Stack, client: &mut control::Client) -> Result<(), Handed> {
+    // Is anyone there? A stopped (SIGSTOP) or wedged supervisor still has
+    // its connections accepted by the kernel, but answers nothing.
+    if client.send(&control::Request::Hello).await.is_err() {
+        return Err(Handed::Vanished);
+    }
+    let hello = match tokio::time::timeout(Duration::from_secs(2), client.next()).await {
+        Ok(Some(control::Reply::Hello { supervisor, .. })) => supervisor,
+        Ok(_) => return Err(Handed::Vanished),
+        Err(_) => {
+            crate::errln!(
+                "stigmer: {}; nothing was started",
+                control::SupervisorState::not_answering(client.peer)
+            );
+            return Err(Handed::Done(false));
+        }
+    };
+    // Never a silent other stack: it must run this file, as it is now.
+    if let Some(why) = hello.runs_other(stack) {
+        crate::errln!("stigmer: {why}; nothing was started");
+        return Err(Handed::Done(false));
+    }
+    let grace: Duration = stack.services.iter().map(|c| c.spec.grace).sum();
+    match client
+        .reload(None, None, grace + Duration::from_secs(90))
+        .await
+    {
+        Ok(d) if d.is_empty() => {}
+        Ok(d) => crate::outln!("The supervisor reloaded the config: {}.", d.summary()),
+        Err(e) => {
+            crate::errln!("stigmer: {e}; nothing was started");
+            return Err(Handed::Done(false));
+        }
+    }
+    Ok(())
 }
 
 /// Asks a detached supervisor to exit (the stack was stopped); a dashboard
@@ -279,32 +293,27 @@ pub(super) async fn stop(
     .await
 }
 
-/// The state dir's supervisor: the one that answers, one that is starting
-/// (given 2 s), or a new detached one.
+/// The state dir's supervisor: the one that answers, or a new detached
+/// one (the supervisor lock decides who supervises; a supervisor that is
+/// starting answers while ours waits for the lock). Nobody asks first
+/// whether the lock is held: a `/proc/locks` read waits for an RCU grace
+/// period (docs/supervisor.md, "Starting one").
 async fn connect_or_spawn(
     stack: &Stack,
     port: Option<u16>,
 ) -> Result<control::Client, control::NoSupervisor> {
     let socket = stack.settings.state.socket_path();
-    let lock = stack.settings.state.supervisor_lock_path();
-    let mut client = control::Client::connect(&socket, Duration::from_millis(500)).await;
-    // A supervisor that holds its lock but has no socket yet is starting
-    // (another `start` spawned it a moment ago): give it 2 s.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while client.is_none()
-        && crate::state::lock::is_held(&lock).unwrap_or(false)
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        client = control::Client::connect(&socket, Duration::from_millis(200)).await;
+    if let Some(c) = control::Client::connect(&socket, Duration::from_millis(500)).await {
+        return Ok(c);
     }
-    match client {
-        Some(c) => Ok(c),
-        None if crate::state::lock::is_held(&lock).unwrap_or(false) => Err(control::NoSupervisor(
-            "the running supervisor has no control socket".into(),
-        )),
-        None => control::spawn_supervisor(stack, port).await,
-    }
+    control::spawn_supervisor(stack, port).await.map_err(|e| {
+        let lock = stack.settings.state.supervisor_lock_path();
+        if crate::state::lock::is_held(&lock).unwrap_or(false) {
+            control::NoSupervisor("the running supervisor has no control socket".into())
+        } else {
+            e
+        }
+    })
 }
 
 /// Each service's result as the supervisor sends it, until `done`.

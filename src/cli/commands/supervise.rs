@@ -10,7 +10,16 @@ pub(super) const SAFETY_SWEEP: Duration = Duration::from_secs(60);
 /// (waiting a little for one that is handing over), adopts what runs,
 /// serves the control socket, and exits on `shutdown` or a signal, leaving
 /// the services running for the next supervisor to adopt.
-pub(super) async fn supervise(stack: Stack) -> Result<ExitCode> {
+pub(super) async fn supervise(stack: Stack, ready_fd: Option<i32>) -> Result<ExitCode> {
+    // Taken before anything is spawned: no service may inherit it. Dropped
+    // unsaid (an exit, a lost race) it ends the pipe: the client knows.
+    let notifier = ready_fd.and_then(|fd| match control::ready::Notifier::take(fd) {
+        Ok(n) => Some(n),
+        Err(why) => {
+            tracing::warn!("{why}: left alone");
+            None
+        }
+    });
     let lock_path = stack.settings.state.supervisor_lock_path();
     let free =
         crate::util::wait::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
@@ -47,6 +56,12 @@ pub(super) async fn supervise(stack: Stack) -> Result<ExitCode> {
             format!("supervising {}", stack.settings.state.root().display()),
         ),
         Err(e) => tracing::error!("no control socket ({e}); supervising without one"),
+    }
+    if let Some(n) = notifier {
+        n.say(match &server {
+            Ok(_) => control::ready::Notice::Ready,
+            Err(_) => control::ready::Notice::NoSocket,
+        });
     }
     on_signal_shut_down(
         handle.commands.clone(),

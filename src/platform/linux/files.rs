@@ -23,3 +23,22 @@ pub fn collapse(f: &File, len: u64) -> io::Result<()> {
     use rustix::fs::{fallocate, FallocateFlags};
     fallocate(f, FallocateFlags::COLLAPSE_RANGE, 0, len).map_err(io::Error::from)
 }
+
+/// In a forked child, before exec: every descriptor from `first` up is
+/// marked close-on-exec, so that nothing this process inherited (a job
+/// server's pipe, a terminal's descriptor, a socket) outlives the exec in
+/// a service or a detached supervisor. `close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC` (Linux 5.11); on an older kernel nothing changes.
+/// One raw syscall: async-signal-safe.
+pub fn cloexec_from(first: u32) {
+    use nix::libc;
+    // SAFETY: a raw syscall on this process's own descriptor table.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+}

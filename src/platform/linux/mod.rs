@@ -6,7 +6,7 @@ mod pidfd;
 mod proc;
 mod sockets;
 
-pub use files::{collapse, collapse_possible};
+pub use files::{cloexec_from, collapse, collapse_possible};
 pub use locks::flock_held;
 pub use pidfd::{group_exists, signal_group, ProcError, ProcHandle, Signo};
 pub use proc::*;

@@ -143,7 +143,7 @@ impl Actor {
             self.event(Event::Stop);
             return;
         }
-        let start_guard = match lock::try_hold(&self.ctx.spec.paths.start_lock) {
+        let start_guard = match hold_start_lock(&self.ctx.spec.paths.start_lock) {
             Ok(g) => g,
             Err(_) => {
                 self.event(Event::LostRace { gen });
@@ -217,6 +217,22 @@ impl Actor {
             // Not our child: the kernel tells its exit status to its parent.
             let _ = tx.send(exited(&ctx, since, gen, ExitInfo::Unknown));
         });
+    }
+}
+
+/// The start lock, tried a few times over 3 ms: this supervisor's own
+/// inspector holds it for microseconds when it asks about the service's
+/// lock (`LockCheck::Auto`); another starter holds it far longer.
+fn hold_start_lock(path: &std::path::Path) -> Result<lock::HeldLock, lock::LockError> {
+    let mut tries = 0;
+    loop {
+        match lock::try_hold(path) {
+            Err(lock::LockError::Busy(_)) if tries < 3 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            r => return r,
+        }
     }
 }
 
