@@ -3,7 +3,7 @@
 //! a detached supervisor (`spawn_supervisor`).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -337,7 +337,7 @@ pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client
         .map_err(|e| NoSupervisor(crate::state::refusal(&log_path, &e)))?;
     let log2 = log.try_clone().map_err(|e| NoSupervisor(e.to_string()))?;
     let pipe = Pipe::new().map_err(|e| NoSupervisor(format!("cannot make a pipe: {e}")))?;
-    let write = ready::raw(&pipe.write);
+    let write = std::os::fd::AsRawFd::as_raw_fd(&pipe.write);
     let mut cmd = std::process::Command::new(exe);
     cmd.args(same_stack_args(stack, port))
         .args(["local", "supervise", "--ready-fd"])
@@ -361,9 +361,9 @@ pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client
     drop(pipe.write); // only the child holds it now: its exit ends the pipe
     let pid = child.id() as i32;
     let socket = s.state.socket_path();
+    // Bounded: silence for 10 s is `None`.
     let notice = ready::wait_notice(pipe.read, Duration::from_secs(10));
     tokio::pin!(notice);
-    let deadline = Instant::now() + Duration::from_secs(10);
     let said = loop {
         // Until it speaks, the socket is tried now and then: a supervisor
         // that won the race against ours answers there while ours waits
@@ -373,9 +373,6 @@ pub async fn spawn_supervisor(stack: &Stack, port: Option<u16>) -> Result<Client
             _ = tokio::time::sleep(Duration::from_millis(50)) => {
                 if let Some(c) = Client::connect(&socket, Duration::from_millis(200)).await {
                     return Ok(c);
-                }
-                if Instant::now() >= deadline {
-                    break None;
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! as s6's notification-fd does. No polling for the socket file.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 /// The descriptor number the supervisor is given its end on.
@@ -108,8 +108,7 @@ impl Pipe {
 /// must already be closed here). A timeout is `None`.
 pub async fn wait_notice(read: OwnedFd, timeout: Duration) -> Option<Notice> {
     use tokio::io::AsyncReadExt;
-    let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(read).ok()?;
-    let mut rx = rx;
+    let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(read).ok()?;
     let mut buf = Vec::with_capacity(16);
     let read = async {
         let mut chunk = [0u8; 16];
@@ -129,14 +128,10 @@ pub async fn wait_notice(read: OwnedFd, timeout: Duration) -> Option<Notice> {
     Some(Notice::parse(&buf))
 }
 
-/// The raw number of a descriptor, for the child's `pre_exec`.
-pub fn raw(fd: &impl AsFd) -> RawFd {
-    fd.as_fd().as_raw_fd()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     #[tokio::test]
     async fn a_notice_crosses_the_pipe_and_a_closed_pipe_is_ended() {
